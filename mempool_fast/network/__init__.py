@@ -1,0 +1,1 @@
+"""Transports between validators: the interface, in-process (tests) and ZeroMQ (real)."""

@@ -1,0 +1,405 @@
+"""The pure-Python CoreMempool: the reference implementation and the fallback (DESIGN.md §4).
+
+Indexes (all on sortedcontainers):
+  accounts      sender -> _Account (its transactions by sequence number, gas total)
+  priority      ready transactions, best first: gas price high->low, system expiry
+                early->late, address high->low, sequence number low->high
+  timeline      timeline id -> pointer of READY (broadcastable) transactions
+  parking lot   pointers of transactions waiting for a missing predecessor
+  system TTL    (system expiry, sender, seq)
+  expiration    (client expiration time, sender, seq)
+  seq cache     LRU of each account's current sequence number
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from sortedcontainers import SortedDict, SortedList, SortedSet
+
+from .config import MempoolConfig
+from .transaction import SignedTransaction
+from .types import (
+    STATUS_VALID, U64_MAX, MempoolAddTransactionStatus, TimelineState, insufficient_balance,
+    invalid_seq_number, invalid_update, mempool_is_full, too_many_transactions,
+)
+
+__all__ = ["CoreMempool"]
+
+_NOT_READY = TimelineState.NOT_READY
+_READY = TimelineState.READY
+_NON_QUALIFIED = TimelineState.NON_QUALIFIED
+_ADD_STATES = (_NOT_READY, _NON_QUALIFIED)
+_INVERT = bytes(range(255, -1, -1))
+
+
+class _Entry:
+    """One pending transaction and its bookkeeping."""
+
+    __slots__ = ("txn", "sender", "seq", "gas_amount", "gas_cost", "expiry", "pkey",
+                 "state", "timeline_id", "ready")
+
+    def __init__(self, txn: SignedTransaction, gas_amount: int, expiry: float,
+                 state: TimelineState) -> None:
+        self.txn = txn
+        self.sender = txn.sender
+        self.seq = txn.sequence_number
+        self.gas_amount = gas_amount
+        self.gas_cost = gas_amount * txn.gas_unit_price
+        self.expiry = expiry
+        # Sorting ascending by this key yields Libra's priority order.
+        self.pkey = (-txn.gas_unit_price, expiry, self.sender.translate(_INVERT), self.seq,
+                     self.sender)
+        self.state = state
+        self.timeline_id = 0
+        self.ready = False
+
+
+class _Account:
+    """An account's pending transactions by sequence number, and the sum of their gas costs."""
+
+    __slots__ = ("txns", "gas_total")
+
+    def __init__(self) -> None:
+        self.txns: SortedDict = SortedDict()
+        self.gas_total = 0
+
+
+class CoreMempool:
+    """Pending transactions indexed for admission, broadcast (timeline) and consensus (priority)."""
+
+    def __init__(self, config: MempoolConfig | None = None, clock=time.time) -> None:
+        self.config = config if config is not None else MempoolConfig()
+        self._clock = clock
+        self._capacity = self.config.capacity
+        self._capacity_per_user = self.config.capacity_per_user
+        self._ttl = self.config.system_transaction_timeout_secs
+        self._accounts: dict[bytes, _Account] = {}
+        self._priority = SortedList()
+        self._timeline = SortedDict()
+        self._next_timeline_id = 1
+        self._parking = SortedSet()
+        self._system_ttl = SortedList()
+        self._expiration = SortedList()
+        self._seq_cache: OrderedDict[bytes, int] = OrderedDict()
+        self._size = 0
+
+    # ------------------------------------------------------------------ admission
+    def add_txn(self, txn: SignedTransaction, gas_amount: int, db_sequence_number: int,
+                balance: int, timeline_state: TimelineState) -> MempoolAddTransactionStatus:
+        """Admit one transaction; the rules and their order are DESIGN.md §4."""
+        if timeline_state not in _ADD_STATES:
+            raise ValueError("timeline_state must be NOT_READY or NON_QUALIFIED")
+        sender = txn.sender
+        seq = txn.sequence_number
+        account = self._accounts.get(sender)
+
+        # 1. balance covers this and every pending transaction of the account
+        required = gas_amount * txn.gas_unit_price
+        if account is not None:
+            required += account.gas_total
+        if required > balance:
+            return insufficient_balance(balance)
+
+        # 2. current sequence number = max(cache, db), cached even if we reject below
+        cached = self._seq_cache.get(sender)
+        current = db_sequence_number if cached is None or cached < db_sequence_number else cached
+        self._cache_put(sender, current)
+        if seq < current:
+            return invalid_seq_number(seq, current)
+
+        # 3. same pointer present: identical is a no-op, a better price replaces
+        if account is not None:
+            old = account.txns.get(seq)
+            if old is not None:
+                old_txn = old.txn
+                if old_txn == txn:
+                    return STATUS_VALID
+                if (txn.gas_unit_price > old_txn.gas_unit_price
+                        and txn.payload == old_txn.payload
+                        and txn.max_gas_amount == old_txn.max_gas_amount
+                        and txn.expiration_time == old_txn.expiration_time):
+                    self._remove_entry(account, old)
+                    account = self._accounts.get(sender)
+                else:
+                    return invalid_update()
+
+        # 4. full: evict a parked transaction, but only to admit a would-be-ready one
+        if self._size >= self._capacity:
+            if not self._parking or not self._would_be_ready(account, seq, current):
+                return mempool_is_full(self._capacity)
+            victim_sender, victim_seq = self._parking[-1]
+            victim_account = self._accounts[victim_sender]
+            self._remove_entry(victim_account, victim_account.txns[victim_seq])
+            account = self._accounts.get(sender)
+
+        if account is None:
+            account = self._accounts[sender] = _Account()
+        # 5. drop what is below the current sequence number (already committed)
+        self._clean_committed(account, current)
+        # 6. per-account limit
+        if len(account.txns) >= self._capacity_per_user:
+            if not account.txns:
+                del self._accounts[sender]
+            return too_many_transactions(self._capacity_per_user)
+
+        # 7. insert, then promote what became ready
+        entry = _Entry(txn, gas_amount, self._clock() + self._ttl, timeline_state)
+        account.txns[seq] = entry
+        account.gas_total += entry.gas_cost
+        self._system_ttl.add((entry.expiry, sender, seq))
+        self._expiration.add((txn.expiration_time, sender, seq))
+        self._parking.add((sender, seq))
+        self._size += 1
+        self._promote(account, current)
+        return STATUS_VALID
+
+    def add_txns(self, batch, timeline_state: TimelineState) -> list[MempoolAddTransactionStatus]:
+        """`add_txn` over `(txn, gas_amount, db_sequence_number, balance)` tuples, in order."""
+        add = self.add_txn
+        return [add(txn, gas, db_seq, balance, timeline_state)
+                for txn, gas, db_seq, balance in batch]
+
+    @staticmethod
+    def _would_be_ready(account: _Account | None, seq: int, current: int) -> bool:
+        if seq == current:
+            return True
+        if account is None or seq - current > len(account.txns):
+            return False
+        txns = account.txns
+        return all(s in txns for s in range(current, seq))
+
+    # ------------------------------------------------------------------ consensus
+    def get_block(self, batch_size: int, seen=frozenset()) -> list[SignedTransaction]:
+        """Ready transactions by priority, each after its predecessor, skipping `seen`."""
+        limit = max(batch_size, 1)
+        result: list[SignedTransaction] = []
+        taken: set = set()
+        skipped: set = set()
+        cache = self._seq_cache
+        accounts = self._accounts
+        for pkey in self._priority:
+            sender = pkey[4]
+            seq = pkey[3]
+            ptr = (sender, seq)
+            if ptr in seen:
+                continue
+            prev = (sender, seq - 1)
+            if cache.get(sender) == seq or (seq > 0 and (prev in seen or prev in taken)):
+                txns = accounts[sender].txns
+                taken.add(ptr)
+                result.append(txns[seq].txn)
+                if len(result) >= limit:
+                    break
+                nxt = (sender, seq + 1)
+                while nxt in skipped:
+                    taken.add(nxt)
+                    result.append(txns[nxt[1]].txn)
+                    if len(result) >= limit:
+                        return result
+                    nxt = (sender, nxt[1] + 1)
+            else:
+                skipped.add(ptr)
+        return result
+
+    def remove_transaction(self, sender: bytes, sequence_number: int, is_rejected: bool) -> None:
+        """Commit (`is_rejected=False`) or reject a transaction of `sender`."""
+        account = self._accounts.get(sender)
+        if is_rejected:
+            cached = self._seq_cache.get(sender)
+            if sequence_number < (cached if cached is not None else 0):
+                return
+            if account is not None:
+                for entry in list(account.txns.values()):
+                    self._remove_entry(account, entry)
+            self._seq_cache.pop(sender, None)
+            return
+        cached = self._seq_cache.get(sender)
+        current = min(sequence_number + 1, U64_MAX)
+        if cached is not None and cached > current:
+            current = cached
+        self._cache_put(sender, current)
+        if account is not None:
+            self._clean_committed(account, current)
+            self._promote(account, current)
+
+    # ------------------------------------------------------------------ broadcast
+    def read_timeline(self, timeline_id: int, count: int) -> tuple[list[SignedTransaction], int]:
+        """Up to `count` transactions with timeline id > `timeline_id`, and the last id read."""
+        batch: list[SignedTransaction] = []
+        last = timeline_id
+        if count <= 0:
+            return batch, last
+        timeline = self._timeline
+        accounts = self._accounts
+        for tid in timeline.irange(minimum=timeline_id, inclusive=(False, True)):
+            sender, seq = timeline[tid]
+            batch.append(accounts[sender].txns[seq].txn)
+            last = tid
+            if len(batch) >= count:
+                break
+        return batch, last
+
+    def timeline_range(self, start_id: int, end_id: int) -> list[SignedTransaction]:
+        """Transactions still in the timeline with `start_id < id <= end_id`, in id order."""
+        timeline = self._timeline
+        accounts = self._accounts
+        return [accounts[timeline[tid][0]].txns[timeline[tid][1]].txn
+                for tid in timeline.irange(minimum=start_id, maximum=end_id,
+                                           inclusive=(False, True))]
+
+    # ------------------------------------------------------------------ garbage collection
+    def gc_by_system_ttl(self) -> int:
+        """Remove transactions whose system expiry is before `clock()`; return how many."""
+        return self._gc(self._system_ttl, self._clock())
+
+    def gc_by_expiration_time(self, block_time: float) -> int:
+        """Remove transactions whose client expiration time is before `block_time`."""
+        return self._gc(self._expiration, block_time)
+
+    def _gc(self, index: SortedList, now: float) -> int:
+        expired = list(index.islice(0, index.bisect_left((now,))))
+        for _, sender, seq in expired:
+            account = self._accounts[sender]
+            entry = account.txns[seq]
+            for later in account.txns.values()[account.txns.bisect_right(seq):]:
+                self._park(later)
+            self._remove_entry(account, entry)
+        return len(expired)
+
+    # ------------------------------------------------------------------ queries
+    def health_check(self) -> bool:
+        """False when the pool is full and holds nothing it could evict."""
+        return self._size < self._capacity or bool(self._parking)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, pointer) -> bool:
+        sender, seq = pointer
+        account = self._accounts.get(sender)
+        return account is not None and seq in account.txns
+
+    def get(self, sender: bytes, sequence_number: int) -> SignedTransaction | None:
+        """The transaction at a pointer, or None."""
+        account = self._accounts.get(sender)
+        if account is None:
+            return None
+        entry = account.txns.get(sequence_number)
+        return entry.txn if entry is not None else None
+
+    def timeline_state(self, sender: bytes, sequence_number: int) -> tuple[TimelineState, int] | None:
+        """(state, timeline id) of a pending transaction, or None."""
+        account = self._accounts.get(sender)
+        entry = account.txns.get(sequence_number) if account is not None else None
+        return (entry.state, entry.timeline_id) if entry is not None else None
+
+    def sequence_number(self, sender: bytes) -> int | None:
+        """The cached current sequence number of an account, or None (does not touch the LRU)."""
+        return self._seq_cache.get(sender)
+
+    def parking_lot_size(self) -> int:
+        return len(self._parking)
+
+    def priority_index_size(self) -> int:
+        return len(self._priority)
+
+    def timeline_size(self) -> int:
+        return len(self._timeline)
+
+    def last_timeline_id(self) -> int:
+        """The highest timeline id ever assigned (0 before the first)."""
+        return self._next_timeline_id - 1
+
+    def account_count(self) -> int:
+        return len(self._accounts)
+
+    # ------------------------------------------------------------------ internals
+    def _cache_put(self, sender: bytes, value: int) -> None:
+        cache = self._seq_cache
+        if sender in cache:
+            cache.move_to_end(sender)
+        elif len(cache) >= self._capacity:
+            cache.popitem(last=False)
+        cache[sender] = value
+
+    def _clean_committed(self, account: _Account, current: int) -> None:
+        txns = account.txns
+        stale = list(txns.irange(maximum=current, inclusive=(True, False)))
+        for seq in stale:
+            self._remove_entry(account, txns[seq])
+
+    def _promote(self, account: _Account, current: int) -> None:
+        """Make every transaction from `current` up to the first gap ready."""
+        txns = account.txns
+        seq = current
+        entry = txns.get(seq)
+        while entry is not None:
+            if not entry.ready:
+                entry.ready = True
+                self._parking.remove((entry.sender, seq))
+                self._priority.add(entry.pkey)
+                if entry.state is _NOT_READY:
+                    entry.state = _READY
+                    entry.timeline_id = self._next_timeline_id
+                    self._timeline[entry.timeline_id] = (entry.sender, seq)
+                    self._next_timeline_id += 1
+            seq += 1
+            entry = txns.get(seq)
+
+    def _park(self, entry: _Entry) -> None:
+        if entry.ready:
+            entry.ready = False
+            self._priority.remove(entry.pkey)
+            self._parking.add((entry.sender, entry.seq))
+        if entry.state is _READY:
+            del self._timeline[entry.timeline_id]
+            entry.state = _NOT_READY
+            entry.timeline_id = 0
+
+    def _remove_entry(self, account: _Account, entry: _Entry) -> None:
+        sender, seq = entry.sender, entry.seq
+        del account.txns[seq]
+        account.gas_total -= entry.gas_cost
+        if entry.ready:
+            self._priority.remove(entry.pkey)
+        else:
+            self._parking.remove((sender, seq))
+        if entry.state is _READY:
+            del self._timeline[entry.timeline_id]
+        self._system_ttl.remove((entry.expiry, sender, seq))
+        self._expiration.remove((entry.txn.expiration_time, sender, seq))
+        self._size -= 1
+        if not account.txns:
+            del self._accounts[sender]
+
+    def _check(self) -> None:
+        """Assert every internal invariant (for tests)."""
+        size = 0
+        ready = set()
+        parked = set()
+        in_timeline = {}
+        for sender, account in self._accounts.items():
+            assert account.txns, "empty account kept"
+            assert len(account.txns) <= self._capacity_per_user, "account over its cap"
+            assert account.gas_total == sum(e.gas_cost for e in account.txns.values())
+            for seq, entry in account.txns.items():
+                assert entry.sender == sender and entry.seq == seq
+                size += 1
+                (ready if entry.ready else parked).add((sender, seq))
+                if entry.state is _READY:
+                    assert entry.ready, "READY state outside the priority index"
+                    in_timeline[entry.timeline_id] = (sender, seq)
+                else:
+                    assert entry.timeline_id == 0
+                    if entry.ready:
+                        assert entry.state is _NON_QUALIFIED, "ready NOT_READY transaction"
+        assert size == self._size == len(self._system_ttl) == len(self._expiration)
+        assert ready == {(k[4], k[3]) for k in self._priority} and len(ready) == len(self._priority)
+        assert parked == set(self._parking)
+        assert dict(self._timeline) == in_timeline
+        ids = list(self._timeline.keys())
+        assert all(a < b for a, b in zip(ids, ids[1:]))
+        assert not ids or ids[-1] < self._next_timeline_id
+        assert len(self._seq_cache) <= self._capacity

@@ -1,0 +1,174 @@
+"""SignedTransaction, account addresses, and the wire format (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import time
+
+from .types import U64_MAX, MalformedTransaction
+
+__all__ = ["SignedTransaction", "account_address", "MalformedTransaction", "SIGNING_PREFIX"]
+
+#: Domain separator hashed in front of every signed message.
+SIGNING_PREFIX = hashlib.sha3_256(b"mempool_fast::RawTransaction").digest()
+
+ADDRESS_LEN = 32
+PUBLIC_KEY_LEN = 32
+SIGNATURE_LEN = 64
+_HEADER = struct.Struct("<32sQQQQI")  # sender, seq, max_gas, gas_price, expiration, payload_len
+RAW_HEADER_LEN = _HEADER.size  # 68
+MIN_WIRE_LEN = RAW_HEADER_LEN + PUBLIC_KEY_LEN + SIGNATURE_LEN
+DEFAULT_TTL_SECS = 100
+
+
+def account_address(public_key: bytes) -> bytes:
+    """The account address of an Ed25519 public key: SHA3-256 of its 32 bytes."""
+    if not isinstance(public_key, (bytes, bytearray)) or len(public_key) != PUBLIC_KEY_LEN:
+        raise ValueError("public_key must be 32 bytes")
+    return hashlib.sha3_256(public_key).digest()
+
+
+def _check_bytes(name: str, value, length: int | None = None) -> bytes:
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise ValueError(f"{name} must be bytes, not {type(value).__name__}")
+    value = bytes(value)
+    if length is not None and len(value) != length:
+        raise ValueError(f"{name} must be {length} bytes, got {len(value)}")
+    return value
+
+
+def _check_u64(name: str, value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{name} must be an int, not {type(value).__name__}")
+    if not 0 <= value <= U64_MAX:
+        raise ValueError(f"{name} must be an unsigned 64-bit integer, got {value}")
+    return value
+
+
+class SignedTransaction:
+    """An immutable signed transaction; equal and hashable by content."""
+
+    __slots__ = ("sender", "sequence_number", "payload", "max_gas_amount", "gas_unit_price",
+                 "expiration_time", "public_key", "signature", "_wire", "_hash")
+
+    def __init__(self, *, sender: bytes, sequence_number: int, payload: bytes,
+                 max_gas_amount: int, gas_unit_price: int, expiration_time: int,
+                 public_key: bytes, signature: bytes) -> None:
+        payload = _check_bytes("payload", payload)
+        if len(payload) > 0xFFFFFFFF:
+            raise ValueError("payload longer than 2**32 - 1 bytes")
+        setattr_ = object.__setattr__
+        setattr_(self, "sender", _check_bytes("sender", sender, ADDRESS_LEN))
+        setattr_(self, "sequence_number", _check_u64("sequence_number", sequence_number))
+        setattr_(self, "payload", payload)
+        setattr_(self, "max_gas_amount", _check_u64("max_gas_amount", max_gas_amount))
+        setattr_(self, "gas_unit_price", _check_u64("gas_unit_price", gas_unit_price))
+        setattr_(self, "expiration_time", _check_u64("expiration_time", expiration_time))
+        setattr_(self, "public_key", _check_bytes("public_key", public_key, PUBLIC_KEY_LEN))
+        setattr_(self, "signature", _check_bytes("signature", signature, SIGNATURE_LEN))
+        setattr_(self, "_wire", None)
+        setattr_(self, "_hash", None)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("SignedTransaction is immutable")
+
+    __delattr__ = __setattr__
+
+    # -- construction --
+    @classmethod
+    def create(cls, signing_key, sequence_number: int, *, payload: bytes = b"",
+               max_gas_amount: int = 1_000_000, gas_unit_price: int = 0,
+               expiration_time: int | None = None) -> "SignedTransaction":
+        """Build and sign a transaction with a `nacl.signing.SigningKey`."""
+        public_key = bytes(signing_key.verify_key)
+        if expiration_time is None:
+            expiration_time = int(time.time()) + DEFAULT_TTL_SECS
+        for name, value in (("sequence_number", sequence_number),
+                            ("max_gas_amount", max_gas_amount),
+                            ("gas_unit_price", gas_unit_price),
+                            ("expiration_time", expiration_time)):
+            _check_u64(name, value)
+        sender = account_address(public_key)
+        raw = _raw_bytes(sender, sequence_number, max_gas_amount, gas_unit_price,
+                         expiration_time, bytes(payload))
+        signature = signing_key.sign(SIGNING_PREFIX + raw).signature
+        return cls(sender=sender, sequence_number=sequence_number, payload=payload,
+                   max_gas_amount=max_gas_amount, gas_unit_price=gas_unit_price,
+                   expiration_time=expiration_time, public_key=public_key,
+                   signature=signature)
+
+    # -- encoding --
+    def raw_bytes(self) -> bytes:
+        """The signed part: sender | seq | max_gas | gas_price | expiration | len | payload."""
+        return _raw_bytes(self.sender, self.sequence_number, self.max_gas_amount,
+                          self.gas_unit_price, self.expiration_time, self.payload)
+
+    def signing_message(self) -> bytes:
+        """What the signature covers: SHA3-256 domain prefix followed by the raw bytes."""
+        return SIGNING_PREFIX + self.raw_bytes()
+
+    def to_bytes(self) -> bytes:
+        """Wire form: raw bytes | public key | signature."""
+        wire = self._wire
+        if wire is None:
+            wire = self.raw_bytes() + self.public_key + self.signature
+            object.__setattr__(self, "_wire", wire)
+        return wire
+
+    @classmethod
+    def from_bytes(cls, data) -> "SignedTransaction":
+        """Decode the wire form; raises MalformedTransaction on any inconsistency."""
+        try:
+            data = bytes(data)
+        except TypeError:
+            raise MalformedTransaction(f"expected bytes, got {type(data).__name__}") from None
+        if len(data) < MIN_WIRE_LEN:
+            raise MalformedTransaction(
+                f"transaction is {len(data)} bytes, shorter than the minimum {MIN_WIRE_LEN}")
+        sender, seq, max_gas, price, expiration, payload_len = _HEADER.unpack_from(data)
+        expected = MIN_WIRE_LEN + payload_len
+        if len(data) != expected:
+            raise MalformedTransaction(
+                f"payload length {payload_len} implies {expected} bytes, got {len(data)}")
+        end = RAW_HEADER_LEN + payload_len
+        txn = cls(sender=sender, sequence_number=seq, payload=data[RAW_HEADER_LEN:end],
+                  max_gas_amount=max_gas, gas_unit_price=price, expiration_time=expiration,
+                  public_key=data[end:end + PUBLIC_KEY_LEN],
+                  signature=data[end + PUBLIC_KEY_LEN:])
+        object.__setattr__(txn, "_wire", data)
+        return txn
+
+    # -- identity --
+    @property
+    def pointer(self) -> tuple[bytes, int]:
+        """(sender, sequence_number): the transaction's place in the mempool."""
+        return (self.sender, self.sequence_number)
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, SignedTransaction):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes()
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            h = hash(self.to_bytes())
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __reduce__(self):
+        return (SignedTransaction.from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        return (f"SignedTransaction(sender={self.sender.hex()[:16]}…, "
+                f"sequence_number={self.sequence_number}, gas_unit_price={self.gas_unit_price}, "
+                f"max_gas_amount={self.max_gas_amount}, expiration_time={self.expiration_time}, "
+                f"payload={len(self.payload)}B)")
+
+
+def _raw_bytes(sender: bytes, seq: int, max_gas: int, price: int, expiration: int,
+               payload: bytes) -> bytes:
+    return _HEADER.pack(sender, seq, max_gas, price, expiration, len(payload)) + payload

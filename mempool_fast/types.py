@@ -1,0 +1,102 @@
+"""Enumerations, statuses and errors shared by both cores and every layer above them."""
+
+from __future__ import annotations
+
+import enum
+
+U64_MAX = (1 << 64) - 1
+
+
+class MalformedTransaction(ValueError):
+    """Bytes that do not decode to a transaction (short, long, or a lying length)."""
+
+
+class MalformedMessage(ValueError):
+    """Bytes that do not decode to a network message."""
+
+
+class TimelineState(enum.IntEnum):
+    """Where a transaction stands with respect to the broadcast timeline."""
+
+    NOT_READY = 0  #: local submission; enters the timeline when it becomes ready
+    READY = 1  #: in the timeline, holds a timeline id
+    NON_QUALIFIED = 2  #: received from a peer: never re-broadcast, still offered to consensus
+
+
+class MempoolAddTransactionStatusCode(enum.IntEnum):
+    """Outcome of admitting a transaction (core codes first, then validation codes)."""
+
+    VALID = 0
+    INSUFFICIENT_BALANCE = 1
+    INVALID_SEQ_NUMBER = 2
+    MEMPOOL_IS_FULL = 3
+    TOO_MANY_TRANSACTIONS = 4
+    INVALID_UPDATE = 5
+    INVALID_SIGNATURE = 6
+    INVALID_SENDER = 7
+    PAYLOAD_TOO_LARGE = 8
+    MAX_GAS_TOO_HIGH = 9
+    UNKNOWN_ACCOUNT = 10
+
+
+class MempoolAddTransactionStatus:
+    """A status code with a human-readable message; equal when both are equal."""
+
+    __slots__ = ("code", "message")
+
+    def __init__(self, code: MempoolAddTransactionStatusCode, message: str = "") -> None:
+        self.code = MempoolAddTransactionStatusCode(code)
+        self.message = message
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MempoolAddTransactionStatus):
+            return NotImplemented
+        return self.code == other.code and self.message == other.message
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.message))
+
+    def __repr__(self) -> str:
+        return f"MempoolAddTransactionStatus({self.code.name}, {self.message!r})"
+
+
+Code = MempoolAddTransactionStatusCode
+
+#: The one VALID status both cores hand out (immutable by convention).
+STATUS_VALID = MempoolAddTransactionStatus(Code.VALID, "")
+
+
+def insufficient_balance(balance: int) -> MempoolAddTransactionStatus:
+    return MempoolAddTransactionStatus(
+        Code.INSUFFICIENT_BALANCE,
+        f"balance {balance} does not cover the gas of this and the account's pending "
+        "transactions",
+    )
+
+
+def invalid_seq_number(sequence_number: int, current: int) -> MempoolAddTransactionStatus:
+    return MempoolAddTransactionStatus(
+        Code.INVALID_SEQ_NUMBER,
+        f"sequence number {sequence_number} is below the account's current {current}",
+    )
+
+
+def invalid_update() -> MempoolAddTransactionStatus:
+    return MempoolAddTransactionStatus(
+        Code.INVALID_UPDATE,
+        "a different transaction holds this sequence number; a replacement needs a strictly "
+        "higher gas price with the same payload, max gas amount and expiration",
+    )
+
+
+def mempool_is_full(capacity: int) -> MempoolAddTransactionStatus:
+    return MempoolAddTransactionStatus(
+        Code.MEMPOOL_IS_FULL, f"mempool holds its capacity of {capacity} transactions"
+    )
+
+
+def too_many_transactions(capacity_per_user: int) -> MempoolAddTransactionStatus:
+    return MempoolAddTransactionStatus(
+        Code.TOO_MANY_TRANSACTIONS,
+        f"account already holds its limit of {capacity_per_user} transactions",
+    )
