@@ -134,10 +134,13 @@ class CoreMempool:
             self._remove_entry(victim_account, victim_account.txns[victim_seq])
             account = self._accounts.get(sender)
 
+        # 5. drop what is below the current sequence number (already committed); this may
+        # empty and unregister the account, so look it up again
+        if account is not None:
+            self._clean_committed(account, current)
+            account = self._accounts.get(sender)
         if account is None:
             account = self._accounts[sender] = _Account()
-        # 5. drop what is below the current sequence number (already committed)
-        self._clean_committed(account, current)
         # 6. per-account limit
         if len(account.txns) >= self._capacity_per_user:
             if not account.txns:
