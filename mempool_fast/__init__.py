@@ -36,8 +36,34 @@ else:
         from .pure import CoreMempool
         IMPLEMENTATION = "python"
 
+#: Public names loaded on first use (PEP 562), so importing the package stays light.
+_LAZY = {
+    "SharedMempool": "shared",
+    "SharedMempoolNotification": "shared",
+    "InProcessNetwork": "network.inprocess",
+    "InMemoryAccountStore": "storage",
+    "SqliteAccountStore": "storage",
+    "Ed25519Validator": "validation",
+    "NodeClient": "client",
+    "ZmqNetwork": "network.zmq",
+    "TransactionJournal": "journal",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mempool_fast' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
-    "CoreMempool", "IMPLEMENTATION", "MalformedMessage", "MalformedTransaction",
-    "MempoolAddTransactionStatus", "MempoolAddTransactionStatusCode", "MempoolConfig",
-    "SignedTransaction", "TimelineState", "account_address",
+    "CoreMempool", "Ed25519Validator", "IMPLEMENTATION", "InMemoryAccountStore",
+    "InProcessNetwork", "MalformedMessage", "MalformedTransaction", "MempoolAddTransactionStatus",
+    "MempoolAddTransactionStatusCode", "MempoolConfig", "NodeClient", "SharedMempool",
+    "SharedMempoolNotification", "SignedTransaction", "SqliteAccountStore", "TimelineState",
+    "TransactionJournal", "ZmqNetwork", "account_address",
 ]

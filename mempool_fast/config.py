@@ -35,6 +35,12 @@ class MempoolConfig:
     max_broadcasts_per_peer: int = 20
     #: Tick used for a peer that asked for backoff.
     shared_mempool_backoff_interval_ms: int = 30_000
+    #: New batches sent to one peer per outbound round (1 is the seed's pace; the in-flight
+    #: limit `max_broadcasts_per_peer` still applies).
+    shared_mempool_max_batches_per_round: int = 1
+    #: How long the network reader waits for an event before re-checking for stop(); bounds
+    #: how long stop() takes.
+    shared_mempool_poll_interval_ms: int = 100
 
     # -- validation --
     #: Largest accepted payload, bytes.
@@ -56,6 +62,18 @@ class MempoolConfig:
     #: Burst allowance of the per-peer rate limit, messages.
     peer_rate_burst: int = 500
 
+    # -- journal (crash recovery) --
+    #: When journal appends reach the disk: "always" (fdatasync before a submit returns),
+    #: "batch" (at most `journal_fsync_interval_ms` of acknowledged submits at risk on power
+    #: loss) or "never" (the OS decides; still survives a process crash).
+    journal_fsync: str = "always"
+    #: Longest time between fsyncs when `journal_fsync="interval"`.
+    journal_fsync_interval_ms: int = 1_000
+    #: The journal is rewritten when more than this fraction of its records is dead.
+    journal_compact_dead_fraction: float = 0.5
+    #: ... and only once it is at least this large, bytes.
+    journal_compact_min_bytes: int = 1 << 20
+
     def replace(self, **changes) -> "MempoolConfig":
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
@@ -65,5 +83,11 @@ class MempoolConfig:
                      "shared_mempool_max_concurrent_inbound_syncs", "max_broadcasts_per_peer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MempoolConfig.{name} must be at least 1")
+        if self.journal_fsync not in ("always", "batch", "never"):
+            raise ValueError('MempoolConfig.journal_fsync must be "always", "batch" or "never"')
+        if self.journal_fsync_interval_ms < 0 or self.journal_compact_min_bytes < 0:
+            raise ValueError("MempoolConfig.journal_* sizes and intervals must not be negative")
+        if not 0.0 < self.journal_compact_dead_fraction <= 1.0:
+            raise ValueError("MempoolConfig.journal_compact_dead_fraction must be in (0, 1]")
         if self.system_transaction_timeout_secs < 0:
             raise ValueError("MempoolConfig.system_transaction_timeout_secs must not be negative")

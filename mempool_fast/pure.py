@@ -91,6 +91,7 @@ class CoreMempool:
         """Admit one transaction; the rules and their order are DESIGN.md §4."""
         if timeline_state not in _ADD_STATES:
             raise ValueError("timeline_state must be NOT_READY or NON_QUALIFIED")
+        timeline_state = TimelineState(timeline_state)
         sender = txn.sender
         seq = txn.sequence_number
         account = self._accounts.get(sender)
@@ -106,6 +107,9 @@ class CoreMempool:
         cached = self._seq_cache.get(sender)
         current = db_sequence_number if cached is None or cached < db_sequence_number else cached
         self._cache_put(sender, current)
+        if account is not None and current != cached:
+            # a higher current makes parked transactions ready now, whatever happens next
+            self._promote(account, current)
         if seq < current:
             return invalid_seq_number(seq, current)
 
@@ -266,8 +270,11 @@ class CoreMempool:
         for _, sender, seq in expired:
             account = self._accounts[sender]
             entry = account.txns[seq]
-            for later in account.txns.values()[account.txns.bisect_right(seq):]:
-                self._park(later)
+            current = self._seq_cache.get(sender)
+            if current is None or seq >= current:
+                # a gap opens in the ready run (one below current is stale: the run stays)
+                for later in account.txns.values()[account.txns.bisect_right(seq):]:
+                    self._park(later)
             self._remove_entry(account, entry)
         return len(expired)
 

@@ -73,7 +73,8 @@ class SignedTransaction:
     def __setattr__(self, name, value):
         raise AttributeError("SignedTransaction is immutable")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name):
+        raise AttributeError("SignedTransaction is immutable")
 
     # -- construction --
     @classmethod

@@ -1,0 +1,649 @@
+// The index structures of the Cython CoreMempool (mempool_fast/_core.pyx).
+//
+// Entries are heap structs owning a strong reference to their Python SignedTransaction;
+// accounts hold their entries in a vector sorted by sequence number and double as the nodes
+// of the intrusive LRU sequence-number cache; the priority index, parking lot and both TTL
+// indexes are ordered sets of entry pointers; the timeline is an append-only sorted vector of
+// (id, entry) slots with tombstones, compacted when they outnumber live slots.
+// Everything here runs with the GIL held (Py_DECREF when an entry is freed).
+#pragma once
+
+#include <Python.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace mpf {
+
+typedef unsigned __int128 u128;
+
+enum : uint8_t { ST_NOT_READY = 0, ST_READY = 1, ST_NON_QUALIFIED = 2 };
+enum : uint8_t { MARK_SEEN = 1, MARK_TAKEN = 2, MARK_SKIPPED = 4 };
+
+struct Addr {
+    unsigned char b[32];
+};
+
+struct AddrHash {
+    // Addresses are SHA3-256 outputs: their first 8 bytes are already uniform.
+    size_t operator()(const Addr& a) const noexcept {
+        uint64_t h;
+        std::memcpy(&h, a.b, sizeof h);
+        return static_cast<size_t>(h);
+    }
+};
+
+struct AddrEq {
+    bool operator()(const Addr& x, const Addr& y) const noexcept {
+        return std::memcmp(x.b, y.b, 32) == 0;
+    }
+};
+
+struct Account;
+struct Entry;
+
+typedef std::set<Entry*>::const_iterator SetIt;
+
+struct Entry {
+    PyObject* txn;  // strong reference
+    Account* acct;
+    Entry* prev;          // the account's entry at seq - 1, if present
+    SetIt pos_it;         // in the priority index when ready, else in the parking lot
+    SetIt ttl_it;
+    SetIt exp_it;
+    uint64_t seq;
+    uint64_t gas_amount;
+    uint64_t price;
+    uint64_t expiration;  // client expiration time, seconds
+    uint64_t tid;         // timeline id while READY, else 0
+    double expiry;        // system expiry: clock() + system_transaction_timeout_secs
+    uint32_t mark_epoch;  // get_block scratch marks, valid while equal to Core::epoch
+    uint8_t mark;
+    uint8_t state;
+    uint8_t ready;
+};
+
+struct Account {
+    Addr addr;
+    std::vector<Entry*> txns;  // sorted by seq
+    u128 gas_lo = 0;           // sum of gas_amount * price over txns, as a 192-bit number
+    uint64_t gas_hi = 0;
+    uint64_t cached_seq = 0;   // LRU sequence-number cache value, valid when in_cache
+    bool in_cache = false;
+    Account* lru_prev = nullptr;
+    Account* lru_next = nullptr;
+};
+
+inline int addr_cmp(const Entry* a, const Entry* b) {
+    return a->acct == b->acct ? 0 : std::memcmp(a->acct->addr.b, b->acct->addr.b, 32);
+}
+
+// gas price high->low, system expiry early->late, address high->low, seq low->high
+struct PrioLess {
+    bool operator()(const Entry* a, const Entry* b) const noexcept {
+        if (a->price != b->price) return a->price > b->price;
+        if (a->expiry < b->expiry) return true;
+        if (b->expiry < a->expiry) return false;
+        int c = addr_cmp(a, b);
+        if (c) return c > 0;
+        return a->seq < b->seq;
+    }
+};
+
+// (sender, seq) ascending: eviction takes the greatest
+struct ParkLess {
+    bool operator()(const Entry* a, const Entry* b) const noexcept {
+        int c = addr_cmp(a, b);
+        if (c) return c < 0;
+        return a->seq < b->seq;
+    }
+};
+
+// Only the set of expired entries matters to GC, so ties break by address of the entry.
+struct TtlLess {
+    bool operator()(const Entry* a, const Entry* b) const noexcept {
+        if (a->expiry < b->expiry) return true;
+        if (b->expiry < a->expiry) return false;
+        return a < b;
+    }
+};
+
+struct ExpLess {
+    bool operator()(const Entry* a, const Entry* b) const noexcept {
+        if (a->expiration != b->expiration) return a->expiration < b->expiration;
+        return a < b;
+    }
+};
+
+static_assert(std::is_same<std::set<Entry*, PrioLess>::const_iterator, SetIt>::value &&
+              std::is_same<std::set<Entry*, ParkLess>::const_iterator, SetIt>::value &&
+              std::is_same<std::set<Entry*, TtlLess>::const_iterator, SetIt>::value &&
+              std::is_same<std::set<Entry*, ExpLess>::const_iterator, SetIt>::value,
+              "entry iterators are stored as one type");
+
+struct TlSlot {
+    uint64_t tid;
+    Entry* e;  // nullptr: removed
+};
+
+struct PtrKeyHash {
+    size_t operator()(const std::pair<Account*, uint64_t>& k) const noexcept {
+        return std::hash<const void*>()(k.first) ^ (k.second * 0x9E3779B97F4A7C15ULL);
+    }
+};
+
+class Core {
+public:
+    uint64_t capacity;
+    uint64_t cap_per_user;
+    std::unordered_map<Addr, Account*, AddrHash, AddrEq> accounts;
+    std::set<Entry*, PrioLess> priority;
+    std::set<Entry*, ParkLess> parking;
+    std::set<Entry*, TtlLess> sys_ttl;
+    std::set<Entry*, ExpLess> expiration;
+    std::vector<TlSlot> tl;
+    size_t tl_head = 0;
+    size_t tl_live = 0;
+    uint64_t next_tid = 1;
+    size_t size = 0;
+    size_t n_accounts = 0;  // accounts holding at least one transaction
+    Account* lru_head = nullptr;  // least recently used
+    Account* lru_tail = nullptr;
+    size_t lru_count = 0;
+    uint32_t epoch = 0;
+    std::unordered_set<std::pair<Account*, uint64_t>, PtrKeyHash> seen_absent;
+    std::vector<Entry*> scratch;
+
+    Core(uint64_t capacity_, uint64_t cap_per_user_)
+        : capacity(capacity_), cap_per_user(cap_per_user_) {}
+
+    ~Core() {
+        priority.clear();
+        parking.clear();
+        sys_ttl.clear();
+        expiration.clear();
+        tl.clear();
+        for (auto& kv : accounts) {
+            Account* a = kv.second;
+            for (Entry* e : a->txns) {
+                PyObject* t = e->txn;
+                delete e;
+                Py_DECREF(t);
+            }
+            delete a;
+        }
+        accounts.clear();
+    }
+
+    // ------------------------------------------------------------------ accounts
+    Account* find(const unsigned char* addr) {
+        Addr k;
+        std::memcpy(k.b, addr, 32);
+        auto it = accounts.find(k);
+        return it == accounts.end() ? nullptr : it->second;
+    }
+
+    Account* get_or_create(const unsigned char* addr) {
+        Addr k;
+        std::memcpy(k.b, addr, 32);
+        auto it = accounts.find(k);
+        if (it != accounts.end()) return it->second;
+        Account* a = new Account();
+        a->addr = k;
+        accounts.emplace(k, a);
+        return a;
+    }
+
+    // Free an account record that holds no transaction and no cached sequence number.
+    void release(Account* a) {
+        if (a != nullptr && a->txns.empty() && !a->in_cache) {
+            accounts.erase(a->addr);
+            delete a;
+        }
+    }
+
+    size_t lower_idx(const Account* a, uint64_t seq) const {
+        auto it = std::lower_bound(a->txns.begin(), a->txns.end(), seq,
+                                   [](const Entry* e, uint64_t s) { return e->seq < s; });
+        return static_cast<size_t>(it - a->txns.begin());
+    }
+
+    Entry* lookup(const Account* a, uint64_t seq) const {
+        if (a == nullptr) return nullptr;
+        size_t i = lower_idx(a, seq);
+        if (i < a->txns.size() && a->txns[i]->seq == seq) return a->txns[i];
+        return nullptr;
+    }
+
+    // ------------------------------------------------------------------ LRU cache
+    void lru_unlink(Account* a) {
+        if (a->lru_prev) a->lru_prev->lru_next = a->lru_next; else lru_head = a->lru_next;
+        if (a->lru_next) a->lru_next->lru_prev = a->lru_prev; else lru_tail = a->lru_prev;
+        a->lru_prev = a->lru_next = nullptr;
+    }
+
+    void lru_append(Account* a) {
+        a->lru_prev = lru_tail;
+        a->lru_next = nullptr;
+        if (lru_tail) lru_tail->lru_next = a; else lru_head = a;
+        lru_tail = a;
+    }
+
+    // Put or refresh `a`'s cached value as most recently used, evicting the least recent.
+    void cache_put(Account* a, uint64_t value) {
+        if (a->in_cache) {
+            if (lru_tail != a) {
+                lru_unlink(a);
+                lru_append(a);
+            }
+        } else {
+            if (lru_count >= capacity && lru_head != nullptr) {
+                Account* old = lru_head;
+                lru_unlink(old);
+                old->in_cache = false;
+                lru_count--;
+                release(old);
+            }
+            lru_append(a);
+            a->in_cache = true;
+            lru_count++;
+        }
+        a->cached_seq = value;
+    }
+
+    void cache_pop(Account* a) {
+        if (a->in_cache) {
+            lru_unlink(a);
+            a->in_cache = false;
+            lru_count--;
+        }
+    }
+
+    // ------------------------------------------------------------------ gas totals
+    static void gas_add(Account* a, u128 c) {
+        u128 old = a->gas_lo;
+        a->gas_lo += c;
+        if (a->gas_lo < old) a->gas_hi++;
+    }
+
+    static void gas_sub(Account* a, u128 c) {
+        if (a->gas_lo < c) a->gas_hi--;
+        a->gas_lo -= c;
+    }
+
+    // 1: gas * price + the account's total exceeds `balance`; 0: it does not.
+    static int balance_insufficient(const Account* a, uint64_t gas, uint64_t price,
+                                    uint64_t balance) {
+        u128 cost = static_cast<u128>(gas) * price;
+        if (a == nullptr) return cost > balance;
+        if (a->gas_hi) return 1;
+        u128 req = cost + a->gas_lo;
+        if (req < cost) return 1;
+        return req > balance;
+    }
+
+    // Words (least significant first) of the cost (2) and the account total (3), for exact
+    // comparison in Python against a balance outside 0..2**64-1.
+    static void gas_words(const Account* a, uint64_t gas, uint64_t price, uint64_t* out) {
+        u128 cost = static_cast<u128>(gas) * price;
+        out[0] = static_cast<uint64_t>(cost);
+        out[1] = static_cast<uint64_t>(cost >> 64);
+        u128 lo = a ? a->gas_lo : 0;
+        out[2] = static_cast<uint64_t>(lo);
+        out[3] = static_cast<uint64_t>(lo >> 64);
+        out[4] = a ? a->gas_hi : 0;
+    }
+
+    // ------------------------------------------------------------------ timeline
+    size_t tl_lower(uint64_t tid) const {  // first slot index with slot.tid >= tid
+        auto it = std::lower_bound(tl.begin() + tl_head, tl.end(), tid,
+                                   [](const TlSlot& s, uint64_t t) { return s.tid < t; });
+        return static_cast<size_t>(it - tl.begin());
+    }
+
+    void tl_append(Entry* e) {
+        e->tid = next_tid++;
+        tl.push_back(TlSlot{e->tid, e});
+        tl_live++;
+    }
+
+    void tl_remove(Entry* e) {
+        size_t i = tl_lower(e->tid);
+        tl[i].e = nullptr;
+        tl_live--;
+        while (tl_head < tl.size() && tl[tl_head].e == nullptr) tl_head++;
+        size_t dead = tl.size() - tl_live;
+        if (dead > 1024 && dead > tl_live) tl_compact();
+    }
+
+    void tl_compact() {
+        std::vector<TlSlot> fresh;
+        fresh.reserve(tl_live + tl_live / 2 + 16);
+        for (size_t i = tl_head; i < tl.size(); ++i)
+            if (tl[i].e != nullptr) fresh.push_back(tl[i]);
+        tl.swap(fresh);
+        tl_head = 0;
+    }
+
+    // ------------------------------------------------------------------ entries
+    Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
+                  uint64_t expiration_time, double expiry, uint8_t state) {
+        Entry* e = new Entry();
+        e->txn = txn;
+        e->acct = a;
+        e->seq = seq;
+        e->gas_amount = gas;
+        e->price = price;
+        e->expiration = expiration_time;
+        e->tid = 0;
+        e->expiry = expiry;
+        e->mark_epoch = 0;
+        e->mark = 0;
+        e->state = state;
+        e->ready = 0;
+        e->prev = nullptr;
+        size_t i = lower_idx(a, seq);
+        if (i > 0 && a->txns[i - 1]->seq + 1 == seq) e->prev = a->txns[i - 1];
+        if (i < a->txns.size() && a->txns[i]->seq == seq + 1) a->txns[i]->prev = e;
+        if (a->txns.empty()) n_accounts++;
+        a->txns.insert(a->txns.begin() + i, e);
+        Py_INCREF(txn);
+        gas_add(a, static_cast<u128>(gas) * price);
+        e->ttl_it = sys_ttl.insert(e).first;
+        e->exp_it = expiration.insert(e).first;
+        e->pos_it = parking.insert(e).first;
+        size++;
+        return e;
+    }
+
+    // Drop `e` from every index but its account's vector.
+    void unlink(Entry* e) {
+        gas_sub(e->acct, static_cast<u128>(e->gas_amount) * e->price);
+        if (e->ready) priority.erase(e->pos_it); else parking.erase(e->pos_it);
+        if (e->state == ST_READY) tl_remove(e);
+        sys_ttl.erase(e->ttl_it);
+        expiration.erase(e->exp_it);
+        size--;
+    }
+
+    static void free_entry(Entry* e) {
+        PyObject* t = e->txn;
+        delete e;
+        Py_DECREF(t);
+    }
+
+    // Remove one entry; the caller releases the account record when done with it.
+    void remove_entry(Entry* e) {
+        Account* a = e->acct;
+        size_t i = lower_idx(a, e->seq);
+        unlink(e);
+        if (i + 1 < a->txns.size() && a->txns[i + 1]->prev == e) a->txns[i + 1]->prev = nullptr;
+        a->txns.erase(a->txns.begin() + i);
+        if (a->txns.empty()) n_accounts--;
+        free_entry(e);
+    }
+
+    // Remove the account's entries with seq < current (already committed).
+    void clean_committed(Account* a, uint64_t current) {
+        size_t k = lower_idx(a, current);
+        if (k == 0) return;
+        scratch.assign(a->txns.begin(), a->txns.begin() + k);
+        for (Entry* e : scratch) unlink(e);
+        if (k < a->txns.size()) a->txns[k]->prev = nullptr;
+        a->txns.erase(a->txns.begin(), a->txns.begin() + k);
+        if (a->txns.empty()) n_accounts--;
+        for (Entry* e : scratch) free_entry(e);
+        scratch.clear();
+    }
+
+    void remove_all(Account* a) {
+        scratch.assign(a->txns.begin(), a->txns.end());
+        for (Entry* e : scratch) unlink(e);
+        if (!a->txns.empty()) n_accounts--;
+        a->txns.clear();
+        for (Entry* e : scratch) free_entry(e);
+        scratch.clear();
+    }
+
+    // Make every transaction from `current` up to the first gap ready.
+    void promote(Account* a, uint64_t current) {
+        size_t i = lower_idx(a, current);
+        uint64_t s = current;
+        while (i < a->txns.size() && a->txns[i]->seq == s) {
+            Entry* e = a->txns[i];
+            if (!e->ready) {
+                e->ready = 1;
+                parking.erase(e->pos_it);
+                e->pos_it = priority.insert(e).first;
+                if (e->state == ST_NOT_READY) {
+                    e->state = ST_READY;
+                    tl_append(e);
+                }
+            }
+            ++i;
+            if (s == UINT64_MAX) break;
+            ++s;
+        }
+    }
+
+    void park(Entry* e) {
+        if (e->ready) {
+            e->ready = 0;
+            priority.erase(e->pos_it);
+            e->pos_it = parking.insert(e).first;
+        }
+        if (e->state == ST_READY) {
+            tl_remove(e);
+            e->state = ST_NOT_READY;
+            e->tid = 0;
+        }
+    }
+
+    bool would_be_ready(const Account* a, uint64_t seq, uint64_t current) const {
+        if (seq == current) return true;
+        if (a == nullptr || a->txns.empty() || seq - current > a->txns.size()) return false;
+        size_t i = lower_idx(a, current);
+        for (uint64_t s = current; s < seq; ++s, ++i)
+            if (i >= a->txns.size() || a->txns[i]->seq != s) return false;
+        return true;
+    }
+
+    // Evict the greatest parked pointer; false when nothing is parked.
+    bool evict_parked() {
+        if (parking.empty()) return false;
+        Entry* victim = *parking.rbegin();
+        Account* a = victim->acct;
+        remove_entry(victim);
+        release(a);
+        return true;
+    }
+
+    // ------------------------------------------------------------------ garbage collection
+    // Remove `expired` entries, parking the later transactions of accounts whose ready run breaks.
+    size_t gc_remove(std::vector<Entry*>& expired) {
+        for (Entry* e : expired) {
+            Account* a = e->acct;
+            // a gap opens in the ready run (one below current is stale: the run stays)
+            if (!a->in_cache || e->seq >= a->cached_seq) {
+                size_t i = lower_idx(a, e->seq);
+                for (size_t j = i + 1; j < a->txns.size(); ++j) park(a->txns[j]);
+            }
+            remove_entry(e);
+            release(a);
+        }
+        return expired.size();
+    }
+
+    size_t gc_system_ttl(double now) {
+        std::vector<Entry*> expired;
+        for (auto it = sys_ttl.begin(); it != sys_ttl.end() && (*it)->expiry < now; ++it)
+            expired.push_back(*it);
+        return gc_remove(expired);
+    }
+
+    // Remove entries whose expiration time is below `threshold` (all of them if `all`).
+    size_t gc_expiration(uint64_t threshold, bool all) {
+        std::vector<Entry*> expired;
+        for (auto it = expiration.begin();
+             it != expiration.end() && (all || (*it)->expiration < threshold); ++it)
+            expired.push_back(*it);
+        return gc_remove(expired);
+    }
+
+    // ------------------------------------------------------------------ get_block
+    static bool marked(const Entry* e, uint32_t ep, uint8_t bit) {
+        return e->mark_epoch == ep && (e->mark & bit);
+    }
+
+    void set_mark(Entry* e, uint8_t bit) {
+        if (e->mark_epoch != epoch) {
+            e->mark_epoch = epoch;
+            e->mark = 0;
+        }
+        e->mark |= bit;
+    }
+
+    void block_begin() {
+        seen_absent.clear();
+        if (++epoch == 0) {  // wrapped: forget every old mark
+            for (auto& kv : accounts)
+                for (Entry* e : kv.second->txns) e->mark_epoch = 0;
+            epoch = 1;
+        }
+    }
+
+    // Record one pointer of the caller's `seen` set.
+    void block_seen(const unsigned char* addr, uint64_t seq) {
+        Account* a = find(addr);
+        if (a == nullptr || a->txns.empty()) return;  // cannot affect this block
+        Entry* e = lookup(a, seq);
+        if (e != nullptr) set_mark(e, MARK_SEEN);
+        else seen_absent.insert(std::make_pair(a, seq));
+    }
+
+    void block_take(Entry* e, std::vector<Entry*>& out) {
+        set_mark(e, MARK_TAKEN);
+        out.push_back(e);
+    }
+
+    void block_run(size_t limit, std::vector<Entry*>& out) {
+        const uint32_t ep = epoch;
+        for (auto it = priority.begin(); it != priority.end(); ++it) {
+            Entry* e = *it;
+            if (marked(e, ep, MARK_SEEN)) continue;
+            Account* a = e->acct;
+            bool ok = a->in_cache && a->cached_seq == e->seq;
+            if (!ok && e->seq > 0) {
+                Entry* p = e->prev;
+                if (p != nullptr) ok = marked(p, ep, MARK_SEEN) || marked(p, ep, MARK_TAKEN);
+                else ok = !seen_absent.empty() &&
+                          seen_absent.count(std::make_pair(a, e->seq - 1)) != 0;
+            }
+            if (!ok) {
+                set_mark(e, MARK_SKIPPED);
+                continue;
+            }
+            block_take(e, out);
+            if (out.size() >= limit) break;
+            uint64_t s = e->seq;
+            while (s != UINT64_MAX) {
+                ++s;
+                Entry* n = lookup(a, s);
+                if (n == nullptr || n->prev == nullptr || !marked(n, ep, MARK_SKIPPED)) break;
+                block_take(n, out);
+                if (out.size() >= limit) return;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ invariants
+    std::string check() const {
+        size_t total = 0, ready = 0, parked = 0, accts = 0, in_tl = 0;
+        for (auto& kv : accounts) {
+            const Account* a = kv.second;
+            if (std::memcmp(kv.first.b, a->addr.b, 32) != 0) return "account key mismatch";
+            if (a->txns.empty() && !a->in_cache) return "empty account record kept";
+            if (!a->txns.empty()) accts++;
+            if (a->txns.size() > cap_per_user) return "account over its cap";
+            u128 lo = 0;
+            uint64_t hi = 0;
+            for (size_t i = 0; i < a->txns.size(); ++i) {
+                const Entry* e = a->txns[i];
+                if (e->acct != a) return "entry points to another account";
+                const Entry* want_prev =
+                    (i > 0 && a->txns[i - 1]->seq + 1 == e->seq) ? a->txns[i - 1] : nullptr;
+                if (e->prev != want_prev) return "predecessor link wrong";
+                if (*e->pos_it != e || *e->ttl_it != e || *e->exp_it != e)
+                    return "stale index iterator";
+                if (i > 0 && a->txns[i - 1]->seq >= e->seq) return "account txns not sorted";
+                u128 c = static_cast<u128>(e->gas_amount) * e->price;
+                u128 old = lo;
+                lo += c;
+                if (lo < old) hi++;
+                total++;
+                if (e->ready) {
+                    ready++;
+                    if (priority.find(const_cast<Entry*>(e)) == priority.end())
+                        return "ready entry missing from priority index";
+                } else {
+                    parked++;
+                    if (parking.find(const_cast<Entry*>(e)) == parking.end())
+                        return "parked entry missing from parking lot";
+                }
+                if (e->state == ST_READY) {
+                    if (!e->ready) return "READY state outside the priority index";
+                    if (e->tid == 0 || e->tid >= next_tid) return "bad timeline id";
+                    size_t j = tl_lower(e->tid);
+                    if (j >= tl.size() || tl[j].tid != e->tid || tl[j].e != e)
+                        return "READY entry missing from the timeline";
+                    in_tl++;
+                } else {
+                    if (e->tid != 0) return "timeline id outside READY";
+                    if (e->ready && e->state != ST_NON_QUALIFIED)
+                        return "ready NOT_READY transaction";
+                }
+                if (sys_ttl.find(const_cast<Entry*>(e)) == sys_ttl.end())
+                    return "entry missing from system TTL index";
+                if (expiration.find(const_cast<Entry*>(e)) == expiration.end())
+                    return "entry missing from expiration index";
+            }
+            if (lo != a->gas_lo || hi != a->gas_hi) return "gas total mismatch";
+        }
+        if (accts != n_accounts) return "account count mismatch";
+        if (total != size || sys_ttl.size() != size || expiration.size() != size)
+            return "size mismatch";
+        if (priority.size() != ready) return "priority index size mismatch";
+        if (parking.size() != parked) return "parking lot size mismatch";
+        size_t live = 0;
+        for (size_t i = tl_head; i < tl.size(); ++i) {
+            if (i > tl_head && tl[i - 1].tid >= tl[i].tid) return "timeline ids not increasing";
+            if (tl[i].e != nullptr) {
+                live++;
+                if (tl[i].e->tid != tl[i].tid || tl[i].e->state != ST_READY)
+                    return "timeline slot disagrees with its entry";
+            }
+        }
+        if (tl_head < tl.size() && tl[tl_head].e == nullptr) return "timeline head is dead";
+        if (live != tl_live || live != in_tl) return "timeline size mismatch";
+        size_t n = 0;
+        const Account* prev = nullptr;
+        for (const Account* a = lru_head; a != nullptr; a = a->lru_next) {
+            if (!a->in_cache || a->lru_prev != prev) return "LRU list broken";
+            if (accounts.find(a->addr) == accounts.end()) return "LRU account not registered";
+            prev = a;
+            if (++n > lru_count) return "LRU list longer than its count";
+        }
+        if (prev != lru_tail || n != lru_count) return "LRU count mismatch";
+        if (lru_count > capacity) return "LRU over capacity";
+        return std::string();
+    }
+};
+
+}  // namespace mpf

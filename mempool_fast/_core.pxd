@@ -1,0 +1,91 @@
+# cython: language_level=3
+"""C++ declarations (csrc/core_index.hpp) and the layout of the Cython CoreMempool."""
+
+from cpython.ref cimport PyObject
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libcpp cimport bool as cbool
+from libcpp.string cimport string
+from libcpp.vector cimport vector
+
+
+cdef extern from "core_index.hpp" namespace "mpf" nogil:
+    uint8_t ST_NOT_READY
+    uint8_t ST_READY
+    uint8_t ST_NON_QUALIFIED
+
+    cdef cppclass Account
+
+    cdef cppclass Entry:
+        PyObject* txn
+        Account* acct
+        uint64_t seq
+        uint64_t gas_amount
+        uint64_t price
+        uint64_t expiration
+        uint64_t tid
+        double expiry
+        uint8_t state
+        uint8_t ready
+
+    cdef cppclass Account:
+        vector[Entry*] txns
+        uint64_t cached_seq
+        cbool in_cache
+
+    cdef cppclass TlSlot:
+        uint64_t tid
+        Entry* e
+
+    cdef cppclass Core:
+        Core(uint64_t capacity, uint64_t cap_per_user) except +
+        uint64_t capacity
+        uint64_t cap_per_user
+        vector[TlSlot] tl
+        size_t tl_head
+        size_t tl_live
+        uint64_t next_tid
+        size_t size
+        size_t n_accounts
+
+        Account* find(const unsigned char* addr)
+        Account* get_or_create(const unsigned char* addr) except +
+        void release(Account* a)
+        Entry* lookup(const Account* a, uint64_t seq)
+        void cache_put(Account* a, uint64_t value) except +
+        void cache_pop(Account* a)
+        @staticmethod
+        int balance_insufficient(const Account* a, uint64_t gas, uint64_t price,
+                                 uint64_t balance)
+        @staticmethod
+        void gas_words(const Account* a, uint64_t gas, uint64_t price, uint64_t* out)
+        size_t tl_lower(uint64_t tid)
+        Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
+                      uint64_t expiration_time, double expiry, uint8_t state) except +
+        void remove_entry(Entry* e) except +
+        void clean_committed(Account* a, uint64_t current) except +
+        void remove_all(Account* a) except +
+        void promote(Account* a, uint64_t current) except +
+        cbool would_be_ready(const Account* a, uint64_t seq, uint64_t current)
+        cbool evict_parked() except +
+        size_t gc_system_ttl(double now) except +
+        size_t gc_expiration(uint64_t threshold, cbool all) except +
+        void block_begin() except +
+        void block_seen(const unsigned char* addr, uint64_t seq) except +
+        void block_run(size_t limit, vector[Entry*]& out) except +
+        size_t parking_size "parking.size"()
+        size_t priority_size "priority.size"()
+        cbool parking_empty "parking.empty"()
+        string check()
+
+
+cdef class CoreMempool:
+    cdef Core* _core
+    cdef public object config
+    cdef object _clock
+    cdef object _ttl
+    cdef object _capacity_obj
+    cdef object _capacity_per_user_obj
+
+    cdef object _add(self, object txn, object gas_amount, object db_sequence_number,
+                     object balance, uint8_t state)
+    cdef Entry* _entry(self, object sender, object seq)

@@ -1,0 +1,442 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+# cython: cdivision=True, nonecheck=False, embedsignature=True
+# distutils: language = c++
+"""The Cython CoreMempool: pure.CoreMempool's API and behaviour on C++ indexes (DESIGN.md §4).
+
+The index structures live in csrc/core_index.hpp; this module converts arguments, reads the
+transaction attributes once per add, and builds the Python results and statuses.
+Arguments that pure.py would take as any Python int are accepted here as unsigned 64-bit
+integers (`gas_amount`, `db_sequence_number`, sequence numbers); `balance` may be any number
+and is compared exactly.
+"""
+
+import math
+import time
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_GET_SIZE
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.long cimport PyLong_Check
+from cpython.ref cimport Py_INCREF, PyObject
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from libc.math cimport ceil, floor, isnan
+from libc.stdint cimport uint8_t, uint64_t
+from libcpp.string cimport string
+from libcpp.vector cimport vector
+
+from .config import MempoolConfig
+from .types import (
+    STATUS_VALID, U64_MAX, TimelineState, insufficient_balance, invalid_seq_number,
+    invalid_update, mempool_is_full, too_many_transactions,
+)
+
+__all__ = ["CoreMempool"]
+
+cdef extern from "Python.h":
+    unsigned long long _as_ull "PyLong_AsUnsignedLongLong"(object) noexcept
+    PyObject* PyErr_Occurred() noexcept
+    void PyErr_Clear() noexcept
+
+cdef object _NOT_READY = TimelineState.NOT_READY
+cdef object _READY = TimelineState.READY
+cdef object _NON_QUALIFIED = TimelineState.NON_QUALIFIED
+cdef tuple _ADD_STATES = (_NOT_READY, _NON_QUALIFIED)
+cdef tuple _STATE_OBJECTS = (_NOT_READY, _READY, _NON_QUALIFIED)
+cdef object _STATUS_VALID = STATUS_VALID
+cdef double _TWO64 = 18446744073709551616.0
+cdef uint64_t _U64MAX = 0xFFFFFFFFFFFFFFFF
+
+
+cdef inline bint _int_u64(object v, uint64_t* out) noexcept:
+    """True and `*out` set when `v` is an int in 0..2**64-1."""
+    cdef unsigned long long r
+    if not PyLong_Check(v):
+        return False
+    r = _as_ull(v)
+    if r == <unsigned long long>-1 and PyErr_Occurred() != NULL:
+        PyErr_Clear()
+        return False
+    out[0] = r
+    return True
+
+
+cdef inline uint64_t _arg_u64(object v, str name) except? 0:
+    """An unsigned 64-bit integer argument, or ValueError."""
+    cdef uint64_t r
+    if not _int_u64(v, &r):
+        raise ValueError(f"{name} must be an unsigned 64-bit integer, got {v!r}")
+    return r
+
+
+cdef inline bint _key_u64(object v, uint64_t* out) noexcept:
+    """Whether `v` equals (as a dict key) some unsigned 64-bit integer, stored in `*out`."""
+    cdef double d
+    if _int_u64(v, out):
+        return True
+    if PyFloat_Check(v):
+        d = PyFloat_AS_DOUBLE(v)
+        if d >= 0.0 and d < _TWO64 and floor(d) == d:
+            out[0] = <uint64_t>d
+            return True
+    return False
+
+
+cdef inline const unsigned char* _addr(object sender) noexcept:
+    """The 32 bytes of an address, or NULL when `sender` is not 32 bytes."""
+    if PyBytes_Check(sender) and PyBytes_GET_SIZE(sender) == 32:
+        return <const unsigned char*>PyBytes_AS_STRING(sender)
+    return NULL
+
+
+cdef inline const unsigned char* _arg_addr(object sender) except NULL:
+    cdef const unsigned char* a = _addr(sender)
+    if a == NULL:
+        raise ValueError(f"sender must be 32 bytes, got {sender!r}")
+    return a
+
+
+cdef uint64_t _after(object bound, bint* none_after):
+    """For an id bound b, the largest u64 L with (tid > b) == (tid > L) for every tid >= 1."""
+    cdef double d
+    cdef uint64_t r
+    none_after[0] = False
+    if _int_u64(bound, &r):
+        return r
+    if PyFloat_Check(bound):
+        d = PyFloat_AS_DOUBLE(bound)
+        if isnan(d) or d >= _TWO64:
+            none_after[0] = True
+            return 0
+        if d < 0.0:
+            return 0
+        return <uint64_t>floor(d)
+    if not PyLong_Check(bound):
+        return _after(math.floor(bound), none_after)
+    if bound < 0:
+        return 0
+    none_after[0] = True
+    return 0
+
+
+cdef Py_ssize_t _limit(object n):
+    """How many items `len(result) >= n` admits (n > 0 already checked)."""
+    if PyLong_Check(n):
+        return n if n < <object>(1 << 62) else (1 << 62)
+    if PyFloat_Check(n):
+        d = PyFloat_AS_DOUBLE(n)
+        return <Py_ssize_t>ceil(d) if d < 4.0e18 else (1 << 62)
+    return math.ceil(n)
+
+
+cdef class CoreMempool:
+    """Pending transactions indexed for admission, broadcast (timeline) and consensus (priority)."""
+
+    def __cinit__(self, config=None, clock=time.time):
+        cfg = config if config is not None else MempoolConfig()
+        cdef uint64_t cap = min(max(cfg.capacity, 1), U64_MAX)
+        cdef uint64_t per_user = min(max(cfg.capacity_per_user, 1), U64_MAX)
+        self._core = new Core(cap, per_user)
+        self.config = cfg
+        self._clock = clock
+        self._ttl = cfg.system_transaction_timeout_secs
+        self._capacity_obj = cfg.capacity
+        self._capacity_per_user_obj = cfg.capacity_per_user
+
+    def __dealloc__(self):
+        if self._core != NULL:
+            del self._core
+            self._core = NULL
+
+    # ------------------------------------------------------------------ admission
+    def add_txn(self, txn, gas_amount, db_sequence_number, balance, timeline_state):
+        """Admit one transaction; the rules and their order are DESIGN.md §4."""
+        cdef uint8_t state
+        if timeline_state is _NOT_READY:
+            state = ST_NOT_READY
+        elif timeline_state is _NON_QUALIFIED:
+            state = ST_NON_QUALIFIED
+        elif timeline_state in _ADD_STATES:
+            state = ST_NOT_READY if timeline_state == _NOT_READY else ST_NON_QUALIFIED
+        else:
+            raise ValueError("timeline_state must be NOT_READY or NON_QUALIFIED")
+        return self._add(txn, gas_amount, db_sequence_number, balance, state)
+
+    def add_txns(self, batch, timeline_state):
+        """`add_txn` over `(txn, gas_amount, db_sequence_number, balance)` tuples, in order."""
+        return [self.add_txn(txn, gas, db_seq, bal, timeline_state)
+                for txn, gas, db_seq, bal in batch]
+
+    cdef object _add(self, object txn, object gas_amount, object db_sequence_number,
+                     object balance, uint8_t state):
+        cdef Core* core = self._core
+        cdef uint64_t gas = _arg_u64(gas_amount, "gas_amount")
+        cdef uint64_t db = _arg_u64(db_sequence_number, "db_sequence_number")
+        sender = txn.sender
+        cdef const unsigned char* addr = _arg_addr(sender)
+        cdef uint64_t seq = _arg_u64(txn.sequence_number, "sequence_number")
+        cdef uint64_t price = _arg_u64(txn.gas_unit_price, "gas_unit_price")
+        cdef uint64_t expiration = _arg_u64(txn.expiration_time, "expiration_time")
+        cdef Account* acct = core.find(addr)
+        cdef uint64_t bal
+        cdef uint64_t w[5]
+        cdef bint insufficient
+        cdef uint64_t current
+        cdef Entry* old
+        cdef double expiry
+
+        # 1. balance covers this and every pending transaction of the account
+        if _int_u64(balance, &bal):
+            insufficient = Core.balance_insufficient(acct, gas, price, bal)
+        else:
+            Core.gas_words(acct, gas, price, w)
+            required = (((<object>w[1]) << 64) | w[0]) + (
+                ((<object>w[4]) << 128) | ((<object>w[3]) << 64) | w[2])
+            insufficient = required > balance
+        if insufficient:
+            return insufficient_balance(balance)
+
+        # 2. current sequence number = max(cache, db), cached even if we reject below
+        cdef bint raised = acct == NULL or not acct.in_cache or acct.cached_seq < db
+        if raised:
+            current = db
+        else:
+            current = acct.cached_seq
+        acct = core.get_or_create(addr)
+        core.cache_put(acct, current)
+        if raised and not acct.txns.empty():
+            # a higher current makes parked transactions ready now, whatever happens next
+            core.promote(acct, current)
+        if seq < current:
+            return invalid_seq_number(seq, current)
+
+        # 3. same pointer present: identical is a no-op, a better price replaces
+        old = core.lookup(acct, seq)
+        if old != NULL:
+            old_txn = <object>old.txn
+            if old_txn == txn:
+                return _STATUS_VALID
+            if (price > old.price
+                    and txn.payload == old_txn.payload
+                    and txn.max_gas_amount == old_txn.max_gas_amount
+                    and expiration == old.expiration):
+                core.remove_entry(old)
+            else:
+                return invalid_update()
+
+        # 4. full: evict a parked transaction, but only to admit a would-be-ready one
+        if core.size >= core.capacity:
+            if core.parking_empty() or not core.would_be_ready(acct, seq, current):
+                return mempool_is_full(self._capacity_obj)
+            core.evict_parked()
+
+        # 5. drop what is below the current sequence number (already committed)
+        core.clean_committed(acct, current)
+        # 6. per-account limit
+        if acct.txns.size() >= core.cap_per_user:
+            return too_many_transactions(self._capacity_per_user_obj)
+
+        # 7. insert, then promote what became ready
+        expiry = self._clock() + self._ttl
+        core.insert(acct, <PyObject*>txn, seq, gas, price, expiration, expiry, state)
+        core.promote(acct, current)
+        return _STATUS_VALID
+
+    # ------------------------------------------------------------------ consensus
+    def get_block(self, batch_size, seen=frozenset()):
+        """Ready transactions by priority, each after its predecessor, skipping `seen`."""
+        cdef Core* core = self._core
+        cdef vector[Entry*] out
+        cdef Py_ssize_t limit = _limit(max(batch_size, 1))
+        cdef uint64_t s
+        cdef const unsigned char* a
+        cdef PyObject* p0
+        cdef Py_ssize_t i, n
+        core.block_begin()
+        if seen:
+            for item in seen:
+                if not PyTuple_Check(item) or PyTuple_GET_SIZE(item) != 2:
+                    continue
+                p0 = PyTuple_GET_ITEM(item, 0)
+                a = _addr(<object>p0)
+                if a != NULL and _key_u64(<object>PyTuple_GET_ITEM(item, 1), &s):
+                    core.block_seen(a, s)
+        core.block_run(<size_t>limit, out)
+        n = <Py_ssize_t>out.size()
+        result = PyList_New(n)
+        for i in range(n):
+            t = <object>out[i].txn
+            Py_INCREF(t)
+            PyList_SET_ITEM(result, i, t)
+        return result
+
+    def remove_transaction(self, sender, sequence_number, is_rejected):
+        """Commit (`is_rejected=False`) or reject a transaction of `sender`."""
+        cdef Core* core = self._core
+        cdef const unsigned char* addr = _arg_addr(sender)
+        cdef uint64_t seq = _arg_u64(sequence_number, "sequence_number")
+        cdef Account* acct = core.find(addr)
+        cdef uint64_t current
+        if is_rejected:
+            if acct != NULL and acct.in_cache and seq < acct.cached_seq:
+                return
+            if acct != NULL:
+                core.remove_all(acct)
+                core.cache_pop(acct)
+                core.release(acct)
+            return
+        current = seq + 1 if seq != _U64MAX else seq
+        if acct != NULL and acct.in_cache and acct.cached_seq > current:
+            current = acct.cached_seq
+        acct = core.get_or_create(addr)
+        core.cache_put(acct, current)
+        if not acct.txns.empty():
+            core.clean_committed(acct, current)
+            core.promote(acct, current)
+
+    # ------------------------------------------------------------------ broadcast
+    def read_timeline(self, timeline_id, count):
+        """Up to `count` transactions with timeline id > `timeline_id`, and the last id read."""
+        cdef Core* core = self._core
+        cdef bint none_after
+        cdef uint64_t after
+        cdef size_t i, end
+        cdef Py_ssize_t limit, taken = 0
+        cdef Entry* e
+        cdef uint64_t last = 0
+        batch = []
+        if count <= 0:
+            return batch, timeline_id
+        after = _after(timeline_id, &none_after)
+        if none_after or after == _U64MAX:
+            return batch, timeline_id
+        limit = _limit(count)
+        i = core.tl_lower(after + 1)
+        end = core.tl.size()
+        while i < end and taken < limit:
+            e = core.tl[i].e
+            if e != NULL:
+                batch.append(<object>e.txn)
+                last = core.tl[i].tid
+                taken += 1
+            i += 1
+        if taken == 0:
+            return batch, timeline_id
+        return batch, last
+
+    def timeline_range(self, start_id, end_id):
+        """Transactions still in the timeline with `start_id < id <= end_id`, in id order."""
+        cdef Core* core = self._core
+        cdef bint none_after, end_none
+        cdef uint64_t after, upto
+        cdef size_t i, end
+        cdef Entry* e
+        batch = []
+        after = _after(start_id, &none_after)
+        if none_after or after == _U64MAX:
+            return batch
+        # tid <= end_id  <=>  not (tid > end_id)
+        upto = _after(end_id, &end_none)
+        if end_none:
+            upto = _U64MAX
+        if isinstance(end_id, float) and isnan(<double>end_id):
+            return batch
+        i = core.tl_lower(after + 1)
+        end = core.tl.size()
+        while i < end and core.tl[i].tid <= upto:
+            e = core.tl[i].e
+            if e != NULL:
+                batch.append(<object>e.txn)
+            i += 1
+        return batch
+
+    # ------------------------------------------------------------------ garbage collection
+    def gc_by_system_ttl(self):
+        """Remove transactions whose system expiry is before `clock()`; return how many."""
+        cdef double now = self._clock()
+        return self._core.gc_system_ttl(now)
+
+    def gc_by_expiration_time(self, block_time):
+        """Remove transactions whose client expiration time is before `block_time`."""
+        cdef uint64_t t
+        cdef double d
+        if _int_u64(block_time, &t):
+            return self._core.gc_expiration(t, False)
+        if PyFloat_Check(block_time):
+            d = PyFloat_AS_DOUBLE(block_time)
+            if isnan(d) or d <= 0.0:
+                return 0
+            if d >= _TWO64:
+                return self._core.gc_expiration(0, True)
+            d = ceil(d)
+            if d >= _TWO64:
+                return self._core.gc_expiration(0, True)
+            return self._core.gc_expiration(<uint64_t>d, False)
+        if block_time <= 0:
+            return 0
+        if block_time > U64_MAX:
+            return self._core.gc_expiration(0, True)
+        return self._core.gc_expiration(<uint64_t>math.ceil(block_time), False)
+
+    # ------------------------------------------------------------------ queries
+    def health_check(self):
+        """False when the pool is full and holds nothing it could evict."""
+        return self._core.size < self._core.capacity or not self._core.parking_empty()
+
+    def __len__(self):
+        return self._core.size
+
+    def __contains__(self, pointer):
+        sender, seq = pointer
+        return self._entry(sender, seq) != NULL
+
+    cdef Entry* _entry(self, object sender, object seq):
+        cdef const unsigned char* a = _addr(sender)
+        cdef uint64_t s
+        if a == NULL or not _key_u64(seq, &s):
+            return NULL
+        return self._core.lookup(self._core.find(a), s)
+
+    def get(self, sender, sequence_number):
+        """The transaction at a pointer, or None."""
+        cdef Entry* e = self._entry(sender, sequence_number)
+        return <object>e.txn if e != NULL else None
+
+    def timeline_state(self, sender, sequence_number):
+        """(state, timeline id) of a pending transaction, or None."""
+        cdef Entry* e = self._entry(sender, sequence_number)
+        if e == NULL:
+            return None
+        return (_STATE_OBJECTS[e.state], e.tid)
+
+    def sequence_number(self, sender):
+        """The cached current sequence number of an account, or None (does not touch the LRU)."""
+        cdef const unsigned char* a = _addr(sender)
+        cdef Account* acct
+        if a == NULL:
+            return None
+        acct = self._core.find(a)
+        if acct == NULL or not acct.in_cache:
+            return None
+        return acct.cached_seq
+
+    def parking_lot_size(self):
+        return self._core.parking_size()
+
+    def priority_index_size(self):
+        return self._core.priority_size()
+
+    def timeline_size(self):
+        return self._core.tl_live
+
+    def last_timeline_id(self):
+        """The highest timeline id ever assigned (0 before the first)."""
+        return self._core.next_tid - 1
+
+    def account_count(self):
+        return self._core.n_accounts
+
+    def _check(self):
+        """Raise AssertionError when an internal invariant does not hold (for tests)."""
+        cdef string problem = self._core.check()
+        if problem.size():
+            raise AssertionError(problem.decode("utf-8"))

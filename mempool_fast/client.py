@@ -1,0 +1,115 @@
+"""A client of a node's endpoint (see `mempool_fast.rpc` for the protocol).
+
+One `NodeClient` owns one ZeroMQ DEALER socket, so it belongs to one thread. Calls are
+synchronous (`submit`, `status`, `get_block`, `commit`, `stats`); `send`/`receive` pipeline
+several requests at once, which the load generator uses to keep a node busy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Iterable
+
+import zmq
+
+from . import rpc
+from .rpc import Op, RpcError, TxnState
+from .transaction import SignedTransaction
+from .types import MempoolAddTransactionStatus
+
+__all__ = ["NodeClient", "RpcError", "RpcTimeout", "TxnState"]
+
+#: Seconds a synchronous call waits for its reply by default.
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class RpcTimeout(TimeoutError):
+    """The node did not answer in time."""
+
+
+class NodeClient:
+    """Talks to one node's client endpoint (``tcp://127.0.0.1:PORT``)."""
+
+    def __init__(self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT_S,
+                 context: zmq.Context | None = None) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._own_ctx = context is None
+        self._ctx = context or zmq.Context()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.linger = 0
+        self._sock.connect(endpoint)
+        self._ids = itertools.count(1)
+        self._early: dict[int, rpc.Response] = {}
+
+    # -- pipelined --
+    def send(self, op: Op, body=None) -> int:
+        """Send a request without waiting; returns its request id."""
+        rid = next(self._ids) & 0xFFFFFFFF
+        self._sock.send(rpc.encode_request(op, rid, body))
+        return rid
+
+    def receive(self, timeout: float | None = None) -> rpc.Response:
+        """The next response, whichever request it answers; RpcTimeout if none in time."""
+        if self._early:
+            return self._early.pop(next(iter(self._early)))
+        timeout = self.timeout if timeout is None else timeout
+        if not self._sock.poll(int(timeout * 1000)):
+            raise RpcTimeout(f"no reply from {self.endpoint} within {timeout} s")
+        return rpc.decode_response(self._sock.recv())
+
+    def wait(self, rid: int, timeout: float | None = None) -> rpc.Response:
+        """The response to request `rid` (others received meanwhile are kept for `receive`)."""
+        if rid in self._early:
+            return self._early.pop(rid)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._sock.poll(int(left * 1000)):
+                raise RpcTimeout(f"no reply from {self.endpoint} to request {rid}")
+            resp = rpc.decode_response(self._sock.recv())
+            if resp.request_id == rid:
+                return resp
+            self._early[resp.request_id] = resp
+
+    def call(self, op: Op, body=None, timeout: float | None = None):
+        """Send a request, wait for its reply, and return its body; RpcError on an error reply."""
+        resp = self.wait(self.send(op, body), timeout)
+        if not resp.ok:
+            raise RpcError(resp.body)
+        return resp.body
+
+    # -- the calls --
+    def submit(self, txns: Iterable[SignedTransaction]) -> list[MempoolAddTransactionStatus]:
+        """Submit transactions; one status per transaction, in order."""
+        return self.call(Op.SUBMIT, list(txns))
+
+    def status(self, pointers: Iterable[tuple[bytes, int]]) -> list[TxnState]:
+        """Where each (sender, sequence_number) stands on this node."""
+        return self.call(Op.STATUS, list(pointers))
+
+    def get_block(self, batch_size: int,
+                  exclude: Iterable[tuple[bytes, int]] = ()) -> list[SignedTransaction]:
+        """Consensus pull: up to `batch_size` ready transactions not in `exclude`."""
+        return self.call(Op.GET_BLOCK, (batch_size, list(exclude)))
+
+    def commit(self, committed: Iterable[tuple[bytes, int]], block_time: float,
+               rejected: Iterable[tuple[bytes, int]] = ()) -> None:
+        """Consensus commit: remove committed and rejected pointers, GC by `block_time`."""
+        self.call(Op.COMMIT, (float(block_time), list(committed), list(rejected)))
+
+    def stats(self) -> dict:
+        """Mempool size, parking lot size, peers, transport counters... (a JSON object)."""
+        return self.call(Op.STATS)
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+        if self._own_ctx:
+            self._ctx.term()
+
+    def __enter__(self) -> "NodeClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,84 @@
+"""Prometheus collectors of one shared mempool, in a registry of its own (no global state).
+
+Index sizes are read from the core at scrape time; counters and latency histograms are updated
+by the shared mempool's threads. Per-stage latencies follow a locally submitted transaction:
+submitted -> broadcast (first sent to any peer) -> pulled (first returned by get_block) ->
+committed, all measured with the node's injected clock. `ack_rtt` is broadcast -> ack and
+`inbound_batch` the time to validate and insert one received batch.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["MempoolMetrics", "STAGES"]
+
+#: Latency stages of the `mempool_stage_latency_seconds` histogram.
+STAGES = ("submitted_to_broadcast", "submitted_to_pulled", "submitted_to_committed",
+          "ack_rtt", "inbound_batch")
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0, 30.0, 60.0)
+
+
+class MempoolMetrics:
+    """The collectors of one SharedMempool; `registry` is private to this instance."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.index_size = Gauge("mempool_index_size", "Entries in each core index",
+                                ["index"], registry=r)
+        self.statuses = Counter("mempool_add_status", "Admission outcomes by code and origin",
+                                ["origin", "code"], registry=r)
+        self.broadcast_batches = Counter("mempool_broadcast_batches",
+                                         "Batches sent to peers (first sends)", registry=r)
+        self.broadcast_transactions = Counter("mempool_broadcast_transactions",
+                                              "Transactions sent to peers, resends included",
+                                              registry=r)
+        self.resent_batches = Counter("mempool_resent_batches",
+                                      "Batches sent again, by reason", ["reason"], registry=r)
+        self.failed_sends = Counter("mempool_failed_sends",
+                                    "Sends the network refused", registry=r)
+        self.acks_sent = Counter("mempool_acks_sent", "Acks sent, by flags",
+                                 ["retry", "backoff"], registry=r)
+        self.acks_received = Counter("mempool_acks_received", "Acks received, by flags",
+                                     ["retry", "backoff"], registry=r)
+        self.stale_acks = Counter("mempool_stale_acks",
+                                  "Acks for batches no longer in flight", registry=r)
+        self.received_batches = Counter("mempool_received_batches",
+                                        "Broadcast batches received", registry=r)
+        self.malformed_messages = Counter("mempool_malformed_messages",
+                                          "Network messages dropped as malformed", registry=r)
+        self.malformed_transactions = Counter("mempool_malformed_transactions",
+                                              "Transactions dropped from a batch as malformed",
+                                              registry=r)
+        self.peer_events = Counter("mempool_peer_events", "NewPeer / LostPeer events",
+                                   ["kind"], registry=r)
+        self.inbound_in_flight = Gauge("mempool_inbound_in_flight",
+                                       "Inbound batches being processed", registry=r)
+        self.gc_removed = Counter("mempool_gc_removed", "Transactions removed by GC",
+                                  ["reason"], registry=r)
+        self.latency = Histogram("mempool_stage_latency_seconds",
+                                 "Latency of each stage of a transaction's life",
+                                 ["stage"], buckets=_LATENCY_BUCKETS, registry=r)
+        self._stage = {stage: self.latency.labels(stage=stage) for stage in STAGES}
+
+    def bind_core(self, read: Callable[[str], int]) -> None:
+        """Read index sizes at scrape time through `read(index_name)`."""
+        for name in ("transactions", "parking_lot", "priority_index", "timeline"):
+            self.index_size.labels(index=name).set_function(lambda name=name: read(name))
+
+    def observe(self, stage: str, seconds: float) -> None:
+        self._stage[stage].observe(max(seconds, 0.0))
+
+    def value(self, name: str, **labels) -> float:
+        """A sample's current value (0.0 if absent), e.g. value("mempool_acks_sent_total")."""
+        sample = self.registry.get_sample_value(name, labels)
+        return 0.0 if sample is None else sample
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,78 @@
+"""The `mempool-fast` command: keygen, node, and the cluster main job (as real processes)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import nacl.signing
+
+from mempool_fast.cli import main
+from mempool_fast.network.zmq import curve_keypair_from_seed
+from mempool_fast.node import read_key_file
+
+CLI = [sys.executable, "-m", "mempool_fast.cli"]
+DEADLINE = 60.0
+
+
+def test_keygen_writes_a_key_and_prints_its_public_keys(tmp_path, capsys):
+    out = tmp_path / "node.key"
+    assert main(["keygen", "--out", str(out)]) == 0
+    seed = read_key_file(out)
+    printed = capsys.readouterr().out
+    assert bytes(nacl.signing.SigningKey(seed).verify_key).hex() in printed
+    assert curve_keypair_from_seed(seed)[0].decode() in printed
+    assert out.stat().st_mode & 0o077 == 0
+    assert main(["keygen", "--out", str(out)]) == 2  # never overwrites silently
+    assert read_key_file(out) == seed
+
+
+def test_node_with_a_bad_config_exits_2_with_the_reason(tmp_path, capsys):
+    config = tmp_path / "node.toml"
+    config.write_text("[node]\nname = 'x'\n")
+    assert main(["node", "--config", str(config)]) == 2
+    assert "[node].client" in capsys.readouterr().err
+
+
+def test_cluster_json_small_run_is_consistent(tmp_path):
+    proc = subprocess.run(
+        CLI + ["cluster", "--nodes", "3", "--accounts", "30", "--txns", "600", "--json",
+               "--seed", "1"], capture_output=True, text=True, timeout=DEADLINE, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["ok"] is True
+    assert summary["submitted"] == 600
+    assert summary["accepted"] == summary["statuses"]["VALID"] == 600
+    assert summary["reached_all"] == summary["accepted"] == summary["committed"]
+    assert summary["not_reached"] == 0
+    assert summary["latency_ms"]["samples"] == 600
+    assert 0 < summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
+    assert set(summary["nodes_final"]) == {"node0", "node1", "node2"}
+    assert all(n["mempool_size"] == 0 for n in summary["nodes_final"].values())
+    assert summary["node_exit_codes"] == [0, 0, 0]
+
+
+def test_cluster_ctrl_c_stops_every_node(tmp_path):
+    workdir = tmp_path / "run"
+    proc = subprocess.Popen(
+        CLI + ["--log-level", "INFO", "cluster", "--nodes", "2", "--accounts", "10",
+               "--txns", "5000", "--rate", "50", "--json", "--workdir", str(workdir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        logs = [workdir / "node0.log", workdir / "node1.log"]
+        end = time.monotonic() + DEADLINE
+        while not all(p.exists() and "listening on" in p.read_text() for p in logs):
+            assert proc.poll() is None and time.monotonic() < end, "nodes never came up"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=DEADLINE)
+        assert proc.returncode == 130, err
+        assert "every node stopped" in err
+        assert all("stopped" in p.read_text().splitlines()[-1] for p in logs)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,271 @@
+"""Differential test: the Cython core and the pure-Python core, driven by the same random
+operations, return the same values and hold the same state after every step (issue 3)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test,
+)
+
+from mempool_fast import MempoolConfig, SignedTransaction, TimelineState
+from mempool_fast import pure
+from mempool_fast.types import STATUS_VALID, U64_MAX
+
+_core = pytest.importorskip("mempool_fast._core")
+
+N_ACCOUNTS = 6
+MAX_SEQ = 10
+ADDRESSES = [hashlib.sha3_256(bytes([i])).digest() for i in range(N_ACCOUNTS)]
+POINTERS = [(a, s) for a in ADDRESSES for s in range(MAX_SEQ + 1)]
+START = 1_000.0
+PAYLOADS = (b"", b"p", b"other payload")
+MAX_GAS = (1_000, 2_000)
+EXPIRATIONS = (900, 1_000, 1_030, 1_100, 4_000_000_000)
+GAS_AMOUNTS = st.sampled_from((0, 1, 7, 1_000, 2**32, U64_MAX))
+RICH = 10**6
+BALANCES = st.one_of(st.just(RICH), st.integers(0, 40), st.sampled_from(
+    (RICH, 2**63, U64_MAX - 1, U64_MAX, 2**64, 2**130, -1, 12.5, 2.0**70)))
+STATES = st.sampled_from((TimelineState.NOT_READY, TimelineState.NON_QUALIFIED))
+SEQS = st.integers(0, MAX_SEQ)
+ACCOUNT = st.integers(0, N_ACCOUNTS - 1)
+
+
+class Clock:
+    """The shared fake clock of both cores."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_txn(account: int, seq: int, price: int, payload: bytes = b"", max_gas: int = 1_000,
+             expiration: int = 4_000_000_000) -> SignedTransaction:
+    """A transaction with a dummy signature: the core never checks signatures."""
+    return SignedTransaction(sender=ADDRESSES[account], sequence_number=seq, payload=payload,
+                             max_gas_amount=max_gas, gas_unit_price=price,
+                             expiration_time=expiration, public_key=bytes(32),
+                             signature=bytes(64))
+
+
+def same_status(a, b) -> None:
+    assert a == b, (a, b)
+    assert (a is STATUS_VALID) == (b is STATUS_VALID)
+
+
+def same_txns(a, b) -> None:
+    assert [t.pointer for t in a] == [t.pointer for t in b]
+    assert all(x is y for x, y in zip(a, b))
+
+
+class Differential(RuleBasedStateMachine):
+    """Both cores side by side; every rule applies to both and compares the results."""
+
+    @initialize(capacity=st.integers(3, 12), per_user=st.integers(1, 5),
+                ttl=st.sampled_from((30, 75.5, 1_000)))
+    def setup(self, capacity, per_user, ttl):
+        self.clock = Clock()
+        config = MempoolConfig(capacity=capacity, capacity_per_user=per_user,
+                               system_transaction_timeout_secs=ttl)
+        self.py = pure.CoreMempool(config, clock=self.clock)
+        self.cy = _core.CoreMempool(config, clock=self.clock)
+
+    def both(self, method, *args):
+        a = getattr(self.py, method)(*args)
+        b = getattr(self.cy, method)(*args)
+        return a, b
+
+    # ------------------------------------------------------------------ admission
+    @rule(account=ACCOUNT, seq=SEQS, price=st.integers(0, 4),
+          payload=st.sampled_from(PAYLOADS), max_gas=st.sampled_from(MAX_GAS),
+          expiration=st.sampled_from(EXPIRATIONS), gas=GAS_AMOUNTS,
+          db=st.sampled_from((0, 0, 1, 2, 4, 6)), balance=BALANCES, state=STATES)
+    def add(self, account, seq, price, payload, max_gas, expiration, gas, db, balance, state):
+        txn = make_txn(account, seq, price, payload, max_gas, expiration)
+        same_status(*self.both("add_txn", txn, gas, db, balance, state))
+
+    @rule(account=ACCOUNT, offset=st.sampled_from((0, 0, 0, 1, 2)), price=st.integers(0, 4),
+          expiration=st.sampled_from(EXPIRATIONS), db=st.sampled_from((0, 0, 0, 1, 2)),
+          state=STATES)
+    def add_next(self, account, offset, price, expiration, db, state):
+        """Add at (or just past) the account's next free sequence number: builds chains."""
+        address = ADDRESSES[account]
+        seq = max(db, self.py.sequence_number(address) or 0)
+        while (address, seq) in self.py and seq < MAX_SEQ:
+            seq += 1
+        txn = make_txn(account, min(seq + offset, MAX_SEQ), price, expiration=expiration)
+        same_status(*self.both("add_txn", txn, 1, db, RICH, state))
+
+    @rule(data=st.data(), delta=st.sampled_from((-1, 0, 1, 3)), change=st.booleans(),
+          copy=st.booleans(), state=STATES, db=st.integers(0, 3))
+    def replace(self, data, delta, change, copy, state, db):
+        """Resubmit a pending transaction: identical, cheaper, dearer, or changed."""
+        present = [p for p in POINTERS if self.py.get(*p) is not None]
+        if not present:
+            return
+        old = self.py.get(*data.draw(st.sampled_from(present)))
+        if delta == 0 and not change and not copy:
+            txn = old
+        else:
+            txn = make_txn(ADDRESSES.index(old.sender), old.sequence_number,
+                           max(0, old.gas_unit_price + delta),
+                           old.payload + (b"!" if change else b""), old.max_gas_amount,
+                           old.expiration_time)
+        same_status(*self.both("add_txn", txn, 1, db, RICH, state))
+
+    @rule(items=st.lists(st.tuples(ACCOUNT, SEQS, st.integers(0, 3), st.integers(0, 3)),
+                         max_size=6), state=STATES)
+    def add_batch(self, items, state):
+        batch = [(make_txn(a, s, p), 1, db, RICH) for a, s, p, db in items]
+        a, b = self.both("add_txns", batch, state)
+        assert len(a) == len(b) == len(batch)
+        for x, y in zip(a, b):
+            same_status(x, y)
+
+    @rule(state=st.sampled_from((TimelineState.READY, 7, None)))
+    def bad_state(self, state):
+        for core in (self.py, self.cy):
+            with pytest.raises(ValueError):
+                core.add_txn(make_txn(0, 0, 1), 1, 0, RICH, state)
+
+    # ------------------------------------------------------------------ consensus
+    @rule(batch=st.integers(-1, 12),
+          seen=st.lists(st.tuples(ACCOUNT, st.integers(0, MAX_SEQ + 1)), max_size=10),
+          as_list=st.booleans())
+    def get_block(self, batch, seen, as_list):
+        pointers = [(ADDRESSES[a], s) for a, s in seen]
+        container = pointers if as_list else set(pointers)
+        before = list(container)
+        a, b = self.both("get_block", batch, container)
+        same_txns(a, b)
+        assert list(container) == before
+        assert len(a) <= max(batch, 1)
+
+    @rule(account=ACCOUNT, seq=st.sampled_from(list(range(MAX_SEQ + 2)) + [U64_MAX]),
+          rejected=st.booleans())
+    def remove(self, account, seq, rejected):
+        a, b = self.both("remove_transaction", ADDRESSES[account], seq, rejected)
+        assert a is None and b is None
+
+    @rule(data=st.data(), rejected=st.booleans())
+    def remove_pending(self, data, rejected):
+        """Commit or reject a transaction the mempool holds (what consensus usually does)."""
+        present = [p for p in POINTERS if p in self.py]
+        if present:
+            sender, seq = data.draw(st.sampled_from(present))
+            a, b = self.both("remove_transaction", sender, seq, rejected)
+            assert a is None and b is None
+
+    # ------------------------------------------------------------------ broadcast
+    @rule(offset=st.integers(-2, 3), count=st.integers(-1, 6), use_float=st.booleans())
+    def read_timeline(self, offset, count, use_float):
+        start = max(-1, self.py.last_timeline_id() - 4 + offset)
+        if use_float:
+            start = start + 0.5
+        (ta, la), (tb, lb) = self.both("read_timeline", start, count)
+        same_txns(ta, tb)
+        assert la == lb and type(la) is type(lb)
+
+    @rule(start=st.integers(-1, 30), width=st.integers(-1, 10))
+    def timeline_range(self, start, width):
+        same_txns(*self.both("timeline_range", start, start + width))
+
+    # ------------------------------------------------------------------ time and GC
+    @rule(seconds=st.sampled_from((-3.0, -0.5, 0.0, 0.25, 10.0, 29.75, 45.0, 120.0, 900.0)))
+    def advance(self, seconds):
+        self.clock.now += seconds
+
+    @rule()
+    def gc_system(self):
+        a, b = self.both("gc_by_system_ttl")
+        assert a == b
+
+    @rule(block_time=st.one_of(st.sampled_from(EXPIRATIONS), st.integers(0, 1_200),
+                               st.floats(899.0, 1_101.0), st.just(2**65), st.just(-5.0)))
+    def gc_expiration(self, block_time):
+        a, b = self.both("gc_by_expiration_time", block_time)
+        assert a == b
+
+    # ------------------------------------------------------------------ state
+    @invariant()
+    def same_state(self):
+        if not hasattr(self, "py"):
+            return
+        py, cy = self.py, self.cy
+        assert len(py) == len(cy)
+        for name in ("parking_lot_size", "priority_index_size", "timeline_size",
+                     "health_check", "last_timeline_id", "account_count"):
+            assert getattr(py, name)() == getattr(cy, name)(), name
+        for pointer in POINTERS:
+            tp, tc = py.get(*pointer), cy.get(*pointer)
+            assert tp is tc, pointer
+            assert (pointer in py) == (pointer in cy)
+            assert py.timeline_state(*pointer) == cy.timeline_state(*pointer), pointer
+        for address in ADDRESSES:
+            assert py.sequence_number(address) == cy.sequence_number(address)
+        py._check()
+        cy._check()
+
+
+Differential.TestCase.settings = settings(
+    max_examples=250, stateful_step_count=80, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+TestDifferential = Differential.TestCase
+
+
+@pytest.mark.slow
+def test_differential_long():
+    """Many more and longer runs than CI's (run with -m slow)."""
+    run_state_machine_as_test(Differential, settings=settings(
+        max_examples=3_000, stateful_step_count=120, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow]))
+
+
+@pytest.mark.parametrize("balance", [0, U64_MAX - 1, U64_MAX, 2**64, U64_MAX**2, 2 * U64_MAX**2,
+                                     2**128, 3 * U64_MAX**2, 2**200, -1, 1.5e38, 1e60])
+def test_balance_at_integer_extremes(balance):
+    """Gas products up to (2**64-1)**2 and account totals past 2**128 compare exactly."""
+    clock = Clock()
+    config = MempoolConfig(capacity=20, capacity_per_user=5)
+    py, cy = pure.CoreMempool(config, clock=clock), _core.CoreMempool(config, clock=clock)
+    for seq in range(4):
+        txn = make_txn(0, seq, U64_MAX)
+        for gas in (U64_MAX, U64_MAX - 1, 1):
+            same_status(py.add_txn(txn, gas, 0, balance, TimelineState.NOT_READY),
+                        cy.add_txn(txn, gas, 0, balance, TimelineState.NOT_READY))
+        assert len(py) == len(cy)
+    py.remove_transaction(ADDRESSES[0], 1, False)
+    cy.remove_transaction(ADDRESSES[0], 1, False)
+    txn = make_txn(0, 5, U64_MAX)
+    same_status(py.add_txn(txn, U64_MAX, 0, balance, TimelineState.NOT_READY),
+                cy.add_txn(txn, U64_MAX, 0, balance, TimelineState.NOT_READY))
+    assert len(py) == len(cy)
+    py._check()
+    cy._check()
+
+
+def test_commit_at_u64_max_saturates():
+    clock = Clock()
+    py, cy = pure.CoreMempool(clock=clock), _core.CoreMempool(clock=clock)
+    for core in (py, cy):
+        core.add_txn(make_txn(1, U64_MAX, 1), 1, U64_MAX, RICH, TimelineState.NOT_READY)
+        core.remove_transaction(ADDRESSES[1], U64_MAX, False)
+    assert py.sequence_number(ADDRESSES[1]) == cy.sequence_number(ADDRESSES[1]) == U64_MAX
+    assert len(py) == len(cy) == 1
+    assert [t.pointer for t in py.get_block(5)] == [t.pointer for t in cy.get_block(5)]
+
+
+@pytest.mark.parametrize("gas, db", [(-1, 0), (2**64, 0), (1, -1), (1, 2**64), (1.0, 0)])
+def test_cython_rejects_out_of_range_integers(gas, db):
+    """The Cython core takes gas amounts and db sequence numbers as u64: else ValueError,
+    and nothing changes."""
+    cy = _core.CoreMempool(MempoolConfig(capacity=3), clock=Clock())
+    with pytest.raises(ValueError):
+        cy.add_txn(make_txn(0, 0, 1), gas, db, RICH, TimelineState.NOT_READY)
+    assert len(cy) == 0 and cy.sequence_number(ADDRESSES[0]) is None
+    cy._check()

