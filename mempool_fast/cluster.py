@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import ctypes
 import json
 import logging
 import queue
@@ -43,6 +44,8 @@ from .client import NodeClient, RpcTimeout
 from .rpc import Op, TxnState
 from .transaction import SignedTransaction
 from .types import MempoolAddTransactionStatusCode as Code
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 __all__ = ["ClusterOptions", "NodeSpec", "NodeProcess", "write_cluster", "free_port",
            "run_cluster", "add_arguments", "run_from_args", "sign_transactions"]
@@ -153,6 +156,13 @@ def write_cluster(workdir: Path, count: int, *, mempool: dict | None = None,
     return specs
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): the kernel sends SIGTERM to the node when the
+    thread that started it dies, so a SIGKILLed orchestrator leaves no node behind."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class NodeProcess:
     """A `mempool-fast node` child process; `stop()` (SIGTERM, then SIGKILL) always reaps it."""
 
@@ -166,7 +176,7 @@ class NodeProcess:
             [sys.executable, "-m", "mempool_fast.cli", "--log-level", log_level, "node",
              "--config", str(spec.config)],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_die_with_parent)
 
     @property
     def pid(self) -> int:

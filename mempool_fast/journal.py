@@ -621,6 +621,11 @@ class TransactionJournal:
             mapped.close()
         return result
 
+    def pointers(self) -> list[tuple[bytes, int]]:
+        """The (sender, seq) of every live transaction, in no particular order."""
+        with self._lock:
+            return list(self._live)
+
     def __len__(self) -> int:
         return len(self._live)
 

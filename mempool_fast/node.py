@@ -112,6 +112,13 @@ class NodeConfig:
     transport: ZmqSettings = field(default_factory=ZmqSettings)
     metrics_port: int = 0
     metrics_address: str = "127.0.0.1"
+    #: Journal of client transactions, replayed at start ([node].journal; default: the store's
+    #: path with the suffix ".journal").
+    journal: Path | None = None
+
+    @property
+    def journal_path(self) -> Path:
+        return self.journal if self.journal is not None else self.store.with_suffix(".journal")
 
     @classmethod
     def load(cls, path: str | Path) -> "NodeConfig":
@@ -161,10 +168,14 @@ class NodeConfig:
         port = node.get("metrics_port", 0)
         if not isinstance(port, int) or not 0 <= port < 65536:
             raise ConfigError("[node].metrics_port must be a port number (0: off)")
+        journal = node.get("journal")
+        if journal is not None and not isinstance(journal, str):
+            raise ConfigError("[node].journal must be a path")
         return cls(name=need("name"), seed=read_key_file(base / need("key_file")),
                    listen=need("listen"), client=client, store=base / need("store"),
                    peers=peers, mempool=mempool, transport=transport, metrics_port=port,
-                   metrics_address=str(node.get("metrics_address", "127.0.0.1")))
+                   metrics_address=str(node.get("metrics_address", "127.0.0.1")),
+                   journal=None if journal is None else base / journal)
 
 
 def _dataclass_from(cls, table, section: str):
@@ -207,6 +218,7 @@ class Node:
     """One validator: owns its transport, shared mempool, account store and endpoints."""
 
     def __init__(self, config: NodeConfig, *, clock=time.time) -> None:
+        from .journal import TransactionJournal
         from .shared import SharedMempool  # the heavy parts load only when a node is built
         from .storage import SqliteAccountStore
         from .validation import Ed25519Validator
@@ -218,8 +230,13 @@ class Node:
                  for p in config.peers}
         self.network = ZmqNetwork(config.name, config.seed, config.listen, peers, config.mempool,
                                   settings=config.transport, start=False)
+        self.journal = TransactionJournal.from_config(config.journal_path, config.mempool,
+                                                      clock=clock)
         self.shared = SharedMempool(config.mempool, self.network, self.storage,
-                                    validator=Ed25519Validator(config.mempool), clock=clock)
+                                    validator=Ed25519Validator(config.mempool),
+                                    journal=self.journal, clock=clock)
+        #: What the start-up replay of the journal did (set by start()).
+        self.recovery = None
         self.shared.metrics.registry.register(_TransportCollector(self.network))
         self._stop = threading.Event()
         self._rpc_thread = threading.Thread(target=self._serve_clients, name="node-rpc",
@@ -232,7 +249,11 @@ class Node:
     # -- lifecycle --
     def start(self) -> None:
         """Bind everything and start the threads; raises (after cleaning up) if one fails."""
+        from .journal import recover
         try:
+            # acknowledged, uncommitted client transactions come back before anyone is served
+            self.recovery = recover(self.journal, self.shared.submit_transactions,
+                                    self.storage.get_account_states, self.clock)
             self.network.start()
             self.shared.start()
             self._rpc_thread.start()
@@ -263,6 +284,7 @@ class Node:
             self._http = None
         self.shared.stop()
         self.network.close()
+        self.journal.close()
         close = getattr(self.storage, "close", None)
         if close is not None:
             close()
@@ -365,7 +387,8 @@ class Node:
                           for p, s in peers.items()},
                 "links_alive": sorted(self.network.peers_alive()),
                 "transport": self.network.stats(),
-                "mempool_counters": self.shared.counters()}
+                "mempool_counters": self.shared.counters(),
+                "journal": {"live": len(self.journal), "bytes": self.journal.file_size()}}
 
 
 def main(config_path: str) -> int:

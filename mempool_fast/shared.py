@@ -97,7 +97,7 @@ class SharedMempool:
     """Peers, outbound sync, inbound pool, GC, notifications, client and consensus paths."""
 
     def __init__(self, config: MempoolConfig, network: Network, storage, *, validator=None,
-                 mempool=None, clock=time.time) -> None:
+                 mempool=None, journal=None, clock=time.time) -> None:
         if not isinstance(config, MempoolConfig):
             raise TypeError("config must be a MempoolConfig")
         for name in ("shared_mempool_max_batches_per_round", "shared_mempool_poll_interval_ms"):
@@ -124,11 +124,16 @@ class SharedMempool:
         self.storage = storage
         self.validator = validator
         self.mempool = mempool
+        #: TransactionJournal of client transactions (None: not durable); owned by the caller.
+        self.journal = journal
         self._clock = clock
         self.metrics = MempoolMetrics()
         self.metrics.bind_core(self._index_size)
 
         self._core_lock = threading.Lock()
+        # Orders journal appends against "gone from the core, so forget": a forget decided
+        # before a resubmission must not erase that resubmission's record.
+        self._journal_lock = threading.Lock()
         self._peers_lock = threading.Lock()
         self._peers: dict[str, _Peer] = {}
         self._subscribers: list[queue.SimpleQueue] = []
@@ -216,7 +221,22 @@ class SharedMempool:
         if removed:
             self.metrics.gc_removed.labels(reason="system_ttl").inc(removed)
         self._prune_track()
+        self._forget_gone()
         return removed
+
+    def _forget_gone(self) -> None:
+        """Forget journaled transactions the core no longer holds (GC'd, evicted, or below
+        a committed sequence number); the journal compacts itself once enough are dead."""
+        journal = self.journal
+        if journal is None:
+            return
+        with self._journal_lock:
+            pointers = journal.pointers()
+            with self._core_lock:
+                mempool = self.mempool
+                gone = [ptr for ptr in pointers if ptr not in mempool]
+            if gone:
+                journal.forget(gone)
 
     # ------------------------------------------------------------------ subscribers, stats
     def subscribe(self) -> queue.SimpleQueue:
@@ -518,7 +538,11 @@ class SharedMempool:
 
     # ------------------------------------------------------------------ client path
     def submit_transactions(self, txns) -> list[MempoolAddTransactionStatus]:
-        """Admit client transactions (NOT_READY); one status per input, in input order."""
+        """Admit client transactions (NOT_READY); one status per input, in input order.
+
+        With a journal, the VALID ones are on disk (per its fsync policy) before this returns;
+        if the append fails the error propagates and nothing is acknowledged.
+        """
         txns = list(txns)
         for txn in txns:
             if not isinstance(txn, SignedTransaction):
@@ -526,6 +550,12 @@ class SharedMempool:
         if not txns:
             return []
         statuses = self._admit(txns, TimelineState.NOT_READY, "client")
+        if self.journal is not None:
+            accepted = [txn for txn, status in zip(txns, statuses) if status.code == _Code.VALID]
+            if accepted:
+                # durable before acknowledged: if this raises, the client gets no VALID
+                with self._journal_lock:
+                    self.journal.append(accepted)
         now = self._clock()
         with self._track_lock:
             track = self._track
@@ -558,13 +588,18 @@ class SharedMempool:
         rejected = _pointers("rejected", rejected)
         if not isinstance(block_time, (int, float)) or isinstance(block_time, bool):
             raise TypeError("block_time must be a number of seconds")
-        with self._core_lock:
-            remove = self.mempool.remove_transaction
-            for sender, seq in committed:
-                remove(sender, seq, False)
-            for sender, seq in rejected:
-                remove(sender, seq, True)
-            expired = self.mempool.gc_by_expiration_time(block_time)
+        with self._journal_lock:
+            with self._core_lock:
+                remove = self.mempool.remove_transaction
+                for sender, seq in committed:
+                    remove(sender, seq, False)
+                for sender, seq in rejected:
+                    remove(sender, seq, True)
+                expired = self.mempool.gc_by_expiration_time(block_time)
+            if self.journal is not None:
+                self.journal.forget(committed + rejected)
+        if rejected:
+            self._forget_gone()  # a reject drops the account's later transactions too
         if expired:
             self.metrics.gc_removed.labels(reason="expiration").inc(expired)
         now = self._clock()

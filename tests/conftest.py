@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import nacl.signing
 import pytest
 
@@ -15,6 +18,17 @@ except ImportError:  # the build is checked by test_build.py
     _CythonCore = None
 else:
     CORES["cython"] = _CythonCore
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.005) -> bool:
+    """Poll `predicate` until it is true or `timeout` seconds pass; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return bool(predicate())
+        threading.Event().wait(interval)
 
 
 class FakeClock:

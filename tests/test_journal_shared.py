@@ -1,0 +1,109 @@
+"""The journal wired into SharedMempool: what the client path acknowledges is on disk, what
+commits, is rejected or leaves the core is forgotten, and a restart brings back exactly the
+acknowledged, uncommitted transactions."""
+
+from __future__ import annotations
+
+import pytest
+
+from mempool_fast import MempoolAddTransactionStatusCode as Code, MempoolConfig
+from mempool_fast.journal import TransactionJournal, recover
+from mempool_fast.network.inprocess import InProcessNetwork
+from mempool_fast.shared import SharedMempool
+from mempool_fast.storage import InMemoryAccountStore
+
+BALANCE = 10**12
+
+
+@pytest.fixture
+def node_factory(core_cls, clock, accounts, tmp_path):
+    """make() builds an unstarted SharedMempool with a journal at tmp_path/'j' (reopened on
+    every call, as a restarted node would) and one account store shared by every call."""
+    store = InMemoryAccountStore()
+    for index in range(6):
+        store.set_account(accounts.address(index), 0, BALANCE)
+    opened = []
+
+    def make(**fields):
+        config = MempoolConfig(**{"journal_compact_min_bytes": 0, **fields})
+        journal = TransactionJournal.from_config(tmp_path / "j", config, clock=clock)
+        opened.append(journal)
+        node = SharedMempool(config, InProcessNetwork().endpoint("a"), store, journal=journal,
+                             mempool=core_cls(config, clock=clock), clock=clock)
+        return node, journal
+
+    yield make, store
+    for journal in opened:
+        journal.close()
+
+
+def pointers(txns):
+    return {t.pointer for t in txns}
+
+
+def test_only_valid_client_transactions_are_journaled(node_factory, accounts):
+    make, _ = node_factory
+    node, journal = make()
+    good = [accounts.txn(0, 0), accounts.txn(0, 1), accounts.txn(1, 0)]
+    unknown_sender = accounts.txn(9, 0)
+    statuses = node.submit_transactions(good + [unknown_sender])
+    assert [s.code for s in statuses] == [Code.VALID] * 3 + [Code.UNKNOWN_ACCOUNT]
+    assert set(journal.pointers()) == pointers(good)
+
+
+def test_commit_and_reject_forget(node_factory, accounts):
+    make, store = node_factory
+    node, journal = make()
+    txns = [accounts.txn(0, 0), accounts.txn(1, 0), accounts.txn(2, 0)]
+    node.submit_transactions(txns)
+    node.commit_transactions([txns[0].pointer], 0, rejected=[txns[1].pointer])
+    assert set(journal.pointers()) == {txns[2].pointer}
+
+
+def test_gc_forgets_what_left_the_core_and_compacts(node_factory, accounts, clock):
+    make, _ = node_factory
+    node, journal = make(system_transaction_timeout_secs=10,
+                         journal_compact_dead_fraction=0.5)
+    old = [accounts.txn(0, s) for s in range(3)]
+    node.submit_transactions(old)
+    clock.advance(5)
+    young = [accounts.txn(1, 0)]
+    node.submit_transactions(young)
+    size_before = journal.file_size()
+    clock.advance(6)
+    assert node.gc() == 3
+    assert set(journal.pointers()) == pointers(young)
+    assert journal.stats().compactions >= 1
+    assert journal.file_size() < size_before
+
+
+def test_restart_recovers_exactly_the_acknowledged_uncommitted(node_factory, accounts, clock):
+    make, store = node_factory
+    node, journal = make()
+    txns = [accounts.txn(i, s) for i in range(4) for s in range(3)]
+    assert all(s.code == Code.VALID for s in node.submit_transactions(txns))
+    # account 0 commits two transactions (the store moves on); account 1's first is rejected,
+    # which drops its successors from the core too
+    node.commit_transactions([txns[1].pointer], 0, rejected=[txns[3].pointer])
+    store.set_account(accounts.address(0), 2, BALANCE)
+    replaced = accounts.txn(2, 1, gas_price=5)
+    assert node.submit_transactions([replaced])[0].code == Code.VALID
+    expected = {t.pointer: t for t in txns[2:] if t.sender != accounts.address(1)}
+    expected[replaced.pointer] = replaced
+    journal.close()  # the process ends; nothing else is written
+
+    restarted, journal2 = make()
+    report = recover(journal2, restarted.submit_transactions, store.get_account_states, clock)
+    held = {p: restarted.mempool.get(*p) for p in expected}
+    assert held == expected, report
+    assert len(restarted.mempool) == len(expected)
+    assert set(journal2.pointers()) == set(expected)
+
+
+def test_failed_append_acknowledges_nothing(node_factory, accounts):
+    make, _ = node_factory
+    node, journal = make()
+    journal.close()  # every later append raises
+    with pytest.raises(Exception) as info:
+        node.submit_transactions([accounts.txn(0, 0)])
+    assert "closed" in str(info.value).lower()
