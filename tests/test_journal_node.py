@@ -129,7 +129,7 @@ def kill_and_recover(tmp_path, accounts, kills: int, seed: int):
 def test_sigkill_under_load_loses_no_acknowledged_transaction(tmp_path, accounts):
     survived, acked, lost = kill_and_recover(tmp_path, accounts, kills=3, seed=7)
     assert survived == 3 and acked > 0
-    assert lost == [], f"{len(lost)} of {acked} acknowledged transactions lost"
+    assert not lost, f"{len(lost)} of {acked} acknowledged transactions lost"
 
 
 @pytest.mark.slow
@@ -137,4 +137,4 @@ def test_sigkill_many_times_loses_nothing(tmp_path, accounts):
     kills = int(os.environ.get("JOURNAL_KILLS", "40"))
     survived, acked, lost = kill_and_recover(tmp_path, accounts, kills=kills, seed=11)
     print(f"kills survived: {survived}, acknowledged: {acked}, lost: {len(lost)}")
-    assert survived == kills and lost == []
+    assert survived == kills and not lost
