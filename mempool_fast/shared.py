@@ -417,6 +417,29 @@ class SharedMempool:
                 if not handed_over:
                     self._slots.release()
 
+    def pump(self, max_events: int | None = None) -> int:
+        """Handle the network events already waiting, one by one in this thread; return how
+        many. For deterministic simulations and tests that drive a node without start()."""
+        if self._started:
+            raise RuntimeError("pump() drives a node that was not started")
+        handled = 0
+        while max_events is None or handled < max_events:
+            event = self.network.recv(timeout=0)
+            if event is None:
+                break
+            handled += 1
+            if event.kind is EventKind.MESSAGE:
+                try:
+                    message = decode(event.data)
+                except MalformedMessage:
+                    self._on_event(event)  # counts it
+                    continue
+                if isinstance(message, BroadcastRequest):
+                    self.process_broadcast(event.peer_id, message)
+                    continue
+            self._on_event(event)
+        return handled
+
     def _on_event(self, event) -> bool:
         """Handle one network event; True if a pool task took over the inbound slot."""
         kind = event.kind

@@ -227,6 +227,11 @@ class InProcessNetwork:
                 delivered += self._deliver(src, dst, data)
         return delivered
 
+    def set_faults(self, faults: Faults | None) -> None:
+        """Change fault injection for later sends (None: a perfect network from now on)."""
+        with self._lock:
+            self._faults = faults
+
     @property
     def stats(self) -> dict[str, int]:
         """Counts of sent, delivered, dropped, duplicated, held and refused messages."""
