@@ -539,7 +539,8 @@ public:
             Entry* e = *it;
             if (marked(e, ep, MARK_SEEN)) continue;
             Account* a = e->acct;
-            bool ok = a->in_cache && a->cached_seq == e->seq;
+            // an account the LRU cache dropped starts at its first pending ready transaction
+            bool ok = a->in_cache ? a->cached_seq == e->seq : e->prev == nullptr;
             if (!ok && e->seq > 0) {
                 Entry* p = e->prev;
                 if (p != nullptr) ok = marked(p, ep, MARK_SEEN) || marked(p, ep, MARK_TAKEN);

@@ -270,7 +270,7 @@ def decode_response(data: bytes) -> Response:
     elif op == Op.STATS:
         try:
             body = json.loads(data[r.pos:])
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
             raise RpcError(f"bad stats JSON: {exc}") from None
         r.pos = len(data)
     else:

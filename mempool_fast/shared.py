@@ -524,6 +524,10 @@ class SharedMempool:
                     peer.next_serve_at = 0.0
         self.metrics.acks_received.labels(retry=str(ack.retry), backoff=str(ack.backoff)).inc()
         self._bump("acks_received")
+        if ack.retry:
+            self._bump("retry_acks")
+        if ack.backoff:
+            self._bump("backoff_acks")
         if rtt is None:
             self.metrics.stale_acks.inc()
             self._bump("stale_acks")

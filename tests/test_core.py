@@ -900,3 +900,29 @@ def test_public_names_and_status_codes():
         "PAYLOAD_TOO_LARGE", "MAX_GAS_TOO_HIGH", "UNKNOWN_ACCOUNT"}
     status = MempoolAddTransactionStatus(MempoolAddTransactionStatusCode.VALID, "ok")
     assert (status.code, status.message) == (MempoolAddTransactionStatusCode.VALID, "ok")
+
+
+def test_get_block_serves_accounts_the_sequence_cache_dropped(make_core, accounts):
+    # Libra defect fixed: the LRU cache (capacity = mempool capacity) forgets accounts that
+    # still have ready transactions when many others are touched; they must stay pullable.
+    core = make_core(capacity=2)
+    first = [accounts.txn(0, 0), accounts.txn(1, 0)]
+    assert [add(core, t) for t in first] == [Code.VALID] * 2
+    assert add(core, accounts.txn(2, 0)) == Code.MEMPOOL_IS_FULL  # caches 2, drops 0
+    assert add(core, accounts.txn(3, 0)) == Code.MEMPOOL_IS_FULL  # caches 3, drops 1
+    assert core.sequence_number(accounts.address(0)) is None
+    assert sorted(ptrs(core.get_block(10))) == sorted(ptrs(first))
+
+
+def test_get_block_after_cache_drop_still_orders_an_account(make_core, accounts):
+    core = make_core(capacity=3)
+    run = [accounts.txn(0, 0), accounts.txn(0, 1)]
+    assert [add(core, t) for t in run] == [Code.VALID] * 2
+    assert add(core, accounts.txn(1, 0)) == Code.VALID
+    for i in range(2, 6):  # rejected adds push account 0 out of the cache
+        assert add(core, accounts.txn(i, 0)) == Code.MEMPOOL_IS_FULL
+    assert core.sequence_number(accounts.address(0)) is None
+    block = core.get_block(10)
+    assert len(block) == 3
+    assert ptrs(block).index(run[0].pointer) < ptrs(block).index(run[1].pointer)
+    assert ptrs(core.get_block(10, seen={run[0].pointer})).count(run[1].pointer) == 1
