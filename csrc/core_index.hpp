@@ -56,7 +56,9 @@ struct Entry {
     Account* acct;
     Entry* prev;          // the account's entry at seq - 1, if present
     SetIt pos_it;         // in the priority index when ready, else in the parking lot
-    SetIt ttl_it;
+    Entry* ttl_prev;      // system-TTL list, ordered by expiry (insertion order on ties)
+    Entry* ttl_next;
+    SetIt ttl_it;         // in the out-of-order TTL set instead, when ttl_late
     SetIt exp_it;
     uint64_t seq;
     uint64_t gas_amount;
@@ -68,6 +70,8 @@ struct Entry {
     uint8_t mark;
     uint8_t state;
     uint8_t ready;
+    uint8_t placed;       // in the priority index or the parking lot yet
+    uint8_t ttl_late;     // inserted with an expiry below the list's tail (clock went back)
 };
 
 struct Account {
@@ -146,7 +150,12 @@ public:
     std::unordered_map<Addr, Account*, AddrHash, AddrEq> accounts;
     std::set<Entry*, PrioLess> priority;
     std::set<Entry*, ParkLess> parking;
-    std::set<Entry*, TtlLess> sys_ttl;
+    // System expiry is insertion time + a constant, so the TTL order is the insertion order:
+    // a list appended at the tail in O(1). An entry older than the tail (the clock went back)
+    // goes to an ordered set instead; GC reads both.
+    Entry* ttl_head = nullptr;
+    Entry* ttl_tail = nullptr;
+    std::set<Entry*, TtlLess> ttl_late;
     std::set<Entry*, ExpLess> expiration;
     std::vector<TlSlot> tl;
     size_t tl_head = 0;
@@ -167,7 +176,8 @@ public:
     ~Core() {
         priority.clear();
         parking.clear();
-        sys_ttl.clear();
+        ttl_head = ttl_tail = nullptr;
+        ttl_late.clear();
         expiration.clear();
         tl.clear();
         for (auto& kv : accounts) {
@@ -348,6 +358,7 @@ public:
         e->mark = 0;
         e->state = state;
         e->ready = 0;
+        e->placed = 0;
         e->prev = nullptr;
         size_t i = lower_idx(a, seq);
         if (i > 0 && a->txns[i - 1]->seq + 1 == seq) e->prev = a->txns[i - 1];
@@ -356,19 +367,47 @@ public:
         a->txns.insert(a->txns.begin() + i, e);
         Py_INCREF(txn);
         gas_add(a, static_cast<u128>(gas) * price);
-        e->ttl_it = sys_ttl.insert(e).first;
+        ttl_link(e);
         e->exp_it = expiration.insert(e).first;
-        e->pos_it = parking.insert(e).first;
         size++;
-        return e;
+        return e;  // unplaced: promote() makes it ready, or settle() parks it
+    }
+
+    // Park a new entry that promote() did not make ready.
+    void settle(Entry* e) {
+        if (!e->placed) {
+            e->pos_it = parking.insert(e).first;
+            e->placed = 1;
+        }
+    }
+
+    void ttl_link(Entry* e) {
+        e->ttl_late = ttl_tail != nullptr && e->expiry < ttl_tail->expiry;
+        if (e->ttl_late) {
+            e->ttl_it = ttl_late.insert(e).first;
+            return;
+        }
+        e->ttl_prev = ttl_tail;
+        e->ttl_next = nullptr;
+        if (ttl_tail != nullptr) ttl_tail->ttl_next = e; else ttl_head = e;
+        ttl_tail = e;
+    }
+
+    void ttl_unlink(Entry* e) {
+        if (e->ttl_late) {
+            ttl_late.erase(e->ttl_it);
+            return;
+        }
+        if (e->ttl_prev != nullptr) e->ttl_prev->ttl_next = e->ttl_next; else ttl_head = e->ttl_next;
+        if (e->ttl_next != nullptr) e->ttl_next->ttl_prev = e->ttl_prev; else ttl_tail = e->ttl_prev;
     }
 
     // Drop `e` from every index but its account's vector.
     void unlink(Entry* e) {
         gas_sub(e->acct, static_cast<u128>(e->gas_amount) * e->price);
-        if (e->ready) priority.erase(e->pos_it); else parking.erase(e->pos_it);
+        if (e->ready) priority.erase(e->pos_it); else if (e->placed) parking.erase(e->pos_it);
         if (e->state == ST_READY) tl_remove(e);
-        sys_ttl.erase(e->ttl_it);
+        ttl_unlink(e);
         expiration.erase(e->exp_it);
         size--;
     }
@@ -420,7 +459,8 @@ public:
             Entry* e = a->txns[i];
             if (!e->ready) {
                 e->ready = 1;
-                parking.erase(e->pos_it);
+                if (e->placed) parking.erase(e->pos_it);
+                e->placed = 1;
                 e->pos_it = priority.insert(e).first;
                 if (e->state == ST_NOT_READY) {
                     e->state = ST_READY;
@@ -483,7 +523,9 @@ public:
 
     size_t gc_system_ttl(double now) {
         std::vector<Entry*> expired;
-        for (auto it = sys_ttl.begin(); it != sys_ttl.end() && (*it)->expiry < now; ++it)
+        for (Entry* e = ttl_head; e != nullptr && e->expiry < now; e = e->ttl_next)
+            expired.push_back(e);
+        for (auto it = ttl_late.begin(); it != ttl_late.end() && (*it)->expiry < now; ++it)
             expired.push_back(*it);
         return gc_remove(expired);
     }
@@ -581,7 +623,7 @@ public:
                 const Entry* want_prev =
                     (i > 0 && a->txns[i - 1]->seq + 1 == e->seq) ? a->txns[i - 1] : nullptr;
                 if (e->prev != want_prev) return "predecessor link wrong";
-                if (*e->pos_it != e || *e->ttl_it != e || *e->exp_it != e)
+                if (!e->placed || *e->pos_it != e || *e->exp_it != e)
                     return "stale index iterator";
                 if (i > 0 && a->txns[i - 1]->seq >= e->seq) return "account txns not sorted";
                 u128 c = static_cast<u128>(e->gas_amount) * e->price;
@@ -610,15 +652,23 @@ public:
                     if (e->ready && e->state != ST_NON_QUALIFIED)
                         return "ready NOT_READY transaction";
                 }
-                if (sys_ttl.find(const_cast<Entry*>(e)) == sys_ttl.end())
-                    return "entry missing from system TTL index";
                 if (expiration.find(const_cast<Entry*>(e)) == expiration.end())
                     return "entry missing from expiration index";
             }
             if (lo != a->gas_lo || hi != a->gas_hi) return "gas total mismatch";
         }
         if (accts != n_accounts) return "account count mismatch";
-        if (total != size || sys_ttl.size() != size || expiration.size() != size)
+        size_t in_ttl = 0;
+        for (const Entry* e = ttl_head; e != nullptr; e = e->ttl_next) {
+            if (e->ttl_next != nullptr ? e->ttl_next->ttl_prev != e : ttl_tail != e)
+                return "system TTL list broken";
+            if (e->ttl_next != nullptr && e->ttl_next->expiry < e->expiry)
+                return "system TTL list out of order";
+            if (++in_ttl > size) break;
+        }
+        for (const Entry* e : ttl_late)
+            if (!e->ttl_late) return "system TTL set holds a list entry";
+        if (total != size || in_ttl + ttl_late.size() != size || expiration.size() != size)
             return "size mismatch";
         if (priority.size() != ready) return "priority index size mismatch";
         if (parking.size() != parked) return "parking lot size mismatch";

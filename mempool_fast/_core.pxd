@@ -61,6 +61,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         size_t tl_lower(uint64_t tid)
         Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                       uint64_t expiration_time, double expiry, uint8_t state) except +
+        void settle(Entry* e) except +
         void remove_entry(Entry* e) except +
         void clean_committed(Account* a, uint64_t current) except +
         void remove_all(Account* a) except +

@@ -237,8 +237,10 @@ cdef class CoreMempool:
 
         # 7. insert, then promote what became ready
         expiry = self._clock() + self._ttl
-        core.insert(acct, <PyObject*>txn, seq, gas, price, expiration, expiry, state)
+        cdef Entry* entry = core.insert(acct, <PyObject*>txn, seq, gas, price, expiration,
+                                        expiry, state)
         core.promote(acct, current)
+        core.settle(entry)
         return _STATUS_VALID
 
     # ------------------------------------------------------------------ consensus

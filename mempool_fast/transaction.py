@@ -47,10 +47,15 @@ def _check_u64(name: str, value) -> int:
 
 
 class SignedTransaction:
-    """An immutable signed transaction; equal and hashable by content."""
+    """An immutable signed transaction; equal and hashable by content.
 
-    __slots__ = ("sender", "sequence_number", "payload", "max_gas_amount", "gas_unit_price",
-                 "expiration_time", "public_key", "signature", "_wire", "_hash")
+    It keeps its wire form and, decoded, only the fields the mempool reads on every operation;
+    `payload`, `public_key` and `signature` are sliced from the wire form when asked for. A
+    million pending transactions cost their wire bytes plus ~300 bytes each.
+    """
+
+    __slots__ = ("sender", "sequence_number", "max_gas_amount", "gas_unit_price",
+                 "expiration_time", "_wire", "_hash")
 
     def __init__(self, *, sender: bytes, sequence_number: int, payload: bytes,
                  max_gas_amount: int, gas_unit_price: int, expiration_time: int,
@@ -58,16 +63,27 @@ class SignedTransaction:
         payload = _check_bytes("payload", payload)
         if len(payload) > 0xFFFFFFFF:
             raise ValueError("payload longer than 2**32 - 1 bytes")
+        sender = _check_bytes("sender", sender, ADDRESS_LEN)
+        sequence_number = _check_u64("sequence_number", sequence_number)
+        max_gas_amount = _check_u64("max_gas_amount", max_gas_amount)
+        gas_unit_price = _check_u64("gas_unit_price", gas_unit_price)
+        expiration_time = _check_u64("expiration_time", expiration_time)
+        public_key = _check_bytes("public_key", public_key, PUBLIC_KEY_LEN)
+        signature = _check_bytes("signature", signature, SIGNATURE_LEN)
+        wire = _raw_bytes(sender, sequence_number, max_gas_amount, gas_unit_price,
+                          expiration_time, payload) + public_key + signature
+        self._init(sender, sequence_number, max_gas_amount, gas_unit_price, expiration_time,
+                   wire)
+
+    def _init(self, sender, sequence_number, max_gas_amount, gas_unit_price, expiration_time,
+              wire) -> None:
         setattr_ = object.__setattr__
-        setattr_(self, "sender", _check_bytes("sender", sender, ADDRESS_LEN))
-        setattr_(self, "sequence_number", _check_u64("sequence_number", sequence_number))
-        setattr_(self, "payload", payload)
-        setattr_(self, "max_gas_amount", _check_u64("max_gas_amount", max_gas_amount))
-        setattr_(self, "gas_unit_price", _check_u64("gas_unit_price", gas_unit_price))
-        setattr_(self, "expiration_time", _check_u64("expiration_time", expiration_time))
-        setattr_(self, "public_key", _check_bytes("public_key", public_key, PUBLIC_KEY_LEN))
-        setattr_(self, "signature", _check_bytes("signature", signature, SIGNATURE_LEN))
-        setattr_(self, "_wire", None)
+        setattr_(self, "sender", sender)
+        setattr_(self, "sequence_number", sequence_number)
+        setattr_(self, "max_gas_amount", max_gas_amount)
+        setattr_(self, "gas_unit_price", gas_unit_price)
+        setattr_(self, "expiration_time", expiration_time)
+        setattr_(self, "_wire", wire)
         setattr_(self, "_hash", None)
 
     def __setattr__(self, name, value):
@@ -75,6 +91,18 @@ class SignedTransaction:
 
     def __delattr__(self, name):
         raise AttributeError("SignedTransaction is immutable")
+
+    @property
+    def payload(self) -> bytes:
+        return self._wire[RAW_HEADER_LEN:-(PUBLIC_KEY_LEN + SIGNATURE_LEN)]
+
+    @property
+    def public_key(self) -> bytes:
+        return self._wire[-(PUBLIC_KEY_LEN + SIGNATURE_LEN):-SIGNATURE_LEN]
+
+    @property
+    def signature(self) -> bytes:
+        return self._wire[-SIGNATURE_LEN:]
 
     # -- construction --
     @classmethod
@@ -102,8 +130,7 @@ class SignedTransaction:
     # -- encoding --
     def raw_bytes(self) -> bytes:
         """The signed part: sender | seq | max_gas | gas_price | expiration | len | payload."""
-        return _raw_bytes(self.sender, self.sequence_number, self.max_gas_amount,
-                          self.gas_unit_price, self.expiration_time, self.payload)
+        return self._wire[:-(PUBLIC_KEY_LEN + SIGNATURE_LEN)]
 
     def signing_message(self) -> bytes:
         """What the signature covers: SHA3-256 domain prefix followed by the raw bytes."""
@@ -111,11 +138,7 @@ class SignedTransaction:
 
     def to_bytes(self) -> bytes:
         """Wire form: raw bytes | public key | signature."""
-        wire = self._wire
-        if wire is None:
-            wire = self.raw_bytes() + self.public_key + self.signature
-            object.__setattr__(self, "_wire", wire)
-        return wire
+        return self._wire
 
     @classmethod
     def from_bytes(cls, data) -> "SignedTransaction":
@@ -132,12 +155,8 @@ class SignedTransaction:
         if len(data) != expected:
             raise MalformedTransaction(
                 f"payload length {payload_len} implies {expected} bytes, got {len(data)}")
-        end = RAW_HEADER_LEN + payload_len
-        txn = cls(sender=sender, sequence_number=seq, payload=data[RAW_HEADER_LEN:end],
-                  max_gas_amount=max_gas, gas_unit_price=price, expiration_time=expiration,
-                  public_key=data[end:end + PUBLIC_KEY_LEN],
-                  signature=data[end + PUBLIC_KEY_LEN:])
-        object.__setattr__(txn, "_wire", data)
+        txn = cls.__new__(cls)
+        txn._init(sender, seq, max_gas, price, expiration, data)
         return txn
 
     # -- identity --

@@ -926,3 +926,16 @@ def test_get_block_after_cache_drop_still_orders_an_account(make_core, accounts)
     assert len(block) == 3
     assert ptrs(block).index(run[0].pointer) < ptrs(block).index(run[1].pointer)
     assert ptrs(core.get_block(10, seen={run[0].pointer})).count(run[1].pointer) == 1
+
+
+def test_system_ttl_gc_when_the_clock_went_back(make_core, clock, accounts):
+    core = make_core(system_transaction_timeout_secs=100)
+    late = accounts.txn(0, 0)
+    assert add(core, late) == Code.VALID  # expires at now + 100
+    clock.advance(-50)  # the wall clock was stepped back
+    early = [accounts.txn(1, 0), accounts.txn(2, 0)]
+    assert [add(core, t) for t in early] == [Code.VALID] * 2  # expire at now + 50
+    clock.advance(120)  # past the early ones' expiry, not the late one's
+    assert core.gc_by_system_ttl() == 2
+    assert ptrs(core.get_block(10)) == [late.pointer]
+    core._check()
