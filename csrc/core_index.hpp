@@ -2,9 +2,11 @@
 //
 // Entries are heap structs owning a strong reference to their Python SignedTransaction;
 // accounts hold their entries in a vector sorted by sequence number and double as the nodes
-// of the intrusive LRU sequence-number cache; the priority index, parking lot and both TTL
-// indexes are ordered sets of entry pointers; the timeline is an append-only sorted vector of
-// (id, entry) slots with tombstones, compacted when they outnumber live slots.
+// of the intrusive LRU sequence-number cache; the priority index and parking lot are ordered
+// sets of entry pointers; the system-TTL index is an insertion-ordered intrusive list (plus a
+// set for entries inserted after the clock went back); the client-expiration index is a map of
+// per-second intrusive lists; the timeline is an append-only sorted vector of (id, entry) slots
+// with tombstones, compacted when they outnumber live slots.
 // Everything here runs with the GIL held (Py_DECREF when an entry is freed).
 #pragma once
 
@@ -13,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -49,6 +52,13 @@ struct AddrEq {
 struct Account;
 struct Entry;
 
+// The entries of one client expiration time (whole seconds), an intrusive list in insertion order.
+struct ExpBucket {
+    Entry* head = nullptr;
+    Entry* tail = nullptr;
+};
+typedef std::map<uint64_t, ExpBucket> ExpMap;
+
 typedef std::set<Entry*>::const_iterator SetIt;
 
 struct Entry {
@@ -59,12 +69,15 @@ struct Entry {
     Entry* ttl_prev;      // system-TTL list, ordered by expiry (insertion order on ties)
     Entry* ttl_next;
     SetIt ttl_it;         // in the out-of-order TTL set instead, when ttl_late
-    SetIt exp_it;
+    ExpMap::iterator exp_it;  // the expiration-time bucket holding this entry
+    Entry* exp_prev;
+    Entry* exp_next;
     uint64_t seq;
     uint64_t gas_amount;
     uint64_t price;
     uint64_t expiration;  // client expiration time, seconds
     uint64_t tid;         // timeline id while READY, else 0
+    size_t tl_idx;        // its slot in Core::tl while READY (kept by tl_compact)
     double expiry;        // system expiry: clock() + system_transaction_timeout_secs
     uint32_t mark_epoch;  // get_block scratch marks, valid while equal to Core::epoch
     uint8_t mark;
@@ -119,17 +132,9 @@ struct TtlLess {
     }
 };
 
-struct ExpLess {
-    bool operator()(const Entry* a, const Entry* b) const noexcept {
-        if (a->expiration != b->expiration) return a->expiration < b->expiration;
-        return a < b;
-    }
-};
-
 static_assert(std::is_same<std::set<Entry*, PrioLess>::const_iterator, SetIt>::value &&
               std::is_same<std::set<Entry*, ParkLess>::const_iterator, SetIt>::value &&
-              std::is_same<std::set<Entry*, TtlLess>::const_iterator, SetIt>::value &&
-              std::is_same<std::set<Entry*, ExpLess>::const_iterator, SetIt>::value,
+              std::is_same<std::set<Entry*, TtlLess>::const_iterator, SetIt>::value,
               "entry iterators are stored as one type");
 
 struct TlSlot {
@@ -156,7 +161,10 @@ public:
     Entry* ttl_head = nullptr;
     Entry* ttl_tail = nullptr;
     std::set<Entry*, TtlLess> ttl_late;
-    std::set<Entry*, ExpLess> expiration;
+    // Client expiration times are whole seconds shared by many entries: one bucket per second
+    // (a small map, hot in cache), O(1) list insert and removal within it.
+    ExpMap expiration;
+    size_t exp_count = 0;
     std::vector<TlSlot> tl;
     size_t tl_head = 0;
     size_t tl_live = 0;
@@ -320,13 +328,13 @@ public:
 
     void tl_append(Entry* e) {
         e->tid = next_tid++;
+        e->tl_idx = tl.size();
         tl.push_back(TlSlot{e->tid, e});
         tl_live++;
     }
 
     void tl_remove(Entry* e) {
-        size_t i = tl_lower(e->tid);
-        tl[i].e = nullptr;
+        tl[e->tl_idx].e = nullptr;
         tl_live--;
         while (tl_head < tl.size() && tl[tl_head].e == nullptr) tl_head++;
         size_t dead = tl.size() - tl_live;
@@ -337,7 +345,10 @@ public:
         std::vector<TlSlot> fresh;
         fresh.reserve(tl_live + tl_live / 2 + 16);
         for (size_t i = tl_head; i < tl.size(); ++i)
-            if (tl[i].e != nullptr) fresh.push_back(tl[i]);
+            if (tl[i].e != nullptr) {
+                tl[i].e->tl_idx = fresh.size();
+                fresh.push_back(tl[i]);
+            }
         tl.swap(fresh);
         tl_head = 0;
     }
@@ -368,7 +379,7 @@ public:
         Py_INCREF(txn);
         gas_add(a, static_cast<u128>(gas) * price);
         ttl_link(e);
-        e->exp_it = expiration.insert(e).first;
+        exp_link(e);
         size++;
         return e;  // unplaced: promote() makes it ready, or settle() parks it
     }
@@ -393,6 +404,25 @@ public:
         ttl_tail = e;
     }
 
+    void exp_link(Entry* e) {
+        ExpMap::iterator it = expiration.try_emplace(e->expiration).first;
+        ExpBucket& b = it->second;
+        e->exp_it = it;
+        e->exp_next = nullptr;
+        e->exp_prev = b.tail;
+        if (b.tail != nullptr) b.tail->exp_next = e; else b.head = e;
+        b.tail = e;
+        exp_count++;
+    }
+
+    void exp_unlink(Entry* e) {
+        ExpBucket& b = e->exp_it->second;
+        if (e->exp_prev != nullptr) e->exp_prev->exp_next = e->exp_next; else b.head = e->exp_next;
+        if (e->exp_next != nullptr) e->exp_next->exp_prev = e->exp_prev; else b.tail = e->exp_prev;
+        if (b.head == nullptr) expiration.erase(e->exp_it);
+        exp_count--;
+    }
+
     void ttl_unlink(Entry* e) {
         if (e->ttl_late) {
             ttl_late.erase(e->ttl_it);
@@ -408,7 +438,7 @@ public:
         if (e->ready) priority.erase(e->pos_it); else if (e->placed) parking.erase(e->pos_it);
         if (e->state == ST_READY) tl_remove(e);
         ttl_unlink(e);
-        expiration.erase(e->exp_it);
+        exp_unlink(e);
         size--;
     }
 
@@ -534,8 +564,8 @@ public:
     size_t gc_expiration(uint64_t threshold, bool all) {
         std::vector<Entry*> expired;
         for (auto it = expiration.begin();
-             it != expiration.end() && (all || (*it)->expiration < threshold); ++it)
-            expired.push_back(*it);
+             it != expiration.end() && (all || it->first < threshold); ++it)
+            for (Entry* e = it->second.head; e != nullptr; e = e->exp_next) expired.push_back(e);
         return gc_remove(expired);
     }
 
@@ -623,7 +653,7 @@ public:
                 const Entry* want_prev =
                     (i > 0 && a->txns[i - 1]->seq + 1 == e->seq) ? a->txns[i - 1] : nullptr;
                 if (e->prev != want_prev) return "predecessor link wrong";
-                if (!e->placed || *e->pos_it != e || *e->exp_it != e)
+                if (!e->placed || *e->pos_it != e || e->exp_it->first != e->expiration)
                     return "stale index iterator";
                 if (i > 0 && a->txns[i - 1]->seq >= e->seq) return "account txns not sorted";
                 u128 c = static_cast<u128>(e->gas_amount) * e->price;
@@ -644,7 +674,7 @@ public:
                     if (!e->ready) return "READY state outside the priority index";
                     if (e->tid == 0 || e->tid >= next_tid) return "bad timeline id";
                     size_t j = tl_lower(e->tid);
-                    if (j >= tl.size() || tl[j].tid != e->tid || tl[j].e != e)
+                    if (j >= tl.size() || tl[j].tid != e->tid || tl[j].e != e || j != e->tl_idx)
                         return "READY entry missing from the timeline";
                     in_tl++;
                 } else {
@@ -652,8 +682,6 @@ public:
                     if (e->ready && e->state != ST_NON_QUALIFIED)
                         return "ready NOT_READY transaction";
                 }
-                if (expiration.find(const_cast<Entry*>(e)) == expiration.end())
-                    return "entry missing from expiration index";
             }
             if (lo != a->gas_lo || hi != a->gas_hi) return "gas total mismatch";
         }
@@ -668,7 +696,20 @@ public:
         }
         for (const Entry* e : ttl_late)
             if (!e->ttl_late) return "system TTL set holds a list entry";
-        if (total != size || in_ttl + ttl_late.size() != size || expiration.size() != size)
+        size_t in_exp = 0;
+        for (const auto& kv : expiration) {
+            if (kv.second.head == nullptr || kv.second.head->exp_prev != nullptr)
+                return "expiration bucket broken";
+            const Entry* last = nullptr;
+            for (const Entry* x = kv.second.head; x != nullptr; x = x->exp_next) {
+                if (x->expiration != kv.first || x->exp_prev != last) return "expiration bucket broken";
+                last = x;
+                if (++in_exp > size) return "expiration buckets hold more than the pool";
+            }
+            if (kv.second.tail != last) return "expiration bucket broken";
+        }
+        if (total != size || in_ttl + ttl_late.size() != size || in_exp != size ||
+            exp_count != size)
             return "size mismatch";
         if (priority.size() != ready) return "priority index size mismatch";
         if (parking.size() != parked) return "parking lot size mismatch";

@@ -84,6 +84,8 @@ cdef class CoreMempool:
     cdef public object config
     cdef object _clock
     cdef object _ttl
+    cdef bint _ttl_exact  # _ttl is a float, or an int a double holds exactly
+    cdef double _ttl_d
     cdef object _capacity_obj
     cdef object _capacity_per_user_obj
 

@@ -14,7 +14,7 @@ import math
 import time
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_GET_SIZE
-from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_Check
 from cpython.ref cimport Py_INCREF, PyObject
@@ -23,6 +23,8 @@ from libc.math cimport ceil, floor, isnan
 from libc.stdint cimport uint8_t, uint64_t
 from libcpp.string cimport string
 from libcpp.vector cimport vector
+
+from ._transaction cimport SignedTransaction as CTxn
 
 from .config import MempoolConfig
 from .types import (
@@ -139,6 +141,10 @@ cdef class CoreMempool:
         self.config = cfg
         self._clock = clock
         self._ttl = cfg.system_transaction_timeout_secs
+        # an int TTL below 2**53 converts to a double exactly, as float + int does
+        self._ttl_exact = (PyLong_Check(self._ttl) and -(1 << 53) < self._ttl < (1 << 53)) or (
+            PyFloat_CheckExact(self._ttl))
+        self._ttl_d = self._ttl if self._ttl_exact else 0.0
         self._capacity_obj = cfg.capacity
         self._capacity_per_user_obj = cfg.capacity_per_user
 
@@ -171,11 +177,20 @@ cdef class CoreMempool:
         cdef Core* core = self._core
         cdef uint64_t gas = _arg_u64(gas_amount, "gas_amount")
         cdef uint64_t db = _arg_u64(db_sequence_number, "db_sequence_number")
-        sender = txn.sender
-        cdef const unsigned char* addr = _arg_addr(sender)
-        cdef uint64_t seq = _arg_u64(txn.sequence_number, "sequence_number")
-        cdef uint64_t price = _arg_u64(txn.gas_unit_price, "gas_unit_price")
-        cdef uint64_t expiration = _arg_u64(txn.expiration_time, "expiration_time")
+        cdef const unsigned char* addr
+        cdef uint64_t seq, price, expiration
+        cdef CTxn ct
+        if isinstance(txn, CTxn):  # the C fields, no attribute lookups
+            ct = <CTxn>txn
+            addr = _arg_addr(ct.sender)
+            seq = ct.sequence_number
+            price = ct.gas_unit_price
+            expiration = ct.expiration_time
+        else:
+            addr = _arg_addr(txn.sender)
+            seq = _arg_u64(txn.sequence_number, "sequence_number")
+            price = _arg_u64(txn.gas_unit_price, "gas_unit_price")
+            expiration = _arg_u64(txn.expiration_time, "expiration_time")
         cdef Account* acct = core.find(addr)
         cdef uint64_t bal
         cdef uint64_t w[5]
@@ -201,7 +216,8 @@ cdef class CoreMempool:
             current = db
         else:
             current = acct.cached_seq
-        acct = core.get_or_create(addr)
+        if acct == NULL:
+            acct = core.get_or_create(addr)
         core.cache_put(acct, current)
         if raised and not acct.txns.empty():
             # a higher current makes parked transactions ready now, whatever happens next
@@ -236,7 +252,11 @@ cdef class CoreMempool:
             return too_many_transactions(self._capacity_per_user_obj)
 
         # 7. insert, then promote what became ready
-        expiry = self._clock() + self._ttl
+        now = self._clock()
+        if PyFloat_CheckExact(now) and self._ttl_exact:
+            expiry = PyFloat_AS_DOUBLE(now) + self._ttl_d  # what float + int computes
+        else:
+            expiry = now + self._ttl
         cdef Entry* entry = core.insert(acct, <PyObject*>txn, seq, gas, price, expiration,
                                         expiry, state)
         core.promote(acct, current)

@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import collections
 import ctypes
+import functools
 import json
 import logging
+import os
 import queue
 import random
 import shutil
@@ -156,15 +158,21 @@ def write_cluster(workdir: Path, count: int, *, mempool: dict | None = None,
     return specs
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """In the child before exec (Linux): the kernel sends SIGTERM to the node when the
     thread that started it dies, so a SIGKILLed orchestrator leaves no node behind."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 class NodeProcess:
-    """A `mempool-fast node` child process; `stop()` (SIGTERM, then SIGKILL) always reaps it."""
+    """A `mempool-fast node` child process; `stop()` (SIGTERM, then SIGKILL) always reaps it.
+
+    On Linux the node gets SIGTERM if the thread that created this object ends (PR_SET_PDEATHSIG),
+    so create it from a thread that outlives the node (the orchestrator's main thread).
+    """
 
     #: Seconds a node gets to stop after SIGTERM before it is killed.
     STOP_GRACE_S = 10.0
@@ -176,7 +184,8 @@ class NodeProcess:
             [sys.executable, "-m", "mempool_fast.cli", "--log-level", log_level, "node",
              "--config", str(spec.config)],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_die_with_parent)
+            start_new_session=True,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()))
 
     @property
     def pid(self) -> int:

@@ -27,6 +27,11 @@ class MempoolConfig:
     shared_mempool_batch_size: int = 100
     #: Most inbound batches validated and inserted at once; past it the network reader waits.
     shared_mempool_max_concurrent_inbound_syncs: int = 100
+    #: Most inbound batches of one peer processed at once, so a flooding peer cannot hold every
+    #: inbound slot; as many more may wait for a slot (served round-robin across peers), past
+    #: that its batches are dropped unacknowledged and the sender resends after its ack
+    #: timeout. Keep it >= `max_broadcasts_per_peer` so an honest peer is never dropped.
+    shared_mempool_max_inbound_syncs_per_peer: int = 20
 
     # -- acknowledged broadcast (Diem/Aptos) --
     #: An unacknowledged batch is resent after this long.
@@ -80,7 +85,8 @@ class MempoolConfig:
 
     def __post_init__(self) -> None:
         for name in ("capacity", "capacity_per_user", "shared_mempool_batch_size",
-                     "shared_mempool_max_concurrent_inbound_syncs", "max_broadcasts_per_peer"):
+                     "shared_mempool_max_concurrent_inbound_syncs", "max_broadcasts_per_peer",
+                     "shared_mempool_max_inbound_syncs_per_peer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MempoolConfig.{name} must be at least 1")
         if self.journal_fsync not in ("always", "batch", "never"):

@@ -354,6 +354,14 @@ class TransactionJournal:
         different one replaces it. Returns how many records were written. On an I/O error
         nothing of the batch stays in the journal and the error propagates (do not ack).
         """
+        written, ticket = self.append_unsynced(txns)
+        self.wait_durable(ticket)
+        return written
+
+    def append_unsynced(self, txns: Iterable[SignedTransaction]) -> tuple[int, int]:
+        """`append` without the wait: returns (records written, ticket); the batch is durable
+        once `wait_durable(ticket)` returns. Lets a caller order the write under its own lock
+        and wait for the fsync (shared with concurrent appenders) outside it."""
         txns = list(txns)
         for txn in txns:
             if not isinstance(txn, SignedTransaction):
@@ -388,12 +396,17 @@ class TransactionJournal:
                 self._stats.appended_txns += len(parts)
                 self._stats.appended_batches += 1
             ticket = self._write_seq
-        self._sync_policy(ticket)
-        return len(parts)
+        return len(parts), ticket
 
-    def forget(self, pointers: Iterable[tuple[bytes, int]]) -> int:
+    def wait_durable(self, ticket: int) -> None:
+        """Return once the writes up to `ticket` (from `append_unsynced`) are durable per the
+        fsync policy ("batch": only if the interval has passed; "never": at once)."""
+        self._sync_policy(ticket)
+
+    def forget(self, pointers: Iterable[tuple[bytes, int]], *, compact: bool = True) -> int:
         """Drop transactions by (sender, seq) (committed, rejected, expired); unknown ones are
-        ignored. Returns how many were live. May compact (in this thread) past the threshold.
+        ignored. Returns how many were live. Past the threshold it compacts (in this thread)
+        unless `compact` is False (then call `compact_if_due()` when no lock of yours is held).
 
         Not fsynced on its own: a forget lost to power loss only makes a replay offer a dead
         transaction again, which revalidation drops.
@@ -409,10 +422,18 @@ class TransactionJournal:
             for pointer in found:
                 self._live_bytes -= self._live.pop(pointer)[1]
             self._stats.forgotten += len(found)
-            due = self._compaction_due_locked()
+            due = compact and self._compaction_due_locked()
         if due:
             self._compact(None, block=False)
         return len(found)
+
+    def compact_if_due(self) -> bool:
+        """Compact if dead records pass the configured threshold and no compaction is running;
+        returns whether one ran."""
+        with self._lock:
+            self._check_open()
+            due = self._compaction_due_locked()
+        return self._compact(None, block=False) if due else False
 
     def _write_locked(self, data: bytes) -> None:
         try:
@@ -447,6 +468,16 @@ class TransactionJournal:
             self._synced_seq = target
             self._last_sync = self._clock()
             self._stats.fsyncs += 1
+
+    @property
+    def fsync_policy(self) -> str:
+        """The fsync policy this journal was opened with (one of FSYNC_POLICIES)."""
+        return self._policy
+
+    @property
+    def fsync_interval(self) -> float:
+        """Seconds between fsyncs under the "batch" policy."""
+        return self._fsync_interval
 
     def sync(self) -> None:
         """Make everything written so far durable now (for the "batch" policy's timer)."""

@@ -40,6 +40,9 @@ class MempoolMetrics:
                                               registry=r)
         self.resent_batches = Counter("mempool_resent_batches",
                                       "Batches sent again, by reason", ["reason"], registry=r)
+        self.inbound_dropped = Counter("mempool_inbound_dropped",
+                                       "Inbound batches dropped unacknowledged, by reason",
+                                       ["reason"], registry=r)
         self.failed_sends = Counter("mempool_failed_sends",
                                     "Sends the network refused", registry=r)
         self.acks_sent = Counter("mempool_acks_sent", "Acks sent, by flags",

@@ -3,6 +3,10 @@
 Request:  ``version u8 | op u8 | request_id u32 | body``
 Response: ``version u8 | op u8 | request_id u32 | ok u8 (1 ok, 0 error) | body``
 (an error body is a UTF-8 message; hostile bytes always get one, never a crash).
+Both decoders take bytes-like input only and raise `RpcError` for anything malformed: a short
+or lying count or length, trailing bytes, an unknown version, op, status code or state, a
+malformed transaction, a COMMIT ``block_time`` that is not a finite non-negative number, or a
+STATS body that is not a JSON object.
 
 Bodies (``ptr`` = ``sender 32s | sequence_number u64``, ``blob`` = ``len u32 | bytes``):
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import struct
 from dataclasses import dataclass
 
@@ -170,9 +175,16 @@ def encode_request(op: Op, request_id: int, body=None) -> bytes:
     raise ValueError(f"unknown op {op!r}")
 
 
+def _as_bytes(data) -> bytes:
+    # bytes(n) of an int would make n zero bytes: only bytes-like input is a frame
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise RpcError(f"expected bytes, got {type(data).__name__}")
+    return bytes(data)
+
+
 def decode_request(data: bytes) -> Request:
     """Decode a request; raises RpcError on anything malformed."""
-    data = bytes(data)
+    data = _as_bytes(data)
     if len(data) < _HEAD.size:
         raise RpcError(f"request of {len(data)} bytes is shorter than its {_HEAD.size}-byte head")
     version, op, request_id = _HEAD.unpack_from(data)
@@ -191,8 +203,8 @@ def decode_request(data: bytes) -> Request:
         body = (r.u32(), r.pointers())
     elif op == Op.COMMIT:
         (block_time,) = r.take(_F64)
-        if block_time != block_time or block_time < 0:
-            raise RpcError(f"block_time {block_time} is not a non-negative number")
+        if not 0.0 <= block_time < math.inf:  # NaN fails too; inf would expire everything
+            raise RpcError(f"block_time {block_time} is not a finite non-negative number")
         body = (block_time, r.pointers(), r.pointers())
     else:
         body = None
@@ -202,7 +214,7 @@ def decode_request(data: bytes) -> Request:
 
 def request_head(data: bytes) -> tuple[int, int]:
     """(op, request_id) of a request as far as its head decodes; (0, 0) if it does not."""
-    if len(data) >= _HEAD.size:
+    if isinstance(data, (bytes, bytearray, memoryview)) and len(data) >= _HEAD.size:
         _, op, rid = _HEAD.unpack_from(data)
         return op, rid
     return 0, 0
@@ -237,7 +249,7 @@ def error_response(op: int, request_id: int, message: str) -> bytes:
 
 def decode_response(data: bytes) -> Response:
     """Decode a response; raises RpcError on anything malformed."""
-    data = bytes(data)
+    data = _as_bytes(data)
     if len(data) < _RESP_HEAD.size:
         raise RpcError(f"response of {len(data)} bytes is shorter than its head")
     version, op, request_id, ok = _RESP_HEAD.unpack_from(data)
@@ -272,6 +284,8 @@ def decode_response(data: bytes) -> Response:
             body = json.loads(data[r.pos:])
         except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
             raise RpcError(f"bad stats JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise RpcError(f"stats body is a JSON {type(body).__name__}, not an object")
         r.pos = len(data)
     else:
         raise RpcError(f"unknown op {op}")

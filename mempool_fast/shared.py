@@ -5,7 +5,10 @@ Threads (DESIGN.md §5):
   reader    takes network events in order: NewPeer / LostPeer and acks are handled at once,
             broadcasts go to the inbound pool; it reads only when a pool slot is free, so a
             busy node stops draining its bounded network queue and its senders wait;
-  inbound   a pool of at most `shared_mempool_max_concurrent_inbound_syncs` batches at once;
+  inbound   a pool of at most `shared_mempool_max_concurrent_inbound_syncs` batches at once,
+            at most `shared_mempool_max_inbound_syncs_per_peer` of them from one peer; a peer
+            at its share waits round-robin with the others (a bounded queue; past it, dropped
+            unacknowledged and resent by the sender), so a flooder cannot starve the rest;
   gc        every `system_transaction_gc_interval_ms`, `gc_by_system_ttl()`.
 
 Acknowledged broadcast (DESIGN.md §6): a batch is named by its timeline range (start, end]. The
@@ -19,7 +22,8 @@ while `max_broadcasts_per_peer` are unacknowledged, and serves a peer in backoff
 `shared_mempool_backoff_interval_ms`. A peer that reconnects gets its unacknowledged batches again.
 
 Locks: `_core_lock` around the core, `_peers_lock` around peer state; never nested, never held
-across a send, a validation or a storage read.
+across a send, a validation or a storage read. `_journal_lock` (taken before `_core_lock`) orders
+journal writes against "gone from the core, so forget"; never held across an fsync or compaction.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .config import MempoolConfig
+from .journal import JournalClosed
 from .messages import Ack, BroadcastRequest, decode, encode, encode_broadcast
 from .metrics import MempoolMetrics
 from .network.base import EventKind, Network
@@ -140,7 +145,13 @@ class SharedMempool:
         self._subscribers_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._counts: collections.Counter = collections.Counter()
+        # inbound scheduling, under _inbound_cond: batches running in the pool (in all and per
+        # peer) and batches waiting for a slot, per peer in round-robin order
+        self._inbound_cond = threading.Condition()
         self._inbound_running = 0
+        self._inbound_per_peer: collections.Counter = collections.Counter()
+        self._inbound_waiting: collections.OrderedDict[str, collections.deque] = \
+            collections.OrderedDict()
         # pointer -> [submitted_at, broadcast seen, pulled seen]: local stage latencies
         self._track: dict[tuple[bytes, int], list] = {}
         self._track_lock = threading.Lock()
@@ -148,7 +159,6 @@ class SharedMempool:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._slots = threading.BoundedSemaphore(config.shared_mempool_max_concurrent_inbound_syncs)
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -161,8 +171,12 @@ class SharedMempool:
         self._pool = ThreadPoolExecutor(
             max_workers=self.config.shared_mempool_max_concurrent_inbound_syncs,
             thread_name_prefix=f"smp-inbound-{name}")
-        for target, role in ((self._outbound_loop, "outbound"), (self._reader_loop, "reader"),
-                             (self._gc_loop, "gc")):
+        loops = [(self._outbound_loop, "outbound"), (self._reader_loop, "reader"),
+                 (self._gc_loop, "gc")]
+        journal = self.journal
+        if journal is not None and journal.fsync_policy == "batch" and journal.fsync_interval > 0:
+            loops.append((self._journal_sync_loop, "journal"))
+        for target, role in loops:
             thread = threading.Thread(target=target, name=f"smp-{role}-{name}", daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -214,6 +228,18 @@ class SharedMempool:
             except Exception:
                 log.exception("system TTL GC failed")
 
+    def _journal_sync_loop(self) -> None:
+        """"batch" fsync policy: make quiet-time appends durable within the interval too (an
+        append only fsyncs when the previous fsync is older than the interval)."""
+        interval = self._interval(self.journal.fsync_interval * 1000.0)
+        while not self._stop.wait(interval):
+            try:
+                self.journal.sync()
+            except JournalClosed:
+                return
+            except Exception:
+                log.exception("journal fsync failed")
+
     def gc(self) -> int:
         """One GC pass: remove transactions past their system TTL; return how many."""
         with self._core_lock:
@@ -236,7 +262,8 @@ class SharedMempool:
                 mempool = self.mempool
                 gone = [ptr for ptr in pointers if ptr not in mempool]
             if gone:
-                journal.forget(gone)
+                journal.forget(gone, compact=False)
+        journal.compact_if_due()  # rewrites the file: outside _journal_lock
 
     # ------------------------------------------------------------------ subscribers, stats
     def subscribe(self) -> queue.SimpleQueue:
@@ -399,10 +426,12 @@ class SharedMempool:
     def _reader_loop(self) -> None:
         poll = self._interval(self.config.shared_mempool_poll_interval_ms)
         recv = self.network.recv
+        slots = self.config.shared_mempool_max_concurrent_inbound_syncs
+        cond = self._inbound_cond
         while not self._stop.is_set():
-            if not self._slots.acquire(timeout=poll):
-                continue  # every inbound slot busy: do not read (back-pressure)
-            handed_over = False
+            with cond:
+                if not cond.wait_for(lambda: self._inbound_running < slots, timeout=poll):
+                    continue  # every inbound slot busy: do not read (back-pressure)
             try:
                 started = time.monotonic()
                 event = recv(timeout=poll)
@@ -410,12 +439,9 @@ class SharedMempool:
                     if time.monotonic() - started < poll / 2:
                         self._stop.wait(poll)  # the network is closed: idle until stop()
                     continue
-                handed_over = self._on_event(event)
+                self._on_event(event)
             except Exception:
                 log.exception("network event handling failed")
-            finally:
-                if not handed_over:
-                    self._slots.release()
 
     def pump(self, max_events: int | None = None) -> int:
         """Handle the network events already waiting, one by one in this thread; return how
@@ -441,13 +467,16 @@ class SharedMempool:
         return handled
 
     def _on_event(self, event) -> bool:
-        """Handle one network event; True if a pool task took over the inbound slot."""
+        """Handle one network event; True if a broadcast went to the inbound pool (to run or
+        to wait for a slot), False if it was handled here or dropped."""
         kind = event.kind
         if kind is EventKind.NEW_PEER:
             self._new_peer(event.peer_id)
             return False
         if kind is EventKind.LOST_PEER:
             self._lost_peer(event.peer_id)
+            with self._inbound_cond:  # unacknowledged: the sender resends when it is back
+                self._inbound_waiting.pop(event.peer_id, None)
             return False
         try:
             message = decode(event.data)
@@ -461,14 +490,79 @@ class SharedMempool:
             return False
         if self._stop.is_set() or self._pool is None:
             return False
-        self._pool.submit(self._inbound_task, event.peer_id, message)
+        return self._enqueue_inbound(event.peer_id, message)
+
+    def _enqueue_inbound(self, peer_id: str, message: BroadcastRequest) -> bool:
+        """Queue a peer's batch behind its earlier ones and start what may start; drop it
+        (unacknowledged) if the peer already has its share running and as many waiting."""
+        share = self.config.shared_mempool_max_inbound_syncs_per_peer
+        with self._inbound_cond:
+            waiting = self._inbound_waiting.get(peer_id)
+            if waiting is None:
+                waiting = self._inbound_waiting[peer_id] = collections.deque()
+            elif len(waiting) >= share:
+                waiting = None
+            if waiting is not None:
+                waiting.append(message)
+                start = self._next_inbound_locked()
+        if waiting is None:
+            log.debug("inbound batch from %s dropped: peer over its inbound share", peer_id)
+            self._bump("inbound_dropped_peer_share")
+            self.metrics.inbound_dropped.labels(reason="peer_share").inc()
+            return False
+        self._start_inbound(start)
         return True
 
-    def _inbound_task(self, peer_id: str, message: BroadcastRequest) -> None:
-        with self._stats_lock:
+    def _next_inbound_locked(self) -> list[tuple[str, BroadcastRequest]]:
+        """Claim free slots for waiting batches, one peer after another (round-robin), each
+        peer below its share; the caller submits them. Hold `_inbound_cond`."""
+        slots = self.config.shared_mempool_max_concurrent_inbound_syncs
+        share = self.config.shared_mempool_max_inbound_syncs_per_peer
+        running = self._inbound_per_peer
+        waiting = self._inbound_waiting
+        start = []
+        while self._inbound_running < slots:
+            peer_id = next((p for p, q in waiting.items() if running[p] < share), None)
+            if peer_id is None:
+                break
+            queue_ = waiting[peer_id]
+            start.append((peer_id, queue_.popleft()))
+            if queue_:
+                waiting.move_to_end(peer_id)
+            else:
+                del waiting[peer_id]
+            running[peer_id] += 1
             self._inbound_running += 1
-            if self._inbound_running > self._counts["max_inbound_in_flight"]:
-                self._counts["max_inbound_in_flight"] = self._inbound_running
+        if start:
+            top = max(running[p] for p, _ in start)
+            with self._stats_lock:
+                counts = self._counts
+                counts["max_inbound_in_flight"] = max(counts["max_inbound_in_flight"],
+                                                      self._inbound_running)
+                counts["max_inbound_per_peer"] = max(counts["max_inbound_per_peer"], top)
+        return start
+
+    def _start_inbound(self, start: list[tuple[str, BroadcastRequest]]) -> None:
+        pool = self._pool
+        for i, (peer_id, message) in enumerate(start):
+            try:
+                if pool is None:
+                    raise RuntimeError("inbound pool is shut down")
+                pool.submit(self._inbound_task, peer_id, message)
+            except RuntimeError:  # stop() shut the pool down meanwhile: give the slots back
+                with self._inbound_cond:
+                    for pid, _ in start[i:]:
+                        self._release_inbound_locked(pid)
+                return
+
+    def _release_inbound_locked(self, peer_id: str) -> None:
+        self._inbound_running -= 1
+        self._inbound_per_peer[peer_id] -= 1
+        if not self._inbound_per_peer[peer_id]:
+            del self._inbound_per_peer[peer_id]
+        self._inbound_cond.notify_all()
+
+    def _inbound_task(self, peer_id: str, message: BroadcastRequest) -> None:
         self.metrics.inbound_in_flight.inc()
         try:
             self.process_broadcast(peer_id, message)
@@ -476,9 +570,17 @@ class SharedMempool:
             log.exception("inbound batch from %s failed", peer_id)
         finally:
             self.metrics.inbound_in_flight.dec()
-            with self._stats_lock:
-                self._inbound_running -= 1
-            self._slots.release()
+            with self._inbound_cond:
+                self._release_inbound_locked(peer_id)
+                start = [] if self._stop.is_set() else self._next_inbound_locked()
+            self._start_inbound(start)
+
+    def inbound_queue(self) -> dict[str, tuple[int, int]]:
+        """Per peer: (inbound batches running, batches waiting for a slot)."""
+        with self._inbound_cond:
+            peers = set(self._inbound_per_peer) | set(self._inbound_waiting)
+            return {p: (self._inbound_per_peer.get(p, 0), len(self._inbound_waiting.get(p, ())))
+                    for p in peers}
 
     def process_broadcast(self, peer_id: str, message: BroadcastRequest) -> Ack:
         """Admit a peer's batch as NON_QUALIFIED, ack it, notify NEW_TRANSACTIONS."""
@@ -580,9 +682,13 @@ class SharedMempool:
         if self.journal is not None:
             accepted = [txn for txn, status in zip(txns, statuses) if status.code == _Code.VALID]
             if accepted:
-                # durable before acknowledged: if this raises, the client gets no VALID
+                # durable before acknowledged: if this raises, the client gets no VALID (the
+                # transactions stay in the core; a forget is harmless, a replay revalidates).
+                # The write is ordered under _journal_lock; the fsync, shared with concurrent
+                # appenders, is waited for outside it.
                 with self._journal_lock:
-                    self.journal.append(accepted)
+                    _, ticket = self.journal.append_unsynced(accepted)
+                self.journal.wait_durable(ticket)
         now = self._clock()
         with self._track_lock:
             track = self._track
@@ -624,9 +730,11 @@ class SharedMempool:
                     remove(sender, seq, True)
                 expired = self.mempool.gc_by_expiration_time(block_time)
             if self.journal is not None:
-                self.journal.forget(committed + rejected)
+                self.journal.forget(committed + rejected, compact=False)
         if rejected:
             self._forget_gone()  # a reject drops the account's later transactions too
+        elif self.journal is not None:
+            self.journal.compact_if_due()
         if expired:
             self.metrics.gc_removed.labels(reason="expiration").inc(expired)
         now = self._clock()

@@ -1,14 +1,24 @@
-"""SignedTransaction, account addresses, and the wire format (DESIGN.md §3)."""
+"""SignedTransaction, account addresses, and the wire format (DESIGN.md §3).
+
+`SignedTransaction` is the Cython class of `_transaction.pyx` unless the environment sets
+``MEMPOOL_FAST_PUREPYTHON=1`` (or the extension cannot be imported, which warns), as for the
+core; `PySignedTransaction` here is always the pure-Python one. Both behave identically and
+compare equal by wire form; `TRANSACTION_IMPLEMENTATION` says which one `SignedTransaction` is.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
+import sys
 import time
+import warnings
 
 from .types import U64_MAX, MalformedTransaction
 
-__all__ = ["SignedTransaction", "account_address", "MalformedTransaction", "SIGNING_PREFIX"]
+__all__ = ["SignedTransaction", "PySignedTransaction", "account_address", "MalformedTransaction",
+           "SIGNING_PREFIX", "TRANSACTION_IMPLEMENTATION"]
 
 #: Domain separator hashed in front of every signed message.
 SIGNING_PREFIX = hashlib.sha3_256(b"mempool_fast::RawTransaction").digest()
@@ -46,7 +56,7 @@ def _check_u64(name: str, value) -> int:
     return value
 
 
-class SignedTransaction:
+class PySignedTransaction:
     """An immutable signed transaction; equal and hashable by content.
 
     It keeps its wire form and, decoded, only the fields the mempool reads on every operation;
@@ -108,7 +118,7 @@ class SignedTransaction:
     @classmethod
     def create(cls, signing_key, sequence_number: int, *, payload: bytes = b"",
                max_gas_amount: int = 1_000_000, gas_unit_price: int = 0,
-               expiration_time: int | None = None) -> "SignedTransaction":
+               expiration_time: int | None = None) -> "PySignedTransaction":
         """Build and sign a transaction with a `nacl.signing.SigningKey`."""
         public_key = bytes(signing_key.verify_key)
         if expiration_time is None:
@@ -141,12 +151,11 @@ class SignedTransaction:
         return self._wire
 
     @classmethod
-    def from_bytes(cls, data) -> "SignedTransaction":
+    def from_bytes(cls, data) -> "PySignedTransaction":
         """Decode the wire form; raises MalformedTransaction on any inconsistency."""
-        try:
-            data = bytes(data)
-        except TypeError:
-            raise MalformedTransaction(f"expected bytes, got {type(data).__name__}") from None
+        if not isinstance(data, (bytes, bytearray, memoryview)):  # bytes(n) would be n zeros
+            raise MalformedTransaction(f"expected bytes, got {type(data).__name__}")
+        data = bytes(data)
         if len(data) < MIN_WIRE_LEN:
             raise MalformedTransaction(
                 f"transaction is {len(data)} bytes, shorter than the minimum {MIN_WIRE_LEN}")
@@ -168,7 +177,7 @@ class SignedTransaction:
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        if not isinstance(other, SignedTransaction):
+        if not isinstance(other, PySignedTransaction) and not _is_cython_transaction(other):
             return NotImplemented
         return self.to_bytes() == other.to_bytes()
 
@@ -180,7 +189,7 @@ class SignedTransaction:
         return h
 
     def __reduce__(self):
-        return (SignedTransaction.from_bytes, (self.to_bytes(),))
+        return (PySignedTransaction.from_bytes, (self.to_bytes(),))
 
     def __repr__(self) -> str:
         return (f"SignedTransaction(sender={self.sender.hex()[:16]}…, "
@@ -192,3 +201,24 @@ class SignedTransaction:
 def _raw_bytes(sender: bytes, seq: int, max_gas: int, price: int, expiration: int,
                payload: bytes) -> bytes:
     return _HEADER.pack(sender, seq, max_gas, price, expiration, len(payload)) + payload
+
+
+def _want_pure() -> bool:
+    return os.environ.get("MEMPOOL_FAST_PUREPYTHON", "").strip().lower() in ("1", "true", "yes")
+
+
+SignedTransaction = PySignedTransaction
+TRANSACTION_IMPLEMENTATION = "python"
+if not _want_pure():
+    try:
+        from ._transaction import SignedTransaction
+        TRANSACTION_IMPLEMENTATION = "cython"
+    except ImportError as exc:  # pragma: no cover - depends on the build
+        warnings.warn(f"mempool_fast: Cython SignedTransaction unavailable ({exc}); "
+                      "using pure Python", RuntimeWarning, stacklevel=2)
+
+
+def _is_cython_transaction(obj) -> bool:
+    """Whether `obj` is a Cython SignedTransaction (none exists before its module is loaded)."""
+    module = sys.modules.get("mempool_fast._transaction")
+    return module is not None and isinstance(obj, module.SignedTransaction)

@@ -7,14 +7,17 @@ import sys
 
 def test_cython_core_is_built():
     from mempool_fast import _core  # noqa: F401  (fails when the extension was not built)
+    from mempool_fast import _transaction  # noqa: F401
 
 
 def test_default_core_is_cython_and_env_forces_pure():
-    code = "import mempool_fast; print(mempool_fast.IMPLEMENTATION)"
+    code = ("import mempool_fast, mempool_fast.transaction as t; "
+            "print(mempool_fast.IMPLEMENTATION, t.TRANSACTION_IMPLEMENTATION, "
+            "mempool_fast.SignedTransaction.__module__)")
     env = dict(os.environ)
     env.pop("MEMPOOL_FAST_PUREPYTHON", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "cython", out.stderr
+    assert out.stdout.split() == ["cython", "cython", "mempool_fast._transaction"], out.stderr
     env["MEMPOOL_FAST_PUREPYTHON"] = "1"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "python", out.stderr
+    assert out.stdout.split() == ["python", "python", "mempool_fast.transaction"], out.stderr

@@ -939,3 +939,68 @@ def test_system_ttl_gc_when_the_clock_went_back(make_core, clock, accounts):
     assert core.gc_by_system_ttl() == 2
     assert ptrs(core.get_block(10)) == [late.pointer]
     core._check()
+
+
+# ------------------------------------------------------------------ order of the admission steps
+def test_capacity_is_checked_before_committed_ones_are_cleaned(make_core, accounts):
+    # step 4 before step 5: a full pool refuses even if cleaning would have made room
+    core = make_core(capacity=2)
+    assert add(core, accounts.txn(0, 0)) == Code.VALID
+    assert add(core, accounts.txn(1, 0)) == Code.VALID
+    assert add(core, accounts.txn(0, 1), db=1) == Code.MEMPOOL_IS_FULL
+    assert accounts.txn(0, 0).pointer in core and len(core) == 2
+
+
+def test_eviction_happens_before_the_per_account_limit(make_core, accounts):
+    # step 4 before step 6: the parked victim is evicted, then the newcomer hits its cap
+    core = make_core(capacity=3, capacity_per_user=2)
+    assert [add(core, accounts.txn(0, s)) for s in (0, 1)] == [Code.VALID] * 2
+    parked = accounts.txn(1, 5)
+    assert add(core, parked) == Code.VALID and core.parking_lot_size() == 1
+    assert add(core, accounts.txn(0, 2)) == Code.TOO_MANY_TRANSACTIONS
+    assert parked.pointer not in core and len(core) == 2
+
+
+def test_full_pool_answers_full_before_the_per_account_limit(make_core, accounts):
+    core = make_core(capacity=2, capacity_per_user=2)
+    assert [add(core, accounts.txn(0, s)) for s in (0, 1)] == [Code.VALID] * 2
+    assert add(core, accounts.txn(0, 2)) == Code.MEMPOOL_IS_FULL
+
+
+def test_reject_removes_everything_when_the_cache_dropped_the_account(make_core, accounts):
+    core = make_core(capacity=2)
+    assert [add(core, accounts.txn(0, s)) for s in (0, 1)] == [Code.VALID] * 2
+    for i in (1, 2):  # refused adds push account 0 out of the sequence-number cache
+        assert add(core, accounts.txn(i, 0)) == Code.MEMPOOL_IS_FULL
+    assert core.sequence_number(accounts.address(0)) is None
+    core.remove_transaction(accounts.address(0), 0, True)
+    assert len(core) == 0
+    core._check()
+
+
+def test_gc_parks_successors_when_the_cache_dropped_the_account(make_core, clock, accounts):
+    core = make_core(capacity=3, system_transaction_timeout_secs=15)
+    first = accounts.txn(0, 0)
+    assert add(core, first) == Code.VALID
+    clock.advance(10)
+    second = accounts.txn(0, 1)
+    assert add(core, second) == Code.VALID and add(core, accounts.txn(1, 0)) == Code.VALID
+    for i in (2, 3, 4):
+        assert add(core, accounts.txn(i, 0)) == Code.MEMPOOL_IS_FULL
+    assert core.sequence_number(accounts.address(0)) is None
+    clock.advance(6)  # only the first has expired
+    assert core.gc_by_system_ttl() == 1
+    assert core.timeline_state(*second.pointer) == (TimelineState.NOT_READY, 0)
+    assert core.parking_lot_size() == 1
+    core._check()
+
+
+def test_identical_parked_resubmission_keeps_its_timeline_state(make_core, accounts):
+    core = make_core()
+    later = accounts.txn(0, 1)
+    assert add(core, later) == Code.VALID  # parked, local
+    assert add(core, later, state=NON_QUALIFIED) == Code.VALID  # the same, from a peer
+    assert core.timeline_state(*later.pointer) == (TimelineState.NOT_READY, 0)
+    assert add(core, accounts.txn(0, 0)) == Code.VALID
+    state, tid = core.timeline_state(*later.pointer)
+    assert state == TimelineState.READY and tid > 0  # still local: it entered the timeline

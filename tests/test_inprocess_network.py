@@ -162,9 +162,11 @@ def test_each_fault_kind_does_what_it_says():
     early, reordered, stats = _run_faulty(Faults(seed=3, reorder=0.3))
     assert sorted(reordered) == sent and reordered != sent
     assert stats["held"] > 0
-    early, delayed, _ = _run_faulty(Faults(seed=3, delay=0.3, delay_max_messages=20))
+    assert stats["reordered"] == stats["held"] and "delayed" not in stats
+    early, delayed, stats = _run_faulty(Faults(seed=3, delay=0.3, delay_max_messages=20))
     assert sorted(delayed) == sent and delayed != sent
     assert len(early) < len(sent)  # some were still held until flush()
+    assert stats["delayed"] == stats["held"] >= len(sent) - len(early)  # some released early
 
 
 def test_drop_if_drops_exactly_the_chosen_messages():

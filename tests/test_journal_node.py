@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -128,6 +131,7 @@ def kill_and_recover(tmp_path, accounts, kills: int, seed: int):
 
 def test_sigkill_under_load_loses_no_acknowledged_transaction(tmp_path, accounts):
     survived, acked, lost = kill_and_recover(tmp_path, accounts, kills=3, seed=7)
+    print(f"kills survived: {survived}, acknowledged: {acked}, lost: {len(lost)}")
     assert survived == 3 and acked > 0
     assert not lost, f"{len(lost)} of {acked} acknowledged transactions lost"
 
@@ -138,3 +142,44 @@ def test_sigkill_many_times_loses_nothing(tmp_path, accounts):
     survived, acked, lost = kill_and_recover(tmp_path, accounts, kills=kills, seed=11)
     print(f"kills survived: {survived}, acknowledged: {acked}, lost: {len(lost)}")
     assert survived == kills and not lost
+
+
+ORCHESTRATOR = """
+import sys
+from pathlib import Path
+from mempool_fast.cluster import NodeProcess, write_cluster
+[spec] = write_cluster(Path(sys.argv[1]), 1)
+print(NodeProcess(spec).pid, spec.client, flush=True)
+sys.stdin.read()  # until the test kills this process
+"""
+
+
+def process_gone(pid: int) -> bool:
+    """The process has exited (a zombie nobody reaped yet counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_sigkilled_orchestrator_leaves_no_node_behind(tmp_path):
+    orchestrator = subprocess.Popen([sys.executable, "-c", ORCHESTRATOR, str(tmp_path)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    node_pid = None
+    try:
+        node_pid, endpoint = orchestrator.stdout.readline().split()
+        node_pid = int(node_pid)
+        assert wait_until(lambda: node_answers(endpoint), timeout=20)
+        orchestrator.kill()
+        orchestrator.wait()
+        assert wait_until(lambda: process_gone(node_pid), timeout=15)
+    finally:
+        if orchestrator.poll() is None:
+            orchestrator.kill()
+            orchestrator.wait()
+        if node_pid is not None and not process_gone(node_pid):
+            os.kill(node_pid, signal.SIGKILL)
+        orchestrator.stdin.close()
+        orchestrator.stdout.close()

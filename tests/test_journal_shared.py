@@ -4,8 +4,11 @@ acknowledged, uncommitted transactions."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from conftest import wait_until
 from mempool_fast import MempoolAddTransactionStatusCode as Code, MempoolConfig
 from mempool_fast.journal import TransactionJournal, recover
 from mempool_fast.network.inprocess import InProcessNetwork
@@ -107,3 +110,26 @@ def test_failed_append_acknowledges_nothing(node_factory, accounts):
     with pytest.raises(Exception) as info:
         node.submit_transactions([accounts.txn(0, 0)])
     assert "closed" in str(info.value).lower()
+
+
+def test_batch_policy_syncs_a_quiet_tail_on_a_timer(node_factory, accounts):
+    make, _ = node_factory
+    node, journal = make(journal_fsync="batch", journal_fsync_interval_ms=20)
+    # the fake clock never moves, so the append itself does not fsync; the timer must
+    with node:
+        assert node.submit_transactions([accounts.txn(0, 0)])[0].code == Code.VALID
+        assert journal.stats().fsyncs == 0
+        assert wait_until(lambda: journal.stats().fsyncs >= 1, timeout=10)
+    assert not any(t.name.startswith("smp-journal") for t in threading.enumerate())
+
+
+def test_commits_compact_the_journal_once_mostly_dead(node_factory, accounts):
+    make, _ = node_factory
+    node, journal = make(journal_compact_dead_fraction=0.5)
+    txns = [accounts.txn(i, 0) for i in range(4)]
+    node.submit_transactions(txns)
+    size_before = journal.file_size()
+    node.commit_transactions([t.pointer for t in txns[:3]], 0)
+    assert journal.stats().compactions == 1
+    assert journal.file_size() < size_before
+    assert journal.replay() == [txns[3]]

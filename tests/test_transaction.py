@@ -13,6 +13,17 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from mempool_fast import MalformedTransaction, SignedTransaction, account_address
+from mempool_fast.transaction import PySignedTransaction
+
+try:
+    from mempool_fast._transaction import SignedTransaction as CySignedTransaction
+except ImportError:  # the build is checked by test_build.py
+    CySignedTransaction = None
+
+#: Every implementation: the pure one and, once built, the Cython one.
+IMPLEMENTATIONS = {"python": PySignedTransaction}
+if CySignedTransaction is not None:
+    IMPLEMENTATIONS["cython"] = CySignedTransaction
 
 U64_MAX = 2**64 - 1
 u64 = st.integers(min_value=0, max_value=U64_MAX)
@@ -35,6 +46,12 @@ txn_fields = st.fixed_dictionaries(dict(
     signature=st.binary(min_size=64, max_size=64)))
 
 
+@pytest.fixture(scope="module", params=sorted(IMPLEMENTATIONS))
+def cls(request):
+    """Each SignedTransaction implementation (module scope: hypothesis tests take it too)."""
+    return IMPLEMENTATIONS[request.param]
+
+
 # ---------------------------------------------------------------- addresses and signing
 def test_account_address_is_sha3_256_of_public_key():
     pk = bytes(KEY.verify_key)
@@ -48,8 +65,8 @@ def test_account_address_rejects_bad_keys(bad):
         account_address(bad)
 
 
-def test_create_signs_the_signing_message():
-    txn = SignedTransaction.create(KEY, 5, payload=b"abc", max_gas_amount=77, gas_unit_price=9,
+def test_create_signs_the_signing_message(cls):
+    txn = cls.create(KEY, 5, payload=b"abc", max_gas_amount=77, gas_unit_price=9,
                                    expiration_time=123)
     assert txn.sender == account_address(bytes(KEY.verify_key))
     assert txn.public_key == bytes(KEY.verify_key)
@@ -61,16 +78,16 @@ def test_create_signs_the_signing_message():
         nacl.signing.VerifyKey(txn.public_key).verify(txn.to_bytes()[:-96], txn.signature)
 
 
-def test_create_defaults(monkeypatch):
+def test_create_defaults(cls, monkeypatch):
     monkeypatch.setattr(time, "time", lambda: 1_000.7)
-    txn = SignedTransaction.create(KEY, 0)
+    txn = cls.create(KEY, 0)
     assert (txn.payload, txn.max_gas_amount, txn.gas_unit_price) == (b"", 1_000_000, 0)
     assert txn.expiration_time == 1_100  # now + 100 s, whole seconds
 
 
-def test_tampered_field_breaks_the_signature():
-    txn = SignedTransaction.create(KEY, 1, gas_unit_price=1, expiration_time=10)
-    tampered = SignedTransaction(**{**_as_fields(txn), "gas_unit_price": 2})
+def test_tampered_field_breaks_the_signature(cls):
+    txn = cls.create(KEY, 1, gas_unit_price=1, expiration_time=10)
+    tampered = cls(**{**_as_fields(txn), "gas_unit_price": 2})
     with pytest.raises(nacl.exceptions.BadSignatureError):
         nacl.signing.VerifyKey(tampered.public_key).verify(tampered.signing_message(),
                                                            tampered.signature)
@@ -82,15 +99,16 @@ def _as_fields(txn):
 
 @pytest.mark.parametrize("kwargs", [dict(sequence_number=-1), dict(gas_unit_price=2**64),
                                     dict(max_gas_amount=-5), dict(expiration_time=2**64)])
-def test_create_range_checks(kwargs):
+def test_create_range_checks(cls, kwargs):
+    kwargs = dict(kwargs)  # the parameter is shared by every implementation's run
     seq = kwargs.pop("sequence_number", 0)
     with pytest.raises(ValueError):
-        SignedTransaction.create(KEY, seq, **kwargs)
+        cls.create(KEY, seq, **kwargs)
 
 
 # ---------------------------------------------------------------- wire layout
-def test_wire_layout_byte_by_byte():
-    txn = SignedTransaction(**fields())
+def test_wire_layout_byte_by_byte(cls):
+    txn = cls(**fields())
     raw = (b"\x01" * 32 + (7).to_bytes(8, "little") + (1000).to_bytes(8, "little")
            + (3).to_bytes(8, "little") + (1_700_000_000).to_bytes(8, "little")
            + (5).to_bytes(4, "little") + b"hello")
@@ -100,8 +118,8 @@ def test_wire_layout_byte_by_byte():
     assert len(txn.to_bytes()) == 68 + 5 + 96
 
 
-def test_wire_layout_little_endian_extremes():
-    txn = SignedTransaction(**fields(sequence_number=U64_MAX, max_gas_amount=1,
+def test_wire_layout_little_endian_extremes(cls):
+    txn = cls(**fields(sequence_number=U64_MAX, max_gas_amount=1,
                                      gas_unit_price=2**63, expiration_time=0, payload=b""))
     data = txn.to_bytes()
     assert data[32:40] == b"\xff" * 8
@@ -113,24 +131,24 @@ def test_wire_layout_little_endian_extremes():
 
 @settings(max_examples=200, deadline=None)
 @given(txn_fields)
-def test_round_trip_random_fields(kw):
-    txn = SignedTransaction(**kw)
+def test_round_trip_random_fields(cls, kw):
+    txn = cls(**kw)
     data = txn.to_bytes()
-    back = SignedTransaction.from_bytes(data)
+    back = cls.from_bytes(data)
     assert back == txn and hash(back) == hash(txn)
     for name, value in kw.items():
         assert getattr(back, name) == value
     assert back.to_bytes() == data
-    assert SignedTransaction.from_bytes(bytearray(data)) == txn
-    assert SignedTransaction.from_bytes(memoryview(data)) == txn
+    assert cls.from_bytes(bytearray(data)) == txn
+    assert cls.from_bytes(memoryview(data)) == txn
 
 
 @settings(max_examples=30, deadline=None)
 @given(seq=u64, payload=st.binary(max_size=64), price=u64, max_gas=u64, exp=u64)
-def test_created_transactions_verify_and_round_trip(seq, payload, price, max_gas, exp):
-    txn = SignedTransaction.create(KEY, seq, payload=payload, max_gas_amount=max_gas,
+def test_created_transactions_verify_and_round_trip(cls, seq, payload, price, max_gas, exp):
+    txn = cls.create(KEY, seq, payload=payload, max_gas_amount=max_gas,
                                    gas_unit_price=price, expiration_time=exp)
-    back = SignedTransaction.from_bytes(txn.to_bytes())
+    back = cls.from_bytes(txn.to_bytes())
     assert back == txn and back.sender == account_address(back.public_key)
     nacl.signing.VerifyKey(back.public_key).verify(back.signing_message(), back.signature)
 
@@ -139,39 +157,39 @@ def test_created_transactions_verify_and_round_trip(seq, payload, price, max_gas
 VALID_WIRE = SignedTransaction(**fields()).to_bytes()
 
 
-def test_every_truncation_is_malformed():
+def test_every_truncation_is_malformed(cls):
     for n in range(len(VALID_WIRE)):
         with pytest.raises(MalformedTransaction):
-            SignedTransaction.from_bytes(VALID_WIRE[:n])
+            cls.from_bytes(VALID_WIRE[:n])
 
 
 @pytest.mark.parametrize("extra", [b"\x00", b"\x00" * 95, b"\xff" * 200])
-def test_appended_bytes_are_malformed(extra):
+def test_appended_bytes_are_malformed(cls, extra):
     with pytest.raises(MalformedTransaction):
-        SignedTransaction.from_bytes(VALID_WIRE + extra)
+        cls.from_bytes(VALID_WIRE + extra)
 
 
 @pytest.mark.parametrize("claimed", [0, 4, 6, 96 + 5, 2**32 - 1])
-def test_lying_payload_length_is_malformed(claimed):
+def test_lying_payload_length_is_malformed(cls, claimed):
     data = VALID_WIRE[:64] + struct.pack("<I", claimed) + VALID_WIRE[68:]
     with pytest.raises(MalformedTransaction):
-        SignedTransaction.from_bytes(data)
+        cls.from_bytes(data)
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=400))
-def test_random_bytes_decode_or_raise_malformed(data):
+def test_random_bytes_decode_or_raise_malformed(cls, data):
     try:
-        txn = SignedTransaction.from_bytes(data)
+        txn = cls.from_bytes(data)
     except MalformedTransaction:
         return
     assert txn.to_bytes() == data
 
 
-@pytest.mark.parametrize("bad", ["text", None, 17, [1, 2, 3], 3.5])
-def test_non_bytes_input_is_malformed(bad):
+@pytest.mark.parametrize("bad", ["text", None, 17, 196, -1, 10**15, [1, 2, 3], 3.5])
+def test_non_bytes_input_is_malformed(cls, bad):
     with pytest.raises(MalformedTransaction):
-        SignedTransaction.from_bytes(bad)
+        cls.from_bytes(bad)
 
 
 def test_malformed_is_a_value_error():
@@ -182,39 +200,39 @@ def test_malformed_is_a_value_error():
 @pytest.mark.parametrize("name", ["sequence_number", "max_gas_amount", "gas_unit_price",
                                   "expiration_time"])
 @pytest.mark.parametrize("value", [-1, 2**64, True, 1.0, "1", None])
-def test_integer_fields_are_checked(name, value):
+def test_integer_fields_are_checked(cls, name, value):
     with pytest.raises(ValueError):
-        SignedTransaction(**fields(**{name: value}))
+        cls(**fields(**{name: value}))
 
 
 @pytest.mark.parametrize("name", ["sequence_number", "max_gas_amount", "gas_unit_price",
                                   "expiration_time"])
-def test_integer_field_bounds_accepted(name):
+def test_integer_field_bounds_accepted(cls, name):
     for value in (0, U64_MAX):
-        assert getattr(SignedTransaction(**fields(**{name: value})), name) == value
+        assert getattr(cls(**fields(**{name: value})), name) == value
 
 
 @pytest.mark.parametrize("name,size", [("sender", 32), ("public_key", 32), ("signature", 64)])
-def test_fixed_length_fields_are_checked(name, size):
+def test_fixed_length_fields_are_checked(cls, name, size):
     for bad in (b"", b"\x00" * (size - 1), b"\x00" * (size + 1), "x" * size, None, 0):
         with pytest.raises(ValueError):
-            SignedTransaction(**fields(**{name: bad}))
+            cls(**fields(**{name: bad}))
 
 
 @pytest.mark.parametrize("bad", ["text", None, 5, [1]])
-def test_payload_must_be_bytes(bad):
+def test_payload_must_be_bytes(cls, bad):
     with pytest.raises(ValueError):
-        SignedTransaction(**fields(payload=bad))
+        cls(**fields(payload=bad))
 
 
-def test_constructor_is_keyword_only():
+def test_constructor_is_keyword_only(cls):
     with pytest.raises(TypeError):
-        SignedTransaction(*fields().values())
+        cls(*fields().values())
 
 
 # ---------------------------------------------------------------- identity
-def test_immutable():
-    txn = SignedTransaction(**fields())
+def test_immutable(cls):
+    txn = cls(**fields())
     for name in fields():
         with pytest.raises(AttributeError):
             setattr(txn, name, getattr(txn, name))
@@ -223,25 +241,89 @@ def test_immutable():
             delattr(txn, name)
     with pytest.raises(AttributeError):
         txn.extra = 1
-    assert txn == SignedTransaction(**fields())
+    assert txn == cls(**fields())
 
 
-def test_equality_and_hash_by_content():
-    a, b = SignedTransaction(**fields()), SignedTransaction(**fields())
+def test_equality_and_hash_by_content(cls):
+    a, b = cls(**fields()), cls(**fields())
     assert a is not b and a == b and hash(a) == hash(b)
     assert len({a, b}) == 1
     for name, other in (("sequence_number", 8), ("payload", b"hellO"), ("signature", b"\x04" * 64),
                         ("public_key", b"\x05" * 32), ("gas_unit_price", 4)):
-        assert SignedTransaction(**fields(**{name: other})) != a
+        assert cls(**fields(**{name: other})) != a
     assert a != a.to_bytes()
 
 
-def test_pointer_and_pickle():
-    txn = SignedTransaction(**fields())
+def test_pointer_and_pickle(cls):
+    txn = cls(**fields())
     assert txn.pointer == (b"\x01" * 32, 7)
     assert pickle.loads(pickle.dumps(txn)) == txn
 
 
-def test_payload_stored_as_bytes():
-    txn = SignedTransaction(**fields(payload=bytearray(b"abc")))
+def test_payload_stored_as_bytes(cls):
+    txn = cls(**fields(payload=bytearray(b"abc")))
     assert type(txn.payload) is bytes and txn.payload == b"abc"
+
+
+# ---------------------------------------------------------------- the two implementations agree
+needs_both = pytest.mark.skipif(CySignedTransaction is None, reason="Cython extension not built")
+
+
+@needs_both
+@settings(max_examples=100, deadline=None)
+@given(txn_fields)
+def test_implementations_are_interchangeable(kw):
+    py, cy = PySignedTransaction(**kw), CySignedTransaction(**kw)
+    assert py == cy and cy == py and not (py != cy) and hash(py) == hash(cy)
+    assert len({py, cy}) == 1
+    assert repr(py) == repr(cy)
+    for name in list(kw) + ["pointer"]:
+        assert getattr(py, name) == getattr(cy, name)
+    assert (py.to_bytes(), py.raw_bytes(), py.signing_message()) == (
+        cy.to_bytes(), cy.raw_bytes(), cy.signing_message())
+    assert CySignedTransaction.from_bytes(py.to_bytes()) == py
+    assert PySignedTransaction.from_bytes(cy.to_bytes()) == cy
+    flipped = bytes([kw["signature"][0] ^ 1]) + kw["signature"][1:]
+    other = CySignedTransaction(**{**kw, "signature": flipped})
+    assert other != py and py != other and not (other == py)
+
+
+def _error(fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the point is to compare whatever was raised
+        return type(exc), str(exc)
+    return None
+
+
+@needs_both
+@pytest.mark.parametrize("data", [b"", VALID_WIRE[:50], VALID_WIRE + b"\x00", "text", 3.5, 196,
+                                  VALID_WIRE[:64] + struct.pack("<I", 2**32 - 1) + VALID_WIRE[68:]])
+def test_implementations_reject_alike(data):
+    expected = _error(PySignedTransaction.from_bytes, data)
+    assert expected is not None and expected[0] is MalformedTransaction
+    assert _error(CySignedTransaction.from_bytes, data) == expected
+
+
+@needs_both
+@pytest.mark.parametrize("changes", [dict(sender=b"\x00"), dict(payload="x"), dict(public_key=None),
+                                     dict(sequence_number=-1), dict(gas_unit_price=True),
+                                     dict(expiration_time=2**64), dict(signature=b"\x00" * 63)])
+def test_constructor_errors_alike(changes):
+    expected = _error(PySignedTransaction, **fields(**changes))
+    assert expected is not None and expected[0] is ValueError
+    assert _error(CySignedTransaction, **fields(**changes)) == expected
+
+
+def test_default_implementation_follows_the_environment():
+    import mempool_fast.transaction as t
+    assert t.SignedTransaction is SignedTransaction
+    want = "python" if t._want_pure() or CySignedTransaction is None else "cython"
+    assert t.TRANSACTION_IMPLEMENTATION == want
+    assert SignedTransaction is IMPLEMENTATIONS[want]
+
+
+def test_decoded_transaction_holds_no_duplicate_fields(cls):
+    txn = cls.from_bytes(VALID_WIRE)
+    assert txn.to_bytes() is txn.to_bytes()  # the wire form is kept, not rebuilt
+    assert txn.payload == b"hello" and txn.signature == b"\x03" * 64

@@ -234,7 +234,8 @@ class InProcessNetwork:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counts of sent, delivered, dropped, duplicated, held and refused messages."""
+        """Counts of sent, delivered, dropped, duplicated, held (= delayed + reordered),
+        refused and unroutable messages."""
         with self._lock:
             return dict(self._stats)
 
@@ -285,9 +286,11 @@ class InProcessNetwork:
                     if roll < faults.reorder:
                         link.held.append([1, data])
                         self._count("held")
+                        self._count("reordered")
                     elif roll < faults.reorder + faults.delay:
                         link.held.append([link.rng.randint(1, faults.delay_max_messages), data])
                         self._count("held")
+                        self._count("delayed")
                     else:
                         now.append(data)
         ok = True

@@ -1,0 +1,193 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+# cython: cdivision=True, nonecheck=False, embedsignature=True
+# distutils: language = c++
+"""The Cython SignedTransaction: transaction.PySignedTransaction's API and behaviour (DESIGN.md §3)
+in a compact object: the wire bytes, the sender and the four integers as C fields.
+
+The core reads the C fields directly (`_transaction.pxd`); `payload`, `public_key` and
+`signature` are sliced from the wire form on access. transaction.py picks this class unless
+`MEMPOOL_FAST_PUREPYTHON=1`. Argument checks and messages are transaction.py's own helpers.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from libc.stdint cimport uint32_t, uint64_t
+
+from .transaction import (
+    ADDRESS_LEN, DEFAULT_TTL_SECS, MIN_WIRE_LEN, PUBLIC_KEY_LEN, RAW_HEADER_LEN, SIGNATURE_LEN,
+    SIGNING_PREFIX, _check_bytes, _check_u64, _raw_bytes, account_address,
+)
+from .types import MalformedTransaction
+
+__all__ = ["SignedTransaction"]
+
+cdef Py_ssize_t _TAIL = 32 + 64  # public key + signature
+cdef Py_ssize_t _HEADER = 68     # RAW_HEADER_LEN
+assert RAW_HEADER_LEN == _HEADER and PUBLIC_KEY_LEN + SIGNATURE_LEN == _TAIL
+
+
+cdef inline uint64_t _le64(const unsigned char* p) noexcept:
+    return (<uint64_t>p[0] | (<uint64_t>p[1] << 8) | (<uint64_t>p[2] << 16)
+            | (<uint64_t>p[3] << 24) | (<uint64_t>p[4] << 32) | (<uint64_t>p[5] << 40)
+            | (<uint64_t>p[6] << 48) | (<uint64_t>p[7] << 56))
+
+
+cdef inline uint32_t _le32(const unsigned char* p) noexcept:
+    return (<uint32_t>p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16)
+            | (<uint32_t>p[3] << 24))
+
+
+cdef SignedTransaction _decoded(type cls, bytes data):
+    """A transaction of `cls` over checked wire bytes `data` (its header is trusted)."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
+    cdef SignedTransaction t
+    if cls is SignedTransaction:
+        t = SignedTransaction.__new__(SignedTransaction)
+    else:
+        t = cls.__new__(cls)
+    t.sender = data[:32]
+    t.sequence_number = _le64(p + 32)
+    t.max_gas_amount = _le64(p + 40)
+    t.gas_unit_price = _le64(p + 48)
+    t.expiration_time = _le64(p + 56)
+    t._wire = data
+    t._hash = -1
+    return t
+
+
+@cython.no_gc
+cdef class SignedTransaction:
+    """An immutable signed transaction; equal and hashable by content.
+
+    Equal to a transaction.PySignedTransaction with the same wire form (same hash too).
+    """
+
+    def __init__(self, *, sender, sequence_number, payload, max_gas_amount, gas_unit_price,
+                 expiration_time, public_key, signature):
+        payload = _check_bytes("payload", payload)
+        if len(payload) > 0xFFFFFFFF:
+            raise ValueError("payload longer than 2**32 - 1 bytes")
+        sender = _check_bytes("sender", sender, ADDRESS_LEN)
+        sequence_number = _check_u64("sequence_number", sequence_number)
+        max_gas_amount = _check_u64("max_gas_amount", max_gas_amount)
+        gas_unit_price = _check_u64("gas_unit_price", gas_unit_price)
+        expiration_time = _check_u64("expiration_time", expiration_time)
+        public_key = _check_bytes("public_key", public_key, PUBLIC_KEY_LEN)
+        signature = _check_bytes("signature", signature, SIGNATURE_LEN)
+        self.sender = sender
+        self.sequence_number = sequence_number
+        self.max_gas_amount = max_gas_amount
+        self.gas_unit_price = gas_unit_price
+        self.expiration_time = expiration_time
+        self._wire = _raw_bytes(sender, sequence_number, max_gas_amount, gas_unit_price,
+                                expiration_time, payload) + public_key + signature
+        self._hash = -1
+
+    def __setattr__(self, name, value):
+        raise AttributeError("SignedTransaction is immutable")
+
+    def __delattr__(self, name):
+        raise AttributeError("SignedTransaction is immutable")
+
+    @property
+    def payload(self):
+        return self._wire[_HEADER:PyBytes_GET_SIZE(self._wire) - _TAIL]
+
+    @property
+    def public_key(self):
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(self._wire)
+        return self._wire[n - _TAIL:n - 64]
+
+    @property
+    def signature(self):
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(self._wire)
+        return self._wire[n - 64:]
+
+    # -- construction --
+    @classmethod
+    def create(cls, signing_key, sequence_number, *, payload=b"", max_gas_amount=1_000_000,
+               gas_unit_price=0, expiration_time=None):
+        """Build and sign a transaction with a `nacl.signing.SigningKey`."""
+        import time
+        public_key = bytes(signing_key.verify_key)
+        if expiration_time is None:
+            expiration_time = int(time.time()) + DEFAULT_TTL_SECS
+        for name, value in (("sequence_number", sequence_number),
+                            ("max_gas_amount", max_gas_amount),
+                            ("gas_unit_price", gas_unit_price),
+                            ("expiration_time", expiration_time)):
+            _check_u64(name, value)
+        sender = account_address(public_key)
+        raw = _raw_bytes(sender, sequence_number, max_gas_amount, gas_unit_price,
+                         expiration_time, bytes(payload))
+        signature = signing_key.sign(SIGNING_PREFIX + raw).signature
+        return cls(sender=sender, sequence_number=sequence_number, payload=payload,
+                   max_gas_amount=max_gas_amount, gas_unit_price=gas_unit_price,
+                   expiration_time=expiration_time, public_key=public_key,
+                   signature=signature)
+
+    # -- encoding --
+    def raw_bytes(self):
+        """The signed part: sender | seq | max_gas | gas_price | expiration | len | payload."""
+        return self._wire[:PyBytes_GET_SIZE(self._wire) - _TAIL]
+
+    def signing_message(self):
+        """What the signature covers: SHA3-256 domain prefix followed by the raw bytes."""
+        return SIGNING_PREFIX + self.raw_bytes()
+
+    def to_bytes(self):
+        """Wire form: raw bytes | public key | signature."""
+        return self._wire
+
+    @classmethod
+    def from_bytes(cls, data):
+        """Decode the wire form; raises MalformedTransaction on any inconsistency."""
+        cdef Py_ssize_t n
+        cdef uint64_t expected
+        if not PyBytes_CheckExact(data):
+            if not isinstance(data, (bytes, bytearray, memoryview)):  # bytes(n): n zeros
+                raise MalformedTransaction(f"expected bytes, got {type(data).__name__}")
+            data = bytes(data)
+        n = PyBytes_GET_SIZE(data)
+        if n < MIN_WIRE_LEN:
+            raise MalformedTransaction(
+                f"transaction is {n} bytes, shorter than the minimum {MIN_WIRE_LEN}")
+        expected = <uint64_t>(_HEADER + _TAIL) + _le32(
+            <const unsigned char*>PyBytes_AS_STRING(data) + 64)
+        if <uint64_t>n != expected:
+            raise MalformedTransaction(
+                f"payload length {expected - <uint64_t>(_HEADER + _TAIL)} implies {expected} "
+                f"bytes, got {n}")
+        return _decoded(cls, data)
+
+    # -- identity --
+    @property
+    def pointer(self):
+        """(sender, sequence_number): the transaction's place in the mempool."""
+        return (self.sender, self.sequence_number)
+
+    def __eq__(self, other):
+        if self is other:
+            return True
+        if isinstance(other, SignedTransaction):
+            return self._wire == (<SignedTransaction>other)._wire
+        return NotImplemented  # a PySignedTransaction answers the reflected comparison
+
+    def __hash__(self):
+        if self._hash == -1:
+            self._hash = hash(self._wire)
+        return self._hash
+
+    def __reduce__(self):
+        return (_from_wire, (self._wire,))
+
+    def __repr__(self):
+        return (f"SignedTransaction(sender={self.sender.hex()[:16]}…, "
+                f"sequence_number={self.sequence_number}, gas_unit_price={self.gas_unit_price}, "
+                f"max_gas_amount={self.max_gas_amount}, expiration_time={self.expiration_time}, "
+                f"payload={len(self.payload)}B)")
+
+
+def _from_wire(data):
+    """Unpickle: the transaction of a wire form."""
+    return SignedTransaction.from_bytes(data)
