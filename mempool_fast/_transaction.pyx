@@ -14,8 +14,8 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SI
 from libc.stdint cimport uint32_t, uint64_t
 
 from .transaction import (
-    ADDRESS_LEN, DEFAULT_TTL_SECS, MIN_WIRE_LEN, PUBLIC_KEY_LEN, RAW_HEADER_LEN, SIGNATURE_LEN,
-    SIGNING_PREFIX, _check_bytes, _check_u64, _raw_bytes, account_address,
+    ADDRESS_LEN, MIN_WIRE_LEN, PUBLIC_KEY_LEN, RAW_HEADER_LEN, SIGNATURE_LEN, SIGNING_PREFIX,
+    _check_bytes, _check_u64, _raw_bytes, _signed_fields,
 )
 from .types import MalformedTransaction
 
@@ -108,23 +108,8 @@ cdef class SignedTransaction:
     def create(cls, signing_key, sequence_number, *, payload=b"", max_gas_amount=1_000_000,
                gas_unit_price=0, expiration_time=None):
         """Build and sign a transaction with a `nacl.signing.SigningKey`."""
-        import time
-        public_key = bytes(signing_key.verify_key)
-        if expiration_time is None:
-            expiration_time = int(time.time()) + DEFAULT_TTL_SECS
-        for name, value in (("sequence_number", sequence_number),
-                            ("max_gas_amount", max_gas_amount),
-                            ("gas_unit_price", gas_unit_price),
-                            ("expiration_time", expiration_time)):
-            _check_u64(name, value)
-        sender = account_address(public_key)
-        raw = _raw_bytes(sender, sequence_number, max_gas_amount, gas_unit_price,
-                         expiration_time, bytes(payload))
-        signature = signing_key.sign(SIGNING_PREFIX + raw).signature
-        return cls(sender=sender, sequence_number=sequence_number, payload=payload,
-                   max_gas_amount=max_gas_amount, gas_unit_price=gas_unit_price,
-                   expiration_time=expiration_time, public_key=public_key,
-                   signature=signature)
+        return cls(**_signed_fields(signing_key, sequence_number, payload, max_gas_amount,
+                                    gas_unit_price, expiration_time))
 
     # -- encoding --
     def raw_bytes(self):

@@ -120,22 +120,8 @@ class PySignedTransaction:
                max_gas_amount: int = 1_000_000, gas_unit_price: int = 0,
                expiration_time: int | None = None) -> "PySignedTransaction":
         """Build and sign a transaction with a `nacl.signing.SigningKey`."""
-        public_key = bytes(signing_key.verify_key)
-        if expiration_time is None:
-            expiration_time = int(time.time()) + DEFAULT_TTL_SECS
-        for name, value in (("sequence_number", sequence_number),
-                            ("max_gas_amount", max_gas_amount),
-                            ("gas_unit_price", gas_unit_price),
-                            ("expiration_time", expiration_time)):
-            _check_u64(name, value)
-        sender = account_address(public_key)
-        raw = _raw_bytes(sender, sequence_number, max_gas_amount, gas_unit_price,
-                         expiration_time, bytes(payload))
-        signature = signing_key.sign(SIGNING_PREFIX + raw).signature
-        return cls(sender=sender, sequence_number=sequence_number, payload=payload,
-                   max_gas_amount=max_gas_amount, gas_unit_price=gas_unit_price,
-                   expiration_time=expiration_time, public_key=public_key,
-                   signature=signature)
+        return cls(**_signed_fields(signing_key, sequence_number, payload, max_gas_amount,
+                                    gas_unit_price, expiration_time))
 
     # -- encoding --
     def raw_bytes(self) -> bytes:
@@ -196,6 +182,26 @@ class PySignedTransaction:
                 f"sequence_number={self.sequence_number}, gas_unit_price={self.gas_unit_price}, "
                 f"max_gas_amount={self.max_gas_amount}, expiration_time={self.expiration_time}, "
                 f"payload={len(self.payload)}B)")
+
+
+def _signed_fields(signing_key, sequence_number: int, payload: bytes, max_gas_amount: int,
+                   gas_unit_price: int, expiration_time: int | None) -> dict:
+    """Constructor arguments of a transaction signed with `signing_key` (both classes' create)."""
+    public_key = bytes(signing_key.verify_key)
+    if expiration_time is None:
+        expiration_time = int(time.time()) + DEFAULT_TTL_SECS
+    for name, value in (("sequence_number", sequence_number),
+                        ("max_gas_amount", max_gas_amount),
+                        ("gas_unit_price", gas_unit_price),
+                        ("expiration_time", expiration_time)):
+        _check_u64(name, value)
+    sender = account_address(public_key)
+    raw = _raw_bytes(sender, sequence_number, max_gas_amount, gas_unit_price, expiration_time,
+                     bytes(payload))
+    signature = signing_key.sign(SIGNING_PREFIX + raw).signature
+    return dict(sender=sender, sequence_number=sequence_number, payload=payload,
+                max_gas_amount=max_gas_amount, gas_unit_price=gas_unit_price,
+                expiration_time=expiration_time, public_key=public_key, signature=signature)
 
 
 def _raw_bytes(sender: bytes, seq: int, max_gas: int, price: int, expiration: int,

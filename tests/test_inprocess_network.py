@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
+from conftest import wait_until
 from mempool_fast.network.base import EventKind, Network
 from mempool_fast.network.inprocess import Faults, InProcessNetwork
-
-
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.005) -> bool:
-    """Poll `predicate` until it is true or `timeout` seconds pass; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return bool(predicate())
-        threading.Event().wait(interval)
 
 
 def drain(endpoint, kind=EventKind.MESSAGE):

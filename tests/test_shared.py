@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from conftest import wait_until
 from mempool_fast import MempoolConfig, MempoolAddTransactionStatusCode as Code
 from mempool_fast.messages import MSG_ACK, VERSION, BroadcastRequest, encode
 from mempool_fast.network.base import EventKind
@@ -24,17 +25,6 @@ from mempool_fast.validation import Ed25519Validator
 
 FOREVER_MS = 10**9
 BALANCE = 10**12
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.005) -> bool:
-    """Poll `predicate` until it is true or `timeout` seconds pass; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return bool(predicate())
-        threading.Event().wait(interval)
 
 
 def manual_config(**fields) -> MempoolConfig:
