@@ -14,8 +14,8 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SI
 from libc.stdint cimport uint32_t, uint64_t
 
 from .transaction import (
-    ADDRESS_LEN, MIN_WIRE_LEN, PUBLIC_KEY_LEN, RAW_HEADER_LEN, SIGNATURE_LEN, SIGNING_PREFIX,
-    _check_bytes, _check_u64, _raw_bytes, _signed_fields,
+    MIN_WIRE_LEN, PUBLIC_KEY_LEN, RAW_HEADER_LEN, SIGNATURE_LEN, SIGNING_PREFIX, _checked_fields,
+    _signed_fields,
 )
 from .types import MalformedTransaction
 
@@ -64,23 +64,10 @@ cdef class SignedTransaction:
 
     def __init__(self, *, sender, sequence_number, payload, max_gas_amount, gas_unit_price,
                  expiration_time, public_key, signature):
-        payload = _check_bytes("payload", payload)
-        if len(payload) > 0xFFFFFFFF:
-            raise ValueError("payload longer than 2**32 - 1 bytes")
-        sender = _check_bytes("sender", sender, ADDRESS_LEN)
-        sequence_number = _check_u64("sequence_number", sequence_number)
-        max_gas_amount = _check_u64("max_gas_amount", max_gas_amount)
-        gas_unit_price = _check_u64("gas_unit_price", gas_unit_price)
-        expiration_time = _check_u64("expiration_time", expiration_time)
-        public_key = _check_bytes("public_key", public_key, PUBLIC_KEY_LEN)
-        signature = _check_bytes("signature", signature, SIGNATURE_LEN)
-        self.sender = sender
-        self.sequence_number = sequence_number
-        self.max_gas_amount = max_gas_amount
-        self.gas_unit_price = gas_unit_price
-        self.expiration_time = expiration_time
-        self._wire = _raw_bytes(sender, sequence_number, max_gas_amount, gas_unit_price,
-                                expiration_time, payload) + public_key + signature
+        (self.sender, self.sequence_number, self.max_gas_amount, self.gas_unit_price,
+         self.expiration_time, self._wire) = _checked_fields(
+            sender, sequence_number, payload, max_gas_amount, gas_unit_price, expiration_time,
+            public_key, signature)
         self._hash = -1
 
     def __setattr__(self, name, value):

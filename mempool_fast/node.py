@@ -191,12 +191,6 @@ def _dataclass_from(cls, table, section: str):
         raise ConfigError(f"[{section}]: {exc}") from None
 
 
-def _core_lock(shared):
-    """The lock guarding the shared mempool's core (public `lock` if it has one)."""
-    lock = getattr(shared, "lock", None)
-    return lock if lock is not None else shared._core_lock
-
-
 class _TransportCollector:
     """Exposes the transport's counters (auth rejections, drops...) to Prometheus."""
 
@@ -361,7 +355,7 @@ class Node:
         """Where each (sender, seq) stands here: pending (and how), committed, or unknown."""
         mempool = self.shared.mempool
         states: list[TxnState | None] = []
-        with _core_lock(self.shared):
+        with self.shared.lock:
             for sender, seq in pointers:
                 found = mempool.timeline_state(sender, seq)
                 states.append(None if found is None else _TXN_STATE[found[0]])
@@ -376,7 +370,7 @@ class Node:
     def stats(self) -> dict:
         """Sizes and peer/transport state, for the cluster summary and operators."""
         mempool = self.shared.mempool
-        with _core_lock(self.shared):
+        with self.shared.lock:
             sizes = {"mempool_size": len(mempool),
                      "parking_lot_size": mempool.parking_lot_size(),
                      "priority_index_size": mempool.priority_index_size(),

@@ -193,11 +193,14 @@ class CoreMempool:
             if ptr in seen:
                 continue
             prev = (sender, seq - 1)
-            txns = accounts[sender].txns
             current = cache.get(sender)
-            # an account the LRU cache dropped starts at its first pending ready transaction
-            first = current == seq if current is not None else seq - 1 not in txns
+            if current is None:
+                # an account the LRU cache dropped starts at its first pending ready transaction
+                first = seq - 1 not in accounts[sender].txns
+            else:
+                first = current == seq
             if first or (seq > 0 and (prev in seen or prev in taken)):
+                txns = accounts[sender].txns
                 taken.add(ptr)
                 result.append(txns[seq].txn)
                 if len(result) >= limit:

@@ -439,7 +439,7 @@ class SharedMempool:
                     if time.monotonic() - started < poll / 2:
                         self._stop.wait(poll)  # the network is closed: idle until stop()
                     continue
-                self._on_event(event)
+                self._on_event(event, self._enqueue_inbound)
             except Exception:
                 log.exception("network event handling failed")
 
@@ -454,64 +454,51 @@ class SharedMempool:
             if event is None:
                 break
             handled += 1
-            if event.kind is EventKind.MESSAGE:
-                try:
-                    message = decode(event.data)
-                except MalformedMessage:
-                    self._on_event(event)  # counts it
-                    continue
-                if isinstance(message, BroadcastRequest):
-                    self.process_broadcast(event.peer_id, message)
-                    continue
-            self._on_event(event)
+            self._on_event(event, self.process_broadcast)
         return handled
 
-    def _on_event(self, event) -> bool:
-        """Handle one network event; True if a broadcast went to the inbound pool (to run or
-        to wait for a slot), False if it was handled here or dropped."""
+    def _on_event(self, event, on_broadcast) -> None:
+        """Handle one network event; a peer's batch goes to `on_broadcast(peer_id, message)`
+        (the inbound pool when started, inline under pump())."""
         kind = event.kind
         if kind is EventKind.NEW_PEER:
             self._new_peer(event.peer_id)
-            return False
+            return
         if kind is EventKind.LOST_PEER:
             self._lost_peer(event.peer_id)
             with self._inbound_cond:  # unacknowledged: the sender resends when it is back
                 self._inbound_waiting.pop(event.peer_id, None)
-            return False
+            return
         try:
             message = decode(event.data)
         except MalformedMessage as exc:
             log.debug("malformed message from %s dropped: %s", event.peer_id, exc)
             self.metrics.malformed_messages.inc()
             self._bump("malformed_messages")
-            return False
+            return
         if isinstance(message, Ack):
             self._on_ack(event.peer_id, message)
-            return False
-        if self._stop.is_set() or self._pool is None:
-            return False
-        return self._enqueue_inbound(event.peer_id, message)
+        else:
+            on_broadcast(event.peer_id, message)
 
-    def _enqueue_inbound(self, peer_id: str, message: BroadcastRequest) -> bool:
+    def _enqueue_inbound(self, peer_id: str, message: BroadcastRequest) -> None:
         """Queue a peer's batch behind its earlier ones and start what may start; drop it
         (unacknowledged) if the peer already has its share running and as many waiting."""
+        if self._stop.is_set() or self._pool is None:
+            return
         share = self.config.shared_mempool_max_inbound_syncs_per_peer
         with self._inbound_cond:
-            waiting = self._inbound_waiting.get(peer_id)
-            if waiting is None:
-                waiting = self._inbound_waiting[peer_id] = collections.deque()
-            elif len(waiting) >= share:
-                waiting = None
-            if waiting is not None:
+            waiting = self._inbound_waiting.setdefault(peer_id, collections.deque())
+            over_share = len(waiting) >= share
+            if not over_share:
                 waiting.append(message)
                 start = self._next_inbound_locked()
-        if waiting is None:
+        if over_share:
             log.debug("inbound batch from %s dropped: peer over its inbound share", peer_id)
             self._bump("inbound_dropped_peer_share")
             self.metrics.inbound_dropped.labels(reason="peer_share").inc()
-            return False
+            return
         self._start_inbound(start)
-        return True
 
     def _next_inbound_locked(self) -> list[tuple[str, BroadcastRequest]]:
         """Claim free slots for waiting batches, one peer after another (round-robin), each
@@ -731,8 +718,8 @@ class SharedMempool:
                 expired = self.mempool.gc_by_expiration_time(block_time)
             if self.journal is not None:
                 self.journal.forget(committed + rejected, compact=False)
-        if rejected:
-            self._forget_gone()  # a reject drops the account's later transactions too
+        if rejected or expired:
+            self._forget_gone()  # removed beyond the named pointers: later ones, expired ones
         elif self.journal is not None:
             self.journal.compact_if_due()
         if expired:

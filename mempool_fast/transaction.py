@@ -70,20 +70,8 @@ class PySignedTransaction:
     def __init__(self, *, sender: bytes, sequence_number: int, payload: bytes,
                  max_gas_amount: int, gas_unit_price: int, expiration_time: int,
                  public_key: bytes, signature: bytes) -> None:
-        payload = _check_bytes("payload", payload)
-        if len(payload) > 0xFFFFFFFF:
-            raise ValueError("payload longer than 2**32 - 1 bytes")
-        sender = _check_bytes("sender", sender, ADDRESS_LEN)
-        sequence_number = _check_u64("sequence_number", sequence_number)
-        max_gas_amount = _check_u64("max_gas_amount", max_gas_amount)
-        gas_unit_price = _check_u64("gas_unit_price", gas_unit_price)
-        expiration_time = _check_u64("expiration_time", expiration_time)
-        public_key = _check_bytes("public_key", public_key, PUBLIC_KEY_LEN)
-        signature = _check_bytes("signature", signature, SIGNATURE_LEN)
-        wire = _raw_bytes(sender, sequence_number, max_gas_amount, gas_unit_price,
-                          expiration_time, payload) + public_key + signature
-        self._init(sender, sequence_number, max_gas_amount, gas_unit_price, expiration_time,
-                   wire)
+        self._init(*_checked_fields(sender, sequence_number, payload, max_gas_amount,
+                                    gas_unit_price, expiration_time, public_key, signature))
 
     def _init(self, sender, sequence_number, max_gas_amount, gas_unit_price, expiration_time,
               wire) -> None:
@@ -182,6 +170,24 @@ class PySignedTransaction:
                 f"sequence_number={self.sequence_number}, gas_unit_price={self.gas_unit_price}, "
                 f"max_gas_amount={self.max_gas_amount}, expiration_time={self.expiration_time}, "
                 f"payload={len(self.payload)}B)")
+
+
+def _checked_fields(sender, sequence_number, payload, max_gas_amount, gas_unit_price,
+                    expiration_time, public_key, signature) -> tuple:
+    """The constructor's checks (both classes): (sender, seq, max_gas, price, expiration, wire)."""
+    payload = _check_bytes("payload", payload)
+    if len(payload) > 0xFFFFFFFF:
+        raise ValueError("payload longer than 2**32 - 1 bytes")
+    sender = _check_bytes("sender", sender, ADDRESS_LEN)
+    sequence_number = _check_u64("sequence_number", sequence_number)
+    max_gas_amount = _check_u64("max_gas_amount", max_gas_amount)
+    gas_unit_price = _check_u64("gas_unit_price", gas_unit_price)
+    expiration_time = _check_u64("expiration_time", expiration_time)
+    public_key = _check_bytes("public_key", public_key, PUBLIC_KEY_LEN)
+    signature = _check_bytes("signature", signature, SIGNATURE_LEN)
+    wire = _raw_bytes(sender, sequence_number, max_gas_amount, gas_unit_price, expiration_time,
+                      payload) + public_key + signature
+    return sender, sequence_number, max_gas_amount, gas_unit_price, expiration_time, wire
 
 
 def _signed_fields(signing_key, sequence_number: int, payload: bytes, max_gas_amount: int,

@@ -1,7 +1,7 @@
 """Profile of the Cython add_txn's growth: cache misses, not instructions (issue 3).
 
     valgrind --tool=callgrind --cache-sim=yes --LL=33554432,16,64 \
-        --toggle-collect='*CoreMempool__add*' python benchmarks/cachegrind_add.py N K
+        --toggle-collect='*CoreMempool__add*' python benchmarks/callgrind_add.py N K
 
 Builds a Cython core of N pending transactions, then adds K more ready ones; callgrind collects
 only inside `CoreMempool._add` with a simulated 32 MiB L3 (this machine's). Compare N=10000 and
