@@ -6,35 +6,25 @@ The core mempool is the Cython one unless the environment sets ``MEMPOOL_FAST_PU
 
 from __future__ import annotations
 
-import os
-import warnings
-
+from . import _impl
 from .config import MempoolConfig
+from .errors import MempoolFastError
 from .transaction import SignedTransaction, account_address
 from .types import (
     MalformedMessage, MalformedTransaction, MempoolAddTransactionStatus,
-    MempoolAddTransactionStatusCode, TimelineState,
+    MempoolAddTransactionStatusCode, RemovalReason, TimelineState,
 )
 
 __version__ = "0.1.0"
 
-
-def _want_pure() -> bool:
-    return os.environ.get("MEMPOOL_FAST_PUREPYTHON", "").strip().lower() in ("1", "true", "yes")
-
-
-if _want_pure():
+_core_ext = _impl.extension("_core", "Cython core")
+if _core_ext is None:
     from .pure import CoreMempool
+    #: "cython" or "python": which CoreMempool this is.
     IMPLEMENTATION = "python"
 else:
-    try:
-        from ._core import CoreMempool
-        IMPLEMENTATION = "cython"
-    except ImportError as exc:  # pragma: no cover - depends on the build
-        warnings.warn(f"mempool_fast: Cython core unavailable ({exc}); using pure Python",
-                      RuntimeWarning, stacklevel=2)
-        from .pure import CoreMempool
-        IMPLEMENTATION = "python"
+    CoreMempool = _core_ext.CoreMempool
+    IMPLEMENTATION = "cython"
 
 #: Public names loaded on first use (PEP 562), so importing the package stays light.
 _LAZY = {
@@ -63,7 +53,8 @@ def __getattr__(name: str):
 __all__ = [
     "CoreMempool", "Ed25519Validator", "IMPLEMENTATION", "InMemoryAccountStore",
     "InProcessNetwork", "MalformedMessage", "MalformedTransaction", "MempoolAddTransactionStatus",
-    "MempoolAddTransactionStatusCode", "MempoolConfig", "NodeClient", "SharedMempool",
+    "MempoolAddTransactionStatusCode", "MempoolConfig", "MempoolFastError", "NodeClient",
+    "RemovalReason", "SharedMempool",
     "SharedMempoolNotification", "SignedTransaction", "SqliteAccountStore", "TimelineState",
     "TransactionJournal", "ZmqNetwork", "account_address",
 ]

@@ -6,24 +6,30 @@ in a compact object: the wire bytes, the sender and the four integers as C field
 
 The core reads the C fields directly (`_transaction.pxd`); `payload`, `public_key` and
 `signature` are sliced from the wire form on access. transaction.py picks this class unless
-`MEMPOOL_FAST_PUREPYTHON=1`. Argument checks and messages are transaction.py's own helpers.
+pure Python is selected. The layout and the argument checks are `mempool_fast._wire`'s.
 """
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from libc.stdint cimport uint32_t, uint64_t
 
-from .transaction import (
-    MIN_WIRE_LEN, PUBLIC_KEY_LEN, RAW_HEADER_LEN, SIGNATURE_LEN, SIGNING_PREFIX, _checked_fields,
-    _signed_fields,
+from .includes.wire cimport (
+    MF_ADDRESS_LEN, MF_EXPIRATION_OFFSET, MF_MAX_GAS_OFFSET, MF_MIN_WIRE_LEN,
+    MF_PAYLOAD_LEN_OFFSET, MF_PRICE_OFFSET, MF_RAW_HEADER_LEN, MF_SEQ_OFFSET, MF_SIGNATURE_LEN,
+    MF_WIRE_TAIL_LEN,
 )
-from .types import MalformedTransaction
+
+from . import _wire
+from ._wire import SIGNING_PREFIX, checked_fields, describe, signed_fields
+from .errors import MalformedTransaction
 
 __all__ = ["SignedTransaction"]
 
-cdef Py_ssize_t _TAIL = 32 + 64  # public key + signature
-cdef Py_ssize_t _HEADER = 68     # RAW_HEADER_LEN
-assert RAW_HEADER_LEN == _HEADER and PUBLIC_KEY_LEN + SIGNATURE_LEN == _TAIL
+if (_wire.RAW_HEADER_LEN, _wire.TAIL_LEN, _wire.MIN_WIRE_LEN, _wire.SEQ_OFFSET,
+        _wire.EXPIRATION_OFFSET, _wire.PAYLOAD_LEN_OFFSET, _wire.ADDRESS_LEN) != (
+        MF_RAW_HEADER_LEN, MF_WIRE_TAIL_LEN, MF_MIN_WIRE_LEN, MF_SEQ_OFFSET,
+        MF_EXPIRATION_OFFSET, MF_PAYLOAD_LEN_OFFSET, MF_ADDRESS_LEN):
+    raise ImportError("includes/wire.pxd and _wire.py disagree on the wire layout")
 
 
 cdef inline uint64_t _le64(const unsigned char* p) noexcept:
@@ -45,11 +51,11 @@ cdef SignedTransaction _decoded(type cls, bytes data):
         t = SignedTransaction.__new__(SignedTransaction)
     else:
         t = cls.__new__(cls)
-    t.sender = data[:32]
-    t.sequence_number = _le64(p + 32)
-    t.max_gas_amount = _le64(p + 40)
-    t.gas_unit_price = _le64(p + 48)
-    t.expiration_time = _le64(p + 56)
+    t.sender = data[:MF_ADDRESS_LEN]
+    t.sequence_number = _le64(p + MF_SEQ_OFFSET)
+    t.max_gas_amount = _le64(p + MF_MAX_GAS_OFFSET)
+    t.gas_unit_price = _le64(p + MF_PRICE_OFFSET)
+    t.expiration_time = _le64(p + MF_EXPIRATION_OFFSET)
     t._wire = data
     t._hash = -1
     return t
@@ -65,7 +71,7 @@ cdef class SignedTransaction:
     def __init__(self, *, sender, sequence_number, payload, max_gas_amount, gas_unit_price,
                  expiration_time, public_key, signature):
         (self.sender, self.sequence_number, self.max_gas_amount, self.gas_unit_price,
-         self.expiration_time, self._wire) = _checked_fields(
+         self.expiration_time, self._wire) = checked_fields(
             sender, sequence_number, payload, max_gas_amount, gas_unit_price, expiration_time,
             public_key, signature)
         self._hash = -1
@@ -78,30 +84,30 @@ cdef class SignedTransaction:
 
     @property
     def payload(self):
-        return self._wire[_HEADER:PyBytes_GET_SIZE(self._wire) - _TAIL]
+        return self._wire[MF_RAW_HEADER_LEN:PyBytes_GET_SIZE(self._wire) - MF_WIRE_TAIL_LEN]
 
     @property
     def public_key(self):
         cdef Py_ssize_t n = PyBytes_GET_SIZE(self._wire)
-        return self._wire[n - _TAIL:n - 64]
+        return self._wire[n - MF_WIRE_TAIL_LEN:n - MF_SIGNATURE_LEN]
 
     @property
     def signature(self):
         cdef Py_ssize_t n = PyBytes_GET_SIZE(self._wire)
-        return self._wire[n - 64:]
+        return self._wire[n - MF_SIGNATURE_LEN:]
 
     # -- construction --
     @classmethod
     def create(cls, signing_key, sequence_number, *, payload=b"", max_gas_amount=1_000_000,
                gas_unit_price=0, expiration_time=None):
         """Build and sign a transaction with a `nacl.signing.SigningKey`."""
-        return cls(**_signed_fields(signing_key, sequence_number, payload, max_gas_amount,
+        return cls(**signed_fields(signing_key, sequence_number, payload, max_gas_amount,
                                     gas_unit_price, expiration_time))
 
     # -- encoding --
     def raw_bytes(self):
         """The signed part: sender | seq | max_gas | gas_price | expiration | len | payload."""
-        return self._wire[:PyBytes_GET_SIZE(self._wire) - _TAIL]
+        return self._wire[:PyBytes_GET_SIZE(self._wire) - MF_WIRE_TAIL_LEN]
 
     def signing_message(self):
         """What the signature covers: SHA3-256 domain prefix followed by the raw bytes."""
@@ -121,15 +127,12 @@ cdef class SignedTransaction:
                 raise MalformedTransaction(f"expected bytes, got {type(data).__name__}")
             data = bytes(data)
         n = PyBytes_GET_SIZE(data)
-        if n < MIN_WIRE_LEN:
-            raise MalformedTransaction(
-                f"transaction is {n} bytes, shorter than the minimum {MIN_WIRE_LEN}")
-        expected = <uint64_t>(_HEADER + _TAIL) + _le32(
-            <const unsigned char*>PyBytes_AS_STRING(data) + 64)
+        expected = <uint64_t>MF_MIN_WIRE_LEN
+        if n >= MF_MIN_WIRE_LEN:
+            expected += _le32(<const unsigned char*>PyBytes_AS_STRING(data)
+                              + MF_PAYLOAD_LEN_OFFSET)
         if <uint64_t>n != expected:
-            raise MalformedTransaction(
-                f"payload length {expected - <uint64_t>(_HEADER + _TAIL)} implies {expected} "
-                f"bytes, got {n}")
+            _wire.parse_header(data)  # raises the shared, explanatory MalformedTransaction
         return _decoded(cls, data)
 
     # -- identity --
@@ -154,10 +157,7 @@ cdef class SignedTransaction:
         return (_from_wire, (self._wire,))
 
     def __repr__(self):
-        return (f"SignedTransaction(sender={self.sender.hex()[:16]}…, "
-                f"sequence_number={self.sequence_number}, gas_unit_price={self.gas_unit_price}, "
-                f"max_gas_amount={self.max_gas_amount}, expiration_time={self.expiration_time}, "
-                f"payload={len(self.payload)}B)")
+        return describe(self)
 
 
 def _from_wire(data):

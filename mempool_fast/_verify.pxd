@@ -8,9 +8,3 @@ cdef extern from "sodium_fn.h" nogil:
     ctypedef int (*mf_sign_open_fn)(unsigned char *m, unsigned long long *mlen_p,
                                     const unsigned char *sm, unsigned long long smlen,
                                     const unsigned char *pk) noexcept nogil
-
-cdef enum:
-    MF_PUBLIC_KEY_LEN = 32
-    MF_SIGNATURE_LEN = 64
-    MF_PREFIX_LEN = 32
-    MF_WIRE_TAIL_LEN = 96  # public key | signature at the end of the wire form

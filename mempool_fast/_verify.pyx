@@ -13,7 +13,9 @@ from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from .transaction import SIGNING_PREFIX
+from .includes.wire cimport MF_PREFIX_LEN, MF_PUBLIC_KEY_LEN, MF_SIGNATURE_LEN, MF_WIRE_TAIL_LEN
+
+from ._wire import SIGNING_PREFIX
 
 __all__ = ["ROUTES", "DEFAULT_ROUTE", "verify_into", "verify", "verify_message"]
 

@@ -1,99 +1,146 @@
-"""MempoolConfig: every tunable of mempool_fast in one dataclass, with documented defaults."""
+"""MempoolConfig: every tunable of mempool_fast in one frozen dataclass that checks itself.
+
+Each field declares its kind and range next to its default (`setting`); `__post_init__` checks
+every field, so a bad value is refused where it is made, naming the field. The first seven
+fields and their defaults are Libra's; the rest are mempool_fast's.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["MempoolConfig", "FSYNC_POLICIES", "setting", "check_settings"]
+
+#: Journal fsync policies, see `MempoolConfig.journal_fsync`.
+FSYNC_POLICIES = ("always", "batch", "never")
 
 
-@dataclass
+def setting(default: Any, *, lo: float | None = None, hi: float | None = None,
+            kind: type | None = None, choices: tuple | None = None) -> Any:
+    """A dataclass field with its checks: `kind` (int, float or str; default: the default's
+    type), an inclusive range `lo`..`hi`, or a set of `choices`."""
+    return field(default=default, metadata={
+        "kind": kind or type(default), "lo": lo, "hi": hi, "choices": choices})
+
+
+def _problem(value: Any, kind: type, lo, hi, choices) -> str | None:
+    if choices is not None:
+        return None if value in choices else f"one of {', '.join(map(repr, choices))}"
+    if kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "an integer"
+    elif kind is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(
+                value):
+            return "a finite number"
+    elif not isinstance(value, kind):
+        return f"a {kind.__name__}"
+    if lo is not None and value < lo:
+        return f"at least {lo}" if hi is None else f"in {lo}..{hi}"
+    if hi is not None and value > hi:
+        return f"at most {hi}" if lo is None else f"in {lo}..{hi}"
+    return None
+
+
+def check_settings(obj: Any) -> None:
+    """Check every `setting` field of a dataclass instance; ConfigError names the first bad one
+    (`.field` holds its name)."""
+    for f in dataclasses.fields(obj):
+        meta = f.metadata
+        if "kind" not in meta:
+            continue
+        value = getattr(obj, f.name)
+        need = _problem(value, meta["kind"], meta["lo"], meta["hi"], meta["choices"])
+        if need is not None:
+            error = ConfigError(f"{type(obj).__name__}.{f.name} must be {need}, got {value!r}")
+            error.field = f.name
+            raise error
+
+
+_MAX_MS = 10 ** 9  # about 11.6 days: past it an interval is a typo
+_MAX_COUNT = 1 << 62
+
+
+@dataclass(frozen=True)
 class MempoolConfig:
-    """Configuration of the core mempool, the validator and the shared mempool.
-
-    The first seven fields and their defaults are Libra's; the rest are mempool_fast's.
-    """
+    """Configuration of the core mempool, the validator and the shared mempool (frozen: use
+    `replace()` for a changed copy)."""
 
     #: Most transactions the core holds at once.
-    capacity: int = 1_000_000
+    capacity: int = setting(1_000_000, lo=1, hi=_MAX_COUNT)
     #: Most transactions one account may hold at once.
-    capacity_per_user: int = 100
+    capacity_per_user: int = setting(100, lo=1, hi=_MAX_COUNT)
     #: A transaction older than this (seconds since insertion) is removed by `gc_by_system_ttl`.
-    system_transaction_timeout_secs: float = 86400
+    system_transaction_timeout_secs: float = setting(86400, lo=0, hi=1e12, kind=float)
     #: How often the GC thread runs `gc_by_system_ttl`.
-    system_transaction_gc_interval_ms: int = 180_000
+    system_transaction_gc_interval_ms: int = setting(180_000, lo=0, hi=_MAX_MS)
     #: How often the outbound sync thread serves every live peer.
-    shared_mempool_tick_interval_ms: int = 50
+    shared_mempool_tick_interval_ms: int = setting(50, lo=0, hi=_MAX_MS)
     #: Most transactions in one broadcast batch.
-    shared_mempool_batch_size: int = 100
+    shared_mempool_batch_size: int = setting(100, lo=1, hi=1 << 20)
     #: Most inbound batches validated and inserted at once; past it the network reader waits.
-    shared_mempool_max_concurrent_inbound_syncs: int = 100
+    shared_mempool_max_concurrent_inbound_syncs: int = setting(100, lo=1, hi=1 << 16)
     #: Most inbound batches of one peer processed at once, so a flooding peer cannot hold every
     #: inbound slot; as many more may wait for a slot (served round-robin across peers), past
     #: that its batches are dropped unacknowledged and the sender resends after its ack
     #: timeout. Keep it >= `max_broadcasts_per_peer` so an honest peer is never dropped.
-    shared_mempool_max_inbound_syncs_per_peer: int = 20
+    shared_mempool_max_inbound_syncs_per_peer: int = setting(20, lo=1, hi=1 << 16)
 
     # -- acknowledged broadcast (Diem/Aptos) --
     #: An unacknowledged batch is resent after this long.
-    shared_mempool_ack_timeout_ms: int = 2_000
+    shared_mempool_ack_timeout_ms: int = setting(2_000, lo=0, hi=_MAX_MS)
     #: Most unacknowledged batches in flight to one peer.
-    max_broadcasts_per_peer: int = 20
+    max_broadcasts_per_peer: int = setting(20, lo=1, hi=1 << 16)
     #: Tick used for a peer that asked for backoff.
-    shared_mempool_backoff_interval_ms: int = 30_000
+    shared_mempool_backoff_interval_ms: int = setting(30_000, lo=0, hi=_MAX_MS)
     #: New batches sent to one peer per outbound round (1 is the seed's pace; the in-flight
     #: limit `max_broadcasts_per_peer` still applies).
-    shared_mempool_max_batches_per_round: int = 1
+    shared_mempool_max_batches_per_round: int = setting(1, lo=1, hi=1 << 16)
     #: How long the network reader waits for an event before re-checking for stop(); bounds
     #: how long stop() takes.
-    shared_mempool_poll_interval_ms: int = 100
+    shared_mempool_poll_interval_ms: int = setting(100, lo=1, hi=60_000)
 
     # -- validation --
     #: Largest accepted payload, bytes.
-    max_payload_bytes: int = 4096
+    max_payload_bytes: int = setting(4096, lo=0, hi=(1 << 32) - 1)
     #: Largest accepted `max_gas_amount`.
-    max_gas_amount: int = 1_000_000
+    max_gas_amount: int = setting(1_000_000, lo=0, hi=(1 << 64) - 1)
     #: Threads that verify signatures of one large batch (0: one per core).
-    verify_threads: int = 0
+    verify_threads: int = setting(0, lo=0, hi=1024)
     #: Smallest batch split across verify threads.
-    verify_min_batch_per_thread: int = 64
+    verify_min_batch_per_thread: int = setting(64, lo=1, hi=1 << 20)
     #: Verified transactions remembered so none is verified twice (0 disables the cache).
-    verified_cache_size: int = 200_000
+    verified_cache_size: int = setting(200_000, lo=0, hi=_MAX_COUNT)
 
     # -- network --
     #: Largest network message accepted from a peer, bytes.
-    max_message_bytes: int = 4 * 1024 * 1024
+    max_message_bytes: int = setting(4 * 1024 * 1024, lo=256, hi=1 << 31)
     #: Messages per second one peer may send before the excess is dropped (0: unlimited).
-    peer_rate_limit_per_sec: float = 2_000.0
+    peer_rate_limit_per_sec: float = setting(2_000.0, lo=0, hi=1e9, kind=float)
     #: Burst allowance of the per-peer rate limit, messages.
-    peer_rate_burst: int = 500
+    peer_rate_burst: int = setting(500, lo=1, hi=1 << 30)
 
     # -- journal (crash recovery) --
-    #: When journal appends reach the disk: "always" (fdatasync before a submit returns),
-    #: "batch" (at most `journal_fsync_interval_ms` of acknowledged submits at risk on power
-    #: loss) or "never" (the OS decides; still survives a process crash).
-    journal_fsync: str = "always"
-    #: Longest time between fsyncs when `journal_fsync="interval"`.
-    journal_fsync_interval_ms: int = 1_000
+    #: When journal appends reach the disk: "always" (fdatasync before a submit returns;
+    #: concurrent submits share one), "batch" (at most `journal_fsync_interval_ms` of
+    #: acknowledged submits at risk on power loss) or "never" (the OS decides). All three
+    #: survive a process crash.
+    journal_fsync: str = setting("always", choices=FSYNC_POLICIES)
+    #: Longest time between fsyncs when `journal_fsync="batch"`.
+    journal_fsync_interval_ms: int = setting(1_000, lo=0, hi=_MAX_MS)
     #: The journal is rewritten when more than this fraction of its records is dead.
-    journal_compact_dead_fraction: float = 0.5
+    journal_compact_dead_fraction: float = setting(0.5, lo=0.01, hi=1.0, kind=float)
     #: ... and only once it is at least this large, bytes.
-    journal_compact_min_bytes: int = 1 << 20
+    journal_compact_min_bytes: int = setting(1 << 20, lo=0, hi=1 << 50)
 
-    def replace(self, **changes) -> "MempoolConfig":
-        """A copy with some fields changed."""
+    def replace(self, **changes: Any) -> "MempoolConfig":
+        """A copy with some fields changed (checked like a new one)."""
         return dataclasses.replace(self, **changes)
 
     def __post_init__(self) -> None:
-        for name in ("capacity", "capacity_per_user", "shared_mempool_batch_size",
-                     "shared_mempool_max_concurrent_inbound_syncs", "max_broadcasts_per_peer",
-                     "shared_mempool_max_inbound_syncs_per_peer"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"MempoolConfig.{name} must be at least 1")
-        if self.journal_fsync not in ("always", "batch", "never"):
-            raise ValueError('MempoolConfig.journal_fsync must be "always", "batch" or "never"')
-        if self.journal_fsync_interval_ms < 0 or self.journal_compact_min_bytes < 0:
-            raise ValueError("MempoolConfig.journal_* sizes and intervals must not be negative")
-        if not 0.0 < self.journal_compact_dead_fraction <= 1.0:
-            raise ValueError("MempoolConfig.journal_compact_dead_fraction must be in (0, 1]")
-        if self.system_transaction_timeout_secs < 0:
-            raise ValueError("MempoolConfig.system_transaction_timeout_secs must not be negative")
+        check_settings(self)

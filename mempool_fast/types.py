@@ -1,18 +1,18 @@
-"""Enumerations, statuses and errors shared by both cores and every layer above them."""
+"""Enumerations and statuses shared by both cores and every layer above them."""
 
 from __future__ import annotations
 
 import enum
 
-U64_MAX = (1 << 64) - 1
+from ._wire import U64_MAX
+from .errors import MalformedMessage, MalformedTransaction
 
-
-class MalformedTransaction(ValueError):
-    """Bytes that do not decode to a transaction (short, long, or a lying length)."""
-
-
-class MalformedMessage(ValueError):
-    """Bytes that do not decode to a network message."""
+__all__ = [
+    "U64_MAX", "MalformedMessage", "MalformedTransaction", "TimelineState",
+    "MempoolAddTransactionStatusCode", "MempoolAddTransactionStatus", "RemovalReason", "Code",
+    "STATUS_VALID", "insufficient_balance", "invalid_seq_number", "invalid_update",
+    "mempool_is_full", "too_many_transactions", "transaction_expired",
+]
 
 
 class TimelineState(enum.IntEnum):
@@ -37,6 +37,20 @@ class MempoolAddTransactionStatusCode(enum.IntEnum):
     PAYLOAD_TOO_LARGE = 8
     MAX_GAS_TOO_HIGH = 9
     UNKNOWN_ACCOUNT = 10
+    #: the client expiration time is already past (the shared mempool's client and peer paths)
+    TRANSACTION_EXPIRED = 11
+
+
+class RemovalReason(enum.IntEnum):
+    """Why a core removed a transaction (the removal feed, `CoreMempool.drain_removed`)."""
+
+    COMMITTED = 1  #: committed, or below a committed sequence number of its account
+    REJECTED = 2  #: consensus rejected it, or a predecessor of the same account
+    SYSTEM_TTL = 3  #: older than system_transaction_timeout_secs (gc_by_system_ttl)
+    EXPIRED = 4  #: its client expiration time passed (gc_by_expiration_time)
+    EVICTED = 5  #: parking-lot eviction: the pool was full and a ready transaction needed room
+    REPLACED = 6  #: a higher-priced transaction with the same pointer took its place
+    STALE = 7  #: below the account's sequence number read from account state at an add
 
 
 class MempoolAddTransactionStatus:
@@ -45,7 +59,8 @@ class MempoolAddTransactionStatus:
     __slots__ = ("code", "message")
 
     def __init__(self, code: MempoolAddTransactionStatusCode, message: str = "") -> None:
-        self.code = MempoolAddTransactionStatusCode(code)
+        self.code = code if type(code) is MempoolAddTransactionStatusCode else \
+            MempoolAddTransactionStatusCode(code)
         self.message = message
 
     def __eq__(self, other: object) -> bool:
@@ -99,4 +114,11 @@ def too_many_transactions(capacity_per_user: int) -> MempoolAddTransactionStatus
     return MempoolAddTransactionStatus(
         Code.TOO_MANY_TRANSACTIONS,
         f"account already holds its limit of {capacity_per_user} transactions",
+    )
+
+
+def transaction_expired(expiration_time: int, now: float) -> MempoolAddTransactionStatus:
+    return MempoolAddTransactionStatus(
+        Code.TRANSACTION_EXPIRED,
+        f"expiration time {expiration_time} is already past (now {int(now)})",
     )

@@ -22,7 +22,6 @@ import collections
 import hashlib
 import os
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -30,13 +29,13 @@ from typing import Iterable, Sequence
 import nacl.exceptions
 import nacl.signing
 
+from . import _impl
+from ._wire import PUBLIC_KEY_LEN, SIGNATURE_LEN, SIGNING_PREFIX, account_address
 from .config import MempoolConfig
-from .transaction import (
-    PUBLIC_KEY_LEN, SIGNATURE_LEN, SIGNING_PREFIX, SignedTransaction, account_address,
-)
+from .transaction import SignedTransaction
 from .types import MempoolAddTransactionStatus, MempoolAddTransactionStatusCode as Code
 
-try:
+try:  # BatchValidator can be built explicitly even when pure Python is selected
     from . import _verify
 except ImportError as _exc:  # the build or libsodium is missing: only the pure path remains
     _verify = None
@@ -318,18 +317,8 @@ class BatchValidator(_BaseValidator):
             pool.shutdown(wait=True)
 
 
-def _want_pure() -> bool:
-    return os.environ.get("MEMPOOL_FAST_PUREPYTHON", "").strip().lower() in ("1", "true", "yes")
-
-
-if _want_pure():
-    Ed25519Validator = PurePythonValidator
-elif _verify is None:  # pragma: no cover - depends on the build
-    warnings.warn(f"mempool_fast: batch verifier unavailable ({_VERIFY_IMPORT_ERROR}); "
-                  "using PyNaCl per transaction", RuntimeWarning, stacklevel=2)
-    Ed25519Validator = PurePythonValidator
-else:
-    Ed25519Validator = BatchValidator
+Ed25519Validator: type[_BaseValidator] = (
+    BatchValidator if _impl.extension("_verify", "batch verifier") is not None else PurePythonValidator)
 
 #: "cython" (batch, GIL released) or "python" (PyNaCl per call): what Ed25519Validator is.
 IMPLEMENTATION = Ed25519Validator.implementation

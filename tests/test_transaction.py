@@ -12,7 +12,7 @@ import nacl.signing
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mempool_fast import MalformedTransaction, SignedTransaction, account_address
+from mempool_fast import MalformedTransaction, SignedTransaction, _impl, account_address
 from mempool_fast.transaction import PySignedTransaction
 
 try:
@@ -318,7 +318,7 @@ def test_constructor_errors_alike(changes):
 def test_default_implementation_follows_the_environment():
     import mempool_fast.transaction as t
     assert t.SignedTransaction is SignedTransaction
-    want = "python" if t._want_pure() or CySignedTransaction is None else "cython"
+    want = "python" if _impl.PURE or CySignedTransaction is None else "cython"
     assert t.TRANSACTION_IMPLEMENTATION == want
     assert SignedTransaction is IMPLEMENTATIONS[want]
 
