@@ -29,6 +29,11 @@ typedef unsigned __int128 u128;
 
 enum : uint8_t { ST_NOT_READY = 0, ST_READY = 1, ST_NON_QUALIFIED = 2 };
 enum : uint8_t { MARK_SEEN = 1, MARK_TAKEN = 2, MARK_SKIPPED = 4 };
+// Removal reasons of the removal feed (mempool_fast.types.RemovalReason).
+enum : uint8_t {
+    RM_COMMITTED = 1, RM_REJECTED = 2, RM_SYSTEM_TTL = 3, RM_EXPIRED = 4, RM_EVICTED = 5,
+    RM_REPLACED = 6, RM_STALE = 7
+};
 
 struct Addr {
     unsigned char b[32];
@@ -142,6 +147,12 @@ struct TlSlot {
     Entry* e;  // nullptr: removed
 };
 
+// One entry of the removal feed: a strong reference to the removed transaction, and why.
+struct Removal {
+    PyObject* txn;
+    uint8_t reason;
+};
+
 struct PtrKeyHash {
     size_t operator()(const std::pair<Account*, uint64_t>& k) const noexcept {
         return std::hash<const void*>()(k.first) ^ (k.second * 0x9E3779B97F4A7C15ULL);
@@ -164,7 +175,6 @@ public:
     // Client expiration times are whole seconds shared by many entries: one bucket per second
     // (a small map, hot in cache), O(1) list insert and removal within it.
     ExpMap expiration;
-    size_t exp_count = 0;
     std::vector<TlSlot> tl;
     size_t tl_head = 0;
     size_t tl_live = 0;
@@ -177,6 +187,9 @@ public:
     uint32_t epoch = 0;
     std::unordered_set<std::pair<Account*, uint64_t>, PtrKeyHash> seen_absent;
     std::vector<Entry*> scratch;
+    // Removed transactions not yet drained (only while `feed` is on).
+    std::vector<Removal> removed;
+    bool feed = false;
 
     Core(uint64_t capacity_, uint64_t cap_per_user_)
         : capacity(capacity_), cap_per_user(cap_per_user_) {}
@@ -198,6 +211,18 @@ public:
             delete a;
         }
         accounts.clear();
+        drop_removed();
+    }
+
+    // ------------------------------------------------------------------ removal feed
+    void set_feed(bool on) {
+        feed = on;
+        if (!on) drop_removed();
+    }
+
+    void drop_removed() {
+        for (Removal& r : removed) Py_DECREF(r.txn);
+        removed.clear();
     }
 
     // ------------------------------------------------------------------ accounts
@@ -412,7 +437,6 @@ public:
         e->exp_prev = b.tail;
         if (b.tail != nullptr) b.tail->exp_next = e; else b.head = e;
         b.tail = e;
-        exp_count++;
     }
 
     void exp_unlink(Entry* e) {
@@ -420,7 +444,6 @@ public:
         if (e->exp_prev != nullptr) e->exp_prev->exp_next = e->exp_next; else b.head = e->exp_next;
         if (e->exp_next != nullptr) e->exp_next->exp_prev = e->exp_prev; else b.tail = e->exp_prev;
         if (b.head == nullptr) expiration.erase(e->exp_it);
-        exp_count--;
     }
 
     void ttl_unlink(Entry* e) {
@@ -442,25 +465,27 @@ public:
         size--;
     }
 
-    static void free_entry(Entry* e) {
+    // Free an unlinked entry; its transaction reference goes to the feed when it is on.
+    void free_entry(Entry* e, uint8_t reason) {
         PyObject* t = e->txn;
         delete e;
-        Py_DECREF(t);
+        if (feed) removed.push_back(Removal{t, reason});
+        else Py_DECREF(t);
     }
 
     // Remove one entry; the caller releases the account record when done with it.
-    void remove_entry(Entry* e) {
+    void remove_entry(Entry* e, uint8_t reason) {
         Account* a = e->acct;
         size_t i = lower_idx(a, e->seq);
         unlink(e);
         if (i + 1 < a->txns.size() && a->txns[i + 1]->prev == e) a->txns[i + 1]->prev = nullptr;
         a->txns.erase(a->txns.begin() + i);
         if (a->txns.empty()) n_accounts--;
-        free_entry(e);
+        free_entry(e, reason);
     }
 
-    // Remove the account's entries with seq < current (already committed).
-    void clean_committed(Account* a, uint64_t current) {
+    // Remove the account's entries with seq < current (committed, or stale at an add).
+    void clean_committed(Account* a, uint64_t current, uint8_t reason) {
         size_t k = lower_idx(a, current);
         if (k == 0) return;
         scratch.assign(a->txns.begin(), a->txns.begin() + k);
@@ -468,16 +493,16 @@ public:
         if (k < a->txns.size()) a->txns[k]->prev = nullptr;
         a->txns.erase(a->txns.begin(), a->txns.begin() + k);
         if (a->txns.empty()) n_accounts--;
-        for (Entry* e : scratch) free_entry(e);
+        for (Entry* e : scratch) free_entry(e, reason);
         scratch.clear();
     }
 
-    void remove_all(Account* a) {
+    void remove_all(Account* a, uint8_t reason) {
         scratch.assign(a->txns.begin(), a->txns.end());
         for (Entry* e : scratch) unlink(e);
         if (!a->txns.empty()) n_accounts--;
         a->txns.clear();
-        for (Entry* e : scratch) free_entry(e);
+        for (Entry* e : scratch) free_entry(e, reason);
         scratch.clear();
     }
 
@@ -530,14 +555,14 @@ public:
         if (parking.empty()) return false;
         Entry* victim = *parking.rbegin();
         Account* a = victim->acct;
-        remove_entry(victim);
+        remove_entry(victim, RM_EVICTED);
         release(a);
         return true;
     }
 
     // ------------------------------------------------------------------ garbage collection
     // Remove `expired` entries, parking the later transactions of accounts whose ready run breaks.
-    size_t gc_remove(std::vector<Entry*>& expired) {
+    size_t gc_remove(std::vector<Entry*>& expired, uint8_t reason) {
         for (Entry* e : expired) {
             Account* a = e->acct;
             // a gap opens in the ready run (one below current is stale: the run stays)
@@ -545,7 +570,7 @@ public:
                 size_t i = lower_idx(a, e->seq);
                 for (size_t j = i + 1; j < a->txns.size(); ++j) park(a->txns[j]);
             }
-            remove_entry(e);
+            remove_entry(e, reason);
             release(a);
         }
         return expired.size();
@@ -557,7 +582,7 @@ public:
             expired.push_back(e);
         for (auto it = ttl_late.begin(); it != ttl_late.end() && (*it)->expiry < now; ++it)
             expired.push_back(*it);
-        return gc_remove(expired);
+        return gc_remove(expired, RM_SYSTEM_TTL);
     }
 
     // Remove entries whose expiration time is below `threshold` (all of them if `all`).
@@ -566,7 +591,7 @@ public:
         for (auto it = expiration.begin();
              it != expiration.end() && (all || it->first < threshold); ++it)
             for (Entry* e = it->second.head; e != nullptr; e = e->exp_next) expired.push_back(e);
-        return gc_remove(expired);
+        return gc_remove(expired, RM_EXPIRED);
     }
 
     // ------------------------------------------------------------------ get_block
@@ -708,8 +733,7 @@ public:
             }
             if (kv.second.tail != last) return "expiration bucket broken";
         }
-        if (total != size || in_ttl + ttl_late.size() != size || in_exp != size ||
-            exp_count != size)
+        if (total != size || in_ttl + ttl_late.size() != size || in_exp != size)
             return "size mismatch";
         if (priority.size() != ready) return "priority index size mismatch";
         if (parking.size() != parked) return "parking lot size mismatch";

@@ -12,6 +12,10 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
     uint8_t ST_NOT_READY
     uint8_t ST_READY
     uint8_t ST_NON_QUALIFIED
+    uint8_t RM_COMMITTED
+    uint8_t RM_REJECTED
+    uint8_t RM_STALE
+    uint8_t RM_REPLACED
 
     cdef cppclass Account
 
@@ -32,6 +36,10 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         uint64_t cached_seq
         cbool in_cache
 
+    cdef cppclass Removal:
+        PyObject* txn
+        uint8_t reason
+
     cdef cppclass TlSlot:
         uint64_t tid
         Entry* e
@@ -46,6 +54,10 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         uint64_t next_tid
         size_t size
         size_t n_accounts
+        vector[Removal] removed
+        cbool feed
+        void set_feed(cbool on)
+        void drop_removed()
 
         Account* find(const unsigned char* addr)
         Account* get_or_create(const unsigned char* addr) except +
@@ -62,9 +74,9 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                       uint64_t expiration_time, double expiry, uint8_t state) except +
         void settle(Entry* e) except +
-        void remove_entry(Entry* e) except +
-        void clean_committed(Account* a, uint64_t current) except +
-        void remove_all(Account* a) except +
+        void remove_entry(Entry* e, uint8_t reason) except +
+        void clean_committed(Account* a, uint64_t current, uint8_t reason) except +
+        void remove_all(Account* a, uint8_t reason) except +
         void promote(Account* a, uint64_t current) except +
         cbool would_be_ready(const Account* a, uint64_t seq, uint64_t current)
         cbool evict_parked() except +

@@ -18,7 +18,7 @@ from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_Check
 from cpython.ref cimport Py_INCREF, PyObject
-from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from libc.math cimport ceil, floor, isnan
 from libc.stdint cimport uint8_t, uint64_t
 from libcpp.string cimport string
@@ -28,8 +28,8 @@ from ._transaction cimport SignedTransaction as CTxn
 
 from .config import MempoolConfig
 from .types import (
-    STATUS_VALID, U64_MAX, TimelineState, insufficient_balance, invalid_seq_number,
-    invalid_update, mempool_is_full, too_many_transactions,
+    STATUS_VALID, U64_MAX, RemovalReason, TimelineState, insufficient_balance,
+    invalid_seq_number, invalid_update, mempool_is_full, too_many_transactions,
 )
 
 __all__ = ["CoreMempool"]
@@ -45,6 +45,9 @@ cdef object _NON_QUALIFIED = TimelineState.NON_QUALIFIED
 cdef tuple _ADD_STATES = (_NOT_READY, _NON_QUALIFIED)
 cdef tuple _STATE_OBJECTS = (_NOT_READY, _READY, _NON_QUALIFIED)
 cdef object _STATUS_VALID = STATUS_VALID
+#: RemovalReason members by their C code (index 0 unused)
+cdef tuple _REASONS = (None,) + tuple(sorted(RemovalReason, key=int))
+assert all(int(r) == i for i, r in enumerate(_REASONS) if r is not None)
 cdef double _TWO64 = 18446744073709551616.0
 cdef uint64_t _U64MAX = 0xFFFFFFFFFFFFFFFF
 
@@ -133,7 +136,7 @@ cdef Py_ssize_t _limit(object n):
 cdef class CoreMempool:
     """Pending transactions indexed for admission, broadcast (timeline) and consensus (priority)."""
 
-    def __cinit__(self, config=None, clock=time.time):
+    def __cinit__(self, config=None, clock=time.time, *, removal_feed=False):
         cfg = config if config is not None else MempoolConfig()
         cdef uint64_t cap = min(max(cfg.capacity, 1), U64_MAX)
         cdef uint64_t per_user = min(max(cfg.capacity_per_user, 1), U64_MAX)
@@ -147,11 +150,42 @@ cdef class CoreMempool:
         self._ttl_d = self._ttl if self._ttl_exact else 0.0
         self._capacity_obj = cfg.capacity
         self._capacity_per_user_obj = cfg.capacity_per_user
+        self._core.set_feed(bool(removal_feed))
 
     def __dealloc__(self):
         if self._core != NULL:
             del self._core
             self._core = NULL
+
+    # ------------------------------------------------------------------ removal feed
+    @property
+    def removal_feed(self):
+        """Whether removals are recorded for `drain_removed` (turning it off drops the record)."""
+        return self._core.feed
+
+    @removal_feed.setter
+    def removal_feed(self, enabled):
+        self._core.set_feed(bool(enabled))
+
+    def drain_removed(self):
+        """Every transaction removed since the last call, with why, each reported once (in
+        removal order; within one GC call the order is the core's own). O(removed)."""
+        cdef Core* core = self._core
+        cdef size_t i, n = core.removed.size()
+        cdef object item, txn, reason
+        result = PyList_New(<Py_ssize_t>n)
+        for i in range(n):
+            item = PyTuple_New(2)
+            txn = <object>core.removed[i].txn
+            Py_INCREF(txn)  # SET_ITEM steals a reference
+            PyTuple_SET_ITEM(item, 0, txn)
+            reason = _REASONS[core.removed[i].reason]
+            Py_INCREF(reason)
+            PyTuple_SET_ITEM(item, 1, reason)
+            Py_INCREF(item)
+            PyList_SET_ITEM(result, <Py_ssize_t>i, item)
+        core.drop_removed()  # the feed's own references; the tuples hold theirs
+        return result
 
     # ------------------------------------------------------------------ admission
     def add_txn(self, txn, gas_amount, db_sequence_number, balance, timeline_state):
@@ -235,7 +269,7 @@ cdef class CoreMempool:
                     and txn.payload == old_txn.payload
                     and txn.max_gas_amount == old_txn.max_gas_amount
                     and expiration == old.expiration):
-                core.remove_entry(old)
+                core.remove_entry(old, RM_REPLACED)
             else:
                 return invalid_update()
 
@@ -246,7 +280,7 @@ cdef class CoreMempool:
             core.evict_parked()
 
         # 5. drop what is below the current sequence number (already committed)
-        core.clean_committed(acct, current)
+        core.clean_committed(acct, current, RM_STALE)
         # 6. per-account limit
         if acct.txns.size() >= core.cap_per_user:
             return too_many_transactions(self._capacity_per_user_obj)
@@ -302,7 +336,7 @@ cdef class CoreMempool:
             if acct != NULL and acct.in_cache and seq < acct.cached_seq:
                 return
             if acct != NULL:
-                core.remove_all(acct)
+                core.remove_all(acct, RM_REJECTED)
                 core.cache_pop(acct)
                 core.release(acct)
             return
@@ -312,7 +346,7 @@ cdef class CoreMempool:
         acct = core.get_or_create(addr)
         core.cache_put(acct, current)
         if not acct.txns.empty():
-            core.clean_committed(acct, current)
+            core.clean_committed(acct, current, RM_COMMITTED)
             core.promote(acct, current)
 
     # ------------------------------------------------------------------ broadcast

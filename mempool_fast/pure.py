@@ -21,8 +21,9 @@ from sortedcontainers import SortedDict, SortedList, SortedSet
 from .config import MempoolConfig
 from .transaction import SignedTransaction
 from .types import (
-    STATUS_VALID, U64_MAX, MempoolAddTransactionStatus, TimelineState, insufficient_balance,
-    invalid_seq_number, invalid_update, mempool_is_full, too_many_transactions,
+    STATUS_VALID, U64_MAX, MempoolAddTransactionStatus, RemovalReason, TimelineState,
+    insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
+    too_many_transactions,
 )
 
 __all__ = ["CoreMempool"]
@@ -31,6 +32,13 @@ _NOT_READY = TimelineState.NOT_READY
 _READY = TimelineState.READY
 _NON_QUALIFIED = TimelineState.NON_QUALIFIED
 _ADD_STATES = (_NOT_READY, _NON_QUALIFIED)
+_COMMITTED = RemovalReason.COMMITTED
+_REJECTED = RemovalReason.REJECTED
+_SYSTEM_TTL = RemovalReason.SYSTEM_TTL
+_EXPIRED = RemovalReason.EXPIRED
+_EVICTED = RemovalReason.EVICTED
+_REPLACED = RemovalReason.REPLACED
+_STALE = RemovalReason.STALE
 _INVERT = bytes(range(255, -1, -1))
 
 
@@ -69,7 +77,8 @@ class _Account:
 class CoreMempool:
     """Pending transactions indexed for admission, broadcast (timeline) and consensus (priority)."""
 
-    def __init__(self, config: MempoolConfig | None = None, clock=time.time) -> None:
+    def __init__(self, config: MempoolConfig | None = None, clock=time.time, *,
+                 removal_feed: bool = False) -> None:
         self.config = config if config is not None else MempoolConfig()
         self._clock = clock
         self._capacity = self.config.capacity
@@ -84,6 +93,30 @@ class CoreMempool:
         self._expiration = SortedList()
         self._seq_cache: OrderedDict[bytes, int] = OrderedDict()
         self._size = 0
+        #: (transaction, RemovalReason) of every removal since the last drain; None: off
+        self._removed: list | None = [] if removal_feed else None
+
+    # ------------------------------------------------------------------ removal feed
+    @property
+    def removal_feed(self) -> bool:
+        """Whether removals are recorded for `drain_removed` (turning it off drops the record)."""
+        return self._removed is not None
+
+    @removal_feed.setter
+    def removal_feed(self, enabled: bool) -> None:
+        if not enabled:
+            self._removed = None
+        elif self._removed is None:
+            self._removed = []
+
+    def drain_removed(self) -> list[tuple[SignedTransaction, RemovalReason]]:
+        """Every transaction removed since the last call, with why, each reported once (in
+        removal order; within one GC call the order is the core's own). O(removed)."""
+        removed = self._removed
+        if not removed:
+            return []
+        self._removed = []
+        return removed
 
     # ------------------------------------------------------------------ admission
     def add_txn(self, txn: SignedTransaction, gas_amount: int, db_sequence_number: int,
@@ -124,7 +157,7 @@ class CoreMempool:
                         and txn.payload == old_txn.payload
                         and txn.max_gas_amount == old_txn.max_gas_amount
                         and txn.expiration_time == old_txn.expiration_time):
-                    self._remove_entry(account, old)
+                    self._remove_entry(account, old, _REPLACED)
                     account = self._accounts.get(sender)
                 else:
                     return invalid_update()
@@ -135,13 +168,13 @@ class CoreMempool:
                 return mempool_is_full(self._capacity)
             victim_sender, victim_seq = self._parking[-1]
             victim_account = self._accounts[victim_sender]
-            self._remove_entry(victim_account, victim_account.txns[victim_seq])
+            self._remove_entry(victim_account, victim_account.txns[victim_seq], _EVICTED)
             account = self._accounts.get(sender)
 
         # 5. drop what is below the current sequence number (already committed); this may
         # empty and unregister the account, so look it up again
         if account is not None:
-            self._clean_committed(account, current)
+            self._clean_committed(account, current, _STALE)
             account = self._accounts.get(sender)
         if account is None:
             account = self._accounts[sender] = _Account()
@@ -225,7 +258,7 @@ class CoreMempool:
                 return
             if account is not None:
                 for entry in list(account.txns.values()):
-                    self._remove_entry(account, entry)
+                    self._remove_entry(account, entry, _REJECTED)
             self._seq_cache.pop(sender, None)
             return
         cached = self._seq_cache.get(sender)
@@ -234,7 +267,7 @@ class CoreMempool:
             current = cached
         self._cache_put(sender, current)
         if account is not None:
-            self._clean_committed(account, current)
+            self._clean_committed(account, current, _COMMITTED)
             self._promote(account, current)
 
     # ------------------------------------------------------------------ broadcast
@@ -265,13 +298,13 @@ class CoreMempool:
     # ------------------------------------------------------------------ garbage collection
     def gc_by_system_ttl(self) -> int:
         """Remove transactions whose system expiry is before `clock()`; return how many."""
-        return self._gc(self._system_ttl, self._clock())
+        return self._gc(self._system_ttl, self._clock(), _SYSTEM_TTL)
 
     def gc_by_expiration_time(self, block_time: float) -> int:
         """Remove transactions whose client expiration time is before `block_time`."""
-        return self._gc(self._expiration, block_time)
+        return self._gc(self._expiration, block_time, _EXPIRED)
 
-    def _gc(self, index: SortedList, now: float) -> int:
+    def _gc(self, index: SortedList, now: float, reason: RemovalReason) -> int:
         expired = list(index.islice(0, index.bisect_left((now,))))
         for _, sender, seq in expired:
             account = self._accounts[sender]
@@ -281,7 +314,7 @@ class CoreMempool:
                 # a gap opens in the ready run (one below current is stale: the run stays)
                 for later in account.txns.values()[account.txns.bisect_right(seq):]:
                     self._park(later)
-            self._remove_entry(account, entry)
+            self._remove_entry(account, entry, reason)
         return len(expired)
 
     # ------------------------------------------------------------------ queries
@@ -340,11 +373,11 @@ class CoreMempool:
             cache.popitem(last=False)
         cache[sender] = value
 
-    def _clean_committed(self, account: _Account, current: int) -> None:
+    def _clean_committed(self, account: _Account, current: int, reason: RemovalReason) -> None:
         txns = account.txns
         stale = list(txns.irange(maximum=current, inclusive=(True, False)))
         for seq in stale:
-            self._remove_entry(account, txns[seq])
+            self._remove_entry(account, txns[seq], reason)
 
     def _promote(self, account: _Account, current: int) -> None:
         """Make every transaction from `current` up to the first gap ready."""
@@ -374,8 +407,10 @@ class CoreMempool:
             entry.state = _NOT_READY
             entry.timeline_id = 0
 
-    def _remove_entry(self, account: _Account, entry: _Entry) -> None:
+    def _remove_entry(self, account: _Account, entry: _Entry, reason: RemovalReason) -> None:
         sender, seq = entry.sender, entry.seq
+        if self._removed is not None:
+            self._removed.append((entry.txn, reason))
         del account.txns[seq]
         account.gas_total -= entry.gas_cost
         if entry.ready:
