@@ -137,6 +137,9 @@ class MempoolConfig:
     journal_compact_dead_fraction: float = setting(0.5, lo=0.01, hi=1.0, kind=float)
     #: ... and only once it is at least this large, bytes.
     journal_compact_min_bytes: int = setting(1 << 20, lo=0, hi=1 << 50)
+    #: How often journaled transactions a restart could not put back into the pool (unknown
+    #: account, balance, full pool...) are offered again; they are never forgotten for that.
+    journal_held_retry_interval_ms: int = setting(10_000, lo=1, hi=_MAX_MS)
 
     def replace(self, **changes: Any) -> "MempoolConfig":
         """A copy with some fields changed (checked like a new one)."""

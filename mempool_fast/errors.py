@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "MempoolFastError", "MalformedTransaction", "MalformedMessage", "ConfigError",
-    "JournalError", "JournalClosed", "JournalCorrupt", "JournalLocked", "RpcError",
+    "JournalError", "JournalClosed", "JournalCorrupt", "FileLocked", "RpcError",
     "RemoteError", "MalformedResponse", "RpcTimeout",
 ]
 
@@ -42,8 +42,8 @@ class JournalCorrupt(JournalError):
     is (``mempool-fast journal salvage`` keeps every record whose checksum holds)."""
 
 
-class JournalLocked(JournalError):
-    """Another process holds the journal (two nodes cannot share one data directory)."""
+class FileLocked(MempoolFastError):
+    """Another process holds a data file (two nodes cannot share one data directory)."""
 
 
 class RpcError(MempoolFastError):

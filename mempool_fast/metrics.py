@@ -9,15 +9,21 @@ committed, all measured with the node's injected clock. `ack_rtt` is broadcast -
 
 from __future__ import annotations
 
+import collections
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from .types import RemovalReason
 
 __all__ = ["MempoolMetrics", "STAGES"]
 
 #: Latency stages of the `mempool_stage_latency_seconds` histogram.
 STAGES = ("submitted_to_broadcast", "submitted_to_pulled", "submitted_to_committed",
           "ack_rtt", "inbound_batch")
+
+#: The gc_removed label of the removal reasons that are garbage collection.
+_GC_LABELS = {RemovalReason.SYSTEM_TTL: "system_ttl", RemovalReason.EXPIRED: "expiration"}
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0, 30.0, 60.0)
@@ -64,6 +70,13 @@ class MempoolMetrics:
                                        "Inbound batches being processed", registry=r)
         self.gc_removed = Counter("mempool_gc_removed", "Transactions removed by GC",
                                   ["reason"], registry=r)
+        self.removed = Counter("mempool_removed", "Transactions the core removed, by reason",
+                               ["reason"], registry=r)
+        self.peer_restarts = Counter("mempool_peer_restarts",
+                                     "Peers seen with a new incarnation (cursor started over)",
+                                     registry=r)
+        self.network_errors = Counter("mempool_network_errors",
+                                      "Calls to the network's recv() that raised", registry=r)
         self.latency = Histogram("mempool_stage_latency_seconds",
                                  "Latency of each stage of a transaction's life",
                                  ["stage"], buckets=_LATENCY_BUCKETS, registry=r)
@@ -73,6 +86,25 @@ class MempoolMetrics:
         """Read index sizes at scrape time through `read(index_name)`."""
         for name in ("transactions", "parking_lot", "priority_index", "timeline"):
             self.index_size.labels(index=name).set_function(lambda name=name: read(name))
+
+    def count_removals(self, removals) -> None:
+        """The removal feed, counted by reason (GC reasons in gc_removed as well)."""
+        by_reason = collections.Counter(reason for _, reason in removals)
+        for reason, n in by_reason.items():
+            self.removed.labels(reason=reason.name.lower()).inc(n)
+            gc_label = _GC_LABELS.get(reason)
+            if gc_label is not None:
+                self.gc_removed.labels(reason=gc_label).inc(n)
+
+    def total(self, name: str, **labels: str) -> float:
+        """The sum of a family's samples called `name` whose labels include `labels`."""
+        total = 0.0
+        for metric in self.registry.collect():
+            for sample in metric.samples:
+                if sample.name == name and all(sample.labels.get(k) == v
+                                               for k, v in labels.items()):
+                    total += sample.value
+        return total
 
     def observe(self, stage: str, seconds: float) -> None:
         self._stage[stage].observe(max(seconds, 0.0))

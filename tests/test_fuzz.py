@@ -37,7 +37,9 @@ from conftest import wait_until
 from mempool_fast import MalformedMessage, MalformedTransaction, MempoolConfig, SignedTransaction
 from mempool_fast import rpc
 from mempool_fast import transaction as _transaction_module
-from mempool_fast.messages import Ack, BroadcastRequest, decode, encode, encode_broadcast
+from mempool_fast.shared.protocol import (
+    Ack, BroadcastRequest, Hello, decode, encode, encode_broadcast,
+)
 from mempool_fast.network.base import EventKind
 from mempool_fast.network.inprocess import InProcessNetwork
 from mempool_fast.shared import SharedMempool
@@ -110,9 +112,14 @@ def txn_sample(wire: bytes) -> Sample:
 
 
 def message_sample(data: bytes) -> Sample:
+    if data[1] == 3:  # hello: incarnation, format length byte, format
+        w = _Walk(data, 10, tags=(0, 1, 10))
+        w.skip(1 + data[10])
+        return w.sample()
     w = _Walk(data, 18, tags=(0, 1))
-    if data[1] == 2:  # ack: the flags byte
-        w.tags.append(18)
+    if data[1] == 2:  # ack: the incarnation, then the flags byte
+        w.skip(8)
+        w.tags.append(26)
         w.skip(1)
     else:
         w.blobs_of_txns()
@@ -172,7 +179,7 @@ def _samples() -> tuple[list[SignedTransaction], dict[str, list[Sample]]]:
         "message": [message_sample(m) for m in (
             encode_broadcast(0, 4, txns), encode_broadcast(7, 9, txns[:1]),
             encode(BroadcastRequest(1, 2, ())), encode(Ack(1, 2, True, False)),
-            encode(Ack(3, 9, False, True)))],
+            encode(Ack(3, 9, False, True, 77)), encode(Hello(5, "mempool_fast")))],
         "request": [request_sample(r) for r in (
             rpc.encode_request(rpc.Op.SUBMIT, 1, txns),
             rpc.encode_request(rpc.Op.STATUS, 2, ptrs),
@@ -302,6 +309,9 @@ def check_txn(data: bytes) -> None:
 def check_message(data: bytes) -> None:
     message = decode(data)
     assert encode(message) == data
+    if isinstance(message, Hello):
+        assert 0 <= message.incarnation <= U64_MAX and message.format.isidentifier()
+        return
     assert message.batch_start < message.batch_end <= U64_MAX
     if isinstance(message, BroadcastRequest):
         good, bad = message.transactions()  # never raises: malformed ones are counted
@@ -674,7 +684,7 @@ def run_inbound_fuzz_pumped(core_cls, clock, accounts, seed: int, n: int) -> Led
     check_ledger(node, ledger, before, held)
     acks = []
     while (event := evil.recv(timeout=0)) is not None:
-        if event.kind is EventKind.MESSAGE:
+        if event.kind is EventKind.MESSAGE and not isinstance(decode(event.data), Hello):
             acks.append(decode(event.data).batch_id)
     assert acks == ledger.broadcast_ids  # every broadcast, reused batch ids too, acked once
     # still serving: a good transaction from the peer is admitted
@@ -699,7 +709,7 @@ def run_inbound_fuzz_threaded(core_cls, clock, accounts, seed: int, n: int) -> L
         event = evil.recv(timeout=timeout)
         if event is None:
             return False
-        if event.kind is EventKind.MESSAGE:
+        if event.kind is EventKind.MESSAGE and not isinstance(decode(event.data), Hello):
             acks[decode(event.data).batch_id] += 1
             return True
         return False

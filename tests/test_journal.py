@@ -492,7 +492,7 @@ def test_partition_replayed(clock):
         partition_replayed([live], lambda addrs: [], clock)
 
 
-def test_recover_resubmits_into_a_core_and_forgets_the_dead(tmp_path, clock, accounts):
+def test_recover_resubmits_into_a_core_forgets_the_dead_and_holds_the_refused(tmp_path, clock, accounts):
     now = int(clock())
     t_committed = accounts.txn(1, 0)
     t_ready = accounts.txn(1, 1)
@@ -523,9 +523,12 @@ def test_recover_resubmits_into_a_core_and_forgets_the_dead(tmp_path, clock, acc
         assert len(core) == 2 and t_ready.pointer in core and t_follow.pointer in core
         assert j.stats().duplicate_txns == 2  # resubmission did not rewrite them
         assert j.file_size() > size  # only the forget record was added
-        assert j.replay() == [t_ready, t_follow]
+        # the balance the store reports is not a reason to lose an acknowledged transaction:
+        # it is held, not forgotten
+        assert (report.held, report.held_transactions, report.invalid) == (1, [t_poor], 0)
+        assert j.replay() == [t_ready, t_poor, t_follow]
     with open_journal(path, clock=clock) as j:
-        assert j.replay() == [t_ready, t_follow]
+        assert j.replay() == [t_ready, t_poor, t_follow]
 
 
 # -- SIGKILL --

@@ -11,7 +11,7 @@ import time
 
 from conftest import wait_until
 from mempool_fast import MempoolAddTransactionStatusCode as Code, MempoolConfig
-from mempool_fast.messages import MSG_BROADCAST
+from mempool_fast.shared.protocol import MSG_BROADCAST
 from mempool_fast.network.base import Network
 from mempool_fast.network.inprocess import InProcessNetwork
 from mempool_fast.shared import SharedMempool

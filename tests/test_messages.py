@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mempool_fast import MalformedMessage
-from mempool_fast.messages import (
-    MSG_ACK, MSG_BROADCAST, VERSION, Ack, BroadcastRequest, decode, encode, encode_broadcast,
+from mempool_fast.shared.protocol import (
+    MSG_ACK, MSG_BROADCAST, MSG_HELLO, VERSION, Ack, BroadcastRequest, Hello, decode, encode,
+    encode_broadcast,
 )
 
 
@@ -38,10 +39,26 @@ def test_encode_broadcast_matches_encode(txns):
 @pytest.mark.parametrize("retry", [False, True])
 @pytest.mark.parametrize("backoff", [False, True])
 def test_ack_round_trip(retry, backoff):
-    ack = Ack(7, 2**64 - 1, retry, backoff)
+    ack = Ack(7, 2**64 - 1, retry, backoff, incarnation=2**63 + 5)
     data = encode(ack)
-    assert data[:2] == bytes([VERSION, MSG_ACK]) and len(data) == 19
+    # version 2: the receiver's incarnation rides in every ack (8 bytes before the flags)
+    assert data[:2] == bytes([VERSION, MSG_ACK]) and len(data) == 27
     assert decode(data) == ack
+
+
+def test_hello_round_trip_and_malformed_hellos():
+    hello = Hello(12345, "mempool_fast")
+    data = encode(hello)
+    assert data[:2] == bytes([VERSION, MSG_HELLO]) and decode(data) == hello
+    for bad, reason in ((data[:-1], "does not match"), (data + b"x", "does not match"),
+                        (data[:5], "shorter"), (data[:10] + b"\x00", "format name"),
+                        (data[:-1] + b"\xff", "format name")):
+        with pytest.raises(MalformedMessage, match=reason):
+            decode(bad)
+    with pytest.raises(ValueError):
+        Hello(-1)
+    with pytest.raises(ValueError):
+        Hello(1, "")
 
 
 def test_malformed_transaction_inside_batch_is_dropped_alone(txns):
@@ -93,7 +110,7 @@ def test_decode_rejects_bad_ranges_and_acks(txns):
     with pytest.raises(MalformedMessage, match="flags"):
         decode(ack[:-1] + b"\x04")
     with pytest.raises(MalformedMessage, match="empty batch range"):
-        decode(struct.pack("<BBQQB", VERSION, MSG_ACK, 9, 3, 0))
+        decode(struct.pack("<BBQQQB", VERSION, MSG_ACK, 9, 3, 0, 0))
     with pytest.raises(MalformedMessage, match="expected bytes"):
         decode("not bytes")
 

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import wait_until
 from mempool_fast import MempoolConfig, MempoolAddTransactionStatusCode as Code
-from mempool_fast.messages import MSG_ACK, VERSION, BroadcastRequest, encode
+from mempool_fast.shared.protocol import MSG_ACK, MSG_HELLO, VERSION, BroadcastRequest, encode
 from mempool_fast.network.base import EventKind
 from mempool_fast.network.inprocess import Faults, InProcessNetwork
 from mempool_fast.shared import PeerSyncState, SharedMempool, SharedMempoolNotification as N
@@ -204,13 +204,14 @@ def test_commit_and_reject_notifications(cluster, accounts):
     events = node.subscribe()
     t0, t1 = accounts.txn(5, 0), accounts.txn(5, 1)
     u0 = accounts.txn(6, 0)
-    short = accounts.txn(7, 0, expiration=1_000)
+    now = int(node._clock())  # the fake clock: an expiration already past is refused
+    short = accounts.txn(7, 0, expiration=now + 1_000)
     submit_ok(node, [t0, t1, u0, short])
     assert node.get_block(10, exclude=[short.pointer]) and short.pointer in node.mempool
-    assert node.commit_transactions([t0.pointer], block_time=999) == 0
+    assert node.commit_transactions([t0.pointer], block_time=now + 999) == 0
     assert events.get(timeout=1) is N.COMMIT
     assert t0.pointer not in node.mempool and t1.pointer in node.mempool
-    node.commit_transactions([], block_time=2_000, rejected=[u0.pointer])
+    node.commit_transactions([], block_time=now + 2_000, rejected=[u0.pointer])
     assert events.get(timeout=1) is N.REJECT
     assert u0.pointer not in node.mempool
     assert short.pointer not in node.mempool  # expired by block time
@@ -440,8 +441,8 @@ def test_malformed_messages_are_counted_and_harmless(cluster, accounts):
     assert wait_until(lambda: c["b"].malformed_messages == 3
                       and c["b"].malformed_transactions == 1)
     assert wait_until(lambda: all(holds(c["b"], t) for t in good))
-    ack = None
-    while ack is None or ack.kind is not EventKind.MESSAGE:
+    ack = None  # the first message is b's HELLO (its incarnation), then the ack
+    while ack is None or ack.kind is not EventKind.MESSAGE or ack.data[1] == MSG_HELLO:
         ack = raw.recv(timeout=5)
     assert ack.data[:2] == bytes([VERSION, MSG_ACK])
     assert c["b"].metrics.value("mempool_malformed_messages_total") == 3

@@ -19,7 +19,7 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    import mempool_fast.messages  # noqa: F401
+    import mempool_fast.shared.protocol  # noqa: F401
     import mempool_fast.rpc  # noqa: F401
     import mempool_fast.transaction  # noqa: F401
 

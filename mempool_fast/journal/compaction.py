@@ -1,0 +1,111 @@
+"""Journal compaction: rewrite the file with only its live, unexpired transactions.
+
+`copy_live` does the bulk of the work from a read-only snapshot, without any journal lock:
+it writes the live ADD records, re-framed with a fresh salt, to a temporary file. The journal
+then holds its locks only for `catch_up`, which carries over what was appended or forgotten
+while the copy ran, before it fsyncs, renames the temporary file over the journal and fsyncs
+the directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .._wire import expiration_of, pointer_of
+from .format import (
+    FORGET_ITEM, HEADER_LEN, KIND_ADD, KIND_FORGET, Damage, frame, new_header, read_header,
+    scan, write_all,
+)
+
+__all__ = ["Rewrite", "copy_live", "catch_up"]
+
+#: Compaction writes its output in chunks of about this size.
+COPY_CHUNK_BYTES = 1 << 20
+
+Pointer = tuple[bytes, int]
+#: pointer -> (record offset, record length, hash of the wire bytes)
+LiveIndex = dict[Pointer, tuple[int, int, int]]
+
+
+@dataclass
+class Rewrite:
+    """A temporary file being written, and where the copied records went."""
+
+    fd: int
+    seed: int
+    pos: int
+    #: pointer -> (old offset, new offset, record length, digest)
+    moved: dict[Pointer, tuple[int, int, int, int]] = field(default_factory=dict)
+    dropped: int = 0
+
+
+def copy_live(tmp_path: str, buf, end: int, snapshot: dict[Pointer, int], seed: int,
+              now: float, keep: Callable[[bytes], bool] | None) -> Rewrite:
+    """Write the records of `buf[:end]` that `snapshot` (pointer -> live offset) names, that
+    have not expired at `now` and that `keep(wire)` accepts, to a new file at `tmp_path`."""
+    header = new_header()
+    new_seed = read_header(header, tmp_path).seed
+    fd = os.open(tmp_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+                 | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        out = Rewrite(fd, new_seed, HEADER_LEN)
+        parts = [header]
+        buffered = HEADER_LEN
+        for off, kind, payload, _ in scan(buf, HEADER_LEN, end, seed, Damage()):
+            if kind != KIND_ADD:
+                continue
+            pointer = pointer_of(payload)
+            if snapshot.get(pointer) != off:
+                continue
+            if expiration_of(payload) < now or (keep is not None and not keep(payload)):
+                out.dropped += 1
+                continue
+            rec = frame(KIND_ADD, payload, new_seed)
+            parts.append(rec)
+            out.moved[pointer] = (off, out.pos, len(rec), hash(payload))
+            out.pos += len(rec)
+            buffered += len(rec)
+            if buffered >= COPY_CHUNK_BYTES:
+                write_all(fd, b"".join(parts))
+                parts.clear()
+                buffered = 0
+        write_all(fd, b"".join(parts))
+        return out
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def catch_up(rewrite: Rewrite, live: LiveIndex, tail, tail_start: int, tail_end: int,
+             old_seed: int) -> LiveIndex:
+    """Under the journal's locks: finish `rewrite` with what changed since its snapshot. `live`
+    is the journal's current index, `tail` its bytes [tail_start, tail_end) appended meanwhile.
+    Returns the index of the new file (`rewrite.pos` becomes its size)."""
+    new_live: LiveIndex = {}
+    for pointer, (old_off, new_off, reclen, digest) in rewrite.moved.items():
+        current = live.get(pointer)
+        if current is not None and current[0] == old_off:
+            new_live[pointer] = (new_off, reclen, digest)
+    parts = []
+    if tail is not None:
+        for off, kind, payload, _ in scan(tail, tail_start, tail_end, old_seed, Damage()):
+            if kind != KIND_ADD:
+                continue
+            pointer = pointer_of(payload)
+            current = live.get(pointer)
+            if current is None or current[0] != off:
+                continue
+            rec = frame(KIND_ADD, payload, rewrite.seed)
+            parts.append(rec)
+            new_live[pointer] = (rewrite.pos, len(rec), current[2])
+            rewrite.pos += len(rec)
+    gone = [p for p in rewrite.moved if p not in live]  # forgotten while the copy ran
+    if gone:
+        rec = frame(KIND_FORGET, b"".join(FORGET_ITEM.pack(*p) for p in gone), rewrite.seed)
+        parts.append(rec)
+        rewrite.pos += len(rec)
+    if parts:
+        write_all(rewrite.fd, b"".join(parts))
+    return new_live

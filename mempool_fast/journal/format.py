@@ -1,0 +1,201 @@
+"""The journal's file format: header, record framing, scanning, and low-level file helpers.
+
+File layout::
+
+    header:  b"MPFJRNL2" | salt (8 bytes: 4 random | crc32 of magic and those 4, LE u32)
+    record:  magic b"\\xd5JRN" | crc32 u32 | length u32 | kind u8 | payload (length bytes)
+
+(b"MPFJRNL1" files, whose 8-byte salt is all random and unchecked, are read too; a rewrite
+makes them version 2.) The record crc covers length, kind and payload and is seeded with the
+crc32 of the file's salt, so a record embedded in a client's payload cannot pass for a real one.
+Kinds: ADD (payload: the transaction's wire form) and FORGET (payload: n * (sender 32 bytes |
+sequence number u64)). A stretch that fails its checks is skipped up to the next magic that
+starts a valid record (`scan`); `classify_damage` says whether what was found is a torn tail
+(the last write cut short: safe to cut away) or damage that must not be silently repaired.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import zlib
+from typing import Iterator, NamedTuple
+
+from .._wire import MIN_WIRE_LEN, POINTER
+from ..errors import JournalCorrupt
+
+__all__ = [
+    "FILE_MAGIC", "FILE_MAGIC_V1", "HEADER_LEN", "RECORD_MAGIC", "REC_HEADER_LEN", "KIND_ADD",
+    "KIND_FORGET", "FORGET_ITEM", "Header", "new_header", "read_header", "frame", "salt_seed",
+    "valid_record_at", "scan", "Damage", "classify_damage", "fsync_dir", "write_all", "Mapped",
+    "fdatasync",
+]
+
+FILE_MAGIC = b"MPFJRNL2"
+FILE_MAGIC_V1 = b"MPFJRNL1"
+_SALT_LEN = 8
+HEADER_LEN = len(FILE_MAGIC) + _SALT_LEN  # 16, both versions
+RECORD_MAGIC = b"\xd5JRN"
+_REC = struct.Struct("<4sIIB")  # magic, crc32, payload length, kind
+REC_HEADER_LEN = _REC.size  # 13
+_CRC_FROM = 8  # the crc covers the record from its length field on
+KIND_ADD = 1
+KIND_FORGET = 2
+FORGET_ITEM = POINTER
+_U32 = struct.Struct("<I")
+
+fdatasync = getattr(os, "fdatasync", os.fsync)
+
+
+def salt_seed(salt: bytes) -> int:
+    """The crc seed of a file's salt."""
+    return zlib.crc32(salt)
+
+
+class Header(NamedTuple):
+    version: int
+    seed: int
+
+
+def new_header() -> bytes:
+    """A fresh version-2 header: magic, 4 random bytes and their checksum."""
+    rand = os.urandom(4)
+    return FILE_MAGIC + rand + _U32.pack(zlib.crc32(FILE_MAGIC + rand))
+
+
+def read_header(head: bytes, path: str) -> Header:
+    """Check a file's first HEADER_LEN bytes; JournalCorrupt (naming `path`) when they are not
+    an intact mempool_fast journal header."""
+    if len(head) < HEADER_LEN:
+        raise JournalCorrupt(f"{path} is not a mempool_fast transaction journal "
+                             f"({len(head)} bytes, shorter than a header)")
+    magic, salt = head[:len(FILE_MAGIC)], head[len(FILE_MAGIC):HEADER_LEN]
+    if magic == FILE_MAGIC:
+        if _U32.unpack_from(salt, 4)[0] != zlib.crc32(FILE_MAGIC + salt[:4]):
+            raise JournalCorrupt(f"journal {path}: the header checksum does not match (the "
+                                 "header is damaged); the file was left untouched")
+        return Header(2, salt_seed(salt))
+    if magic == FILE_MAGIC_V1:
+        return Header(1, salt_seed(salt))
+    raise JournalCorrupt(f"{path} is not a mempool_fast transaction journal (its first bytes "
+                         f"are {magic!r}); the file was left untouched")
+
+
+def frame(kind: int, payload: bytes, seed: int) -> bytes:
+    """One record's bytes."""
+    body = struct.pack("<IB", len(payload), kind)
+    crc = zlib.crc32(payload, zlib.crc32(body, seed))
+    return RECORD_MAGIC + _U32.pack(crc) + body + payload
+
+
+def _plausible(kind: int, length: int) -> bool:
+    if kind == KIND_ADD:
+        return length >= MIN_WIRE_LEN
+    if kind == KIND_FORGET:
+        return length > 0 and length % FORGET_ITEM.size == 0
+    return False
+
+
+def valid_record_at(buf, off: int, end: int, seed: int) -> tuple[int, int, int] | None:
+    """(kind, payload start, payload length) of a valid record at `off`, else None."""
+    if end - off < REC_HEADER_LEN:
+        return None
+    magic, crc, length, kind = _REC.unpack_from(buf, off)
+    if magic != RECORD_MAGIC:
+        return None
+    start = off + REC_HEADER_LEN
+    if length > end - start or not _plausible(kind, length):
+        return None
+    if zlib.crc32(buf[off + _CRC_FROM:start + length], seed) != crc:
+        return None
+    return kind, start, length
+
+
+class Damage:
+    """Damaged regions [start, end) met by one scan."""
+
+    __slots__ = ("regions",)
+
+    def __init__(self) -> None:
+        self.regions: list[tuple[int, int]] = []
+
+    @property
+    def bytes(self) -> int:
+        return sum(b - a for a, b in self.regions)
+
+
+def scan(buf, start: int, end: int, seed: int,
+         damage: Damage) -> Iterator[tuple[int, int, bytes, int]]:
+    """Yield (offset, kind, payload bytes, record length) of every valid record in [start, end);
+    a damaged stretch is skipped up to the next offset holding a valid record and recorded."""
+    off = start
+    while off < end:
+        rec = valid_record_at(buf, off, end, seed)
+        if rec is not None:
+            kind, pstart, plen = rec
+            yield off, kind, buf[pstart:pstart + plen], REC_HEADER_LEN + plen
+            off = pstart + plen
+            continue
+        bad = off
+        while True:
+            off = buf.find(RECORD_MAGIC, off + 1, end)
+            if off < 0:
+                off = end
+                break
+            if valid_record_at(buf, off, end, seed) is not None:
+                break
+        damage.regions.append((bad, off))
+
+
+def _complete_record_at(buf, off: int, end: int) -> bool:
+    """Whether a whole, well-formed (but not necessarily valid) record starts at `off`."""
+    if end - off < REC_HEADER_LEN:
+        return False
+    magic, _, length, kind = _REC.unpack_from(buf, off)
+    return magic == RECORD_MAGIC and _plausible(kind, length) and length <= end - off - \
+        REC_HEADER_LEN
+
+
+def classify_damage(buf, size: int, header: Header, valid_records: int, damage: Damage,
+                    path: str) -> bool:
+    """True when the damage is a torn tail only (cut it); False when there is none; raises
+    JournalCorrupt when the header's salt cannot be trusted (a version-1 file none of whose
+    records passes its checksum although whole records are there: a damaged salt would look
+    exactly like this, so nothing may be cut)."""
+    regions = damage.regions
+    if not regions:
+        return False
+    if header.version == 1 and valid_records == 0 and _complete_record_at(buf, HEADER_LEN, size):
+        raise JournalCorrupt(
+            f"journal {path}: no record passes its checksum although whole records are present "
+            "(the header's salt is probably damaged); the file was left untouched")
+    return len(regions) == 1 and regions[0][1] == size
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename in `path`'s directory durable."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    fd = os.open(os.path.dirname(os.path.abspath(path)), flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    done = 0
+    while done < len(data):
+        done += os.write(fd, view[done:])
+
+
+class Mapped:
+    """The first `length` bytes of a file descriptor, memory-mapped read-only (or empty)."""
+
+    def __init__(self, fd: int, length: int) -> None:
+        self.buf = mmap.mmap(fd, length, access=mmap.ACCESS_READ) if length else b""
+
+    def close(self) -> None:
+        if isinstance(self.buf, mmap.mmap):
+            self.buf.close()

@@ -1,0 +1,231 @@
+"""The shared mempool's peer protocol: messages and their compact binary encoding.
+
+Every message starts with a version byte and a type byte, then (little-endian):
+
+  BROADCAST: batch_start u64 | batch_end u64 | count u32 | count x (length u32 | txn wire bytes)
+  ACK:       batch_start u64 | batch_end u64 | incarnation u64 | flags u8
+             (flags bit 0: retry, bit 1: backoff)
+  HELLO:     incarnation u64 | format_len u8 | format (ASCII)
+
+A batch is identified by its timeline range ``(batch_start, batch_end]`` on the sender. The
+transactions of a broadcast stay in wire form here; the receiver decodes them one by one (see
+`BroadcastRequest.transactions`) so a malformed transaction costs only itself.
+
+A node's *incarnation* is a random 64-bit id chosen when it starts. It says HELLO to every peer
+whose link comes up and stamps its acks with it, so a peer learns that it restarted (and lost
+what it was sent) and starts its cursor over; a mere reconnect of the same incarnation keeps the
+cursor. `decode` raises `MalformedMessage` for anything inconsistent. This module knows nothing
+of threads or sockets.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from .._wire import U64_MAX
+from ..errors import MalformedMessage, MalformedTransaction
+from ..transaction import SignedTransaction
+
+__all__ = [
+    "VERSION", "MSG_BROADCAST", "MSG_ACK", "MSG_HELLO", "NATIVE_FORMAT", "BroadcastRequest",
+    "Ack", "Hello", "encode", "decode", "encode_broadcast", "MalformedMessage",
+]
+
+#: Encoding version; a message with another version is malformed.
+VERSION = 2
+MSG_BROADCAST = 1
+MSG_ACK = 2
+MSG_HELLO = 3
+#: The transaction format name a node announces in its HELLO.
+NATIVE_FORMAT = "mempool_fast"
+
+_PREFIX = struct.Struct("<BB")
+_BROADCAST_HEAD = struct.Struct("<BBQQI")
+_ACK = struct.Struct("<BBQQQB")
+_HELLO_HEAD = struct.Struct("<BBQB")
+_LEN = struct.Struct("<I")
+_FLAG_RETRY = 1
+_FLAG_BACKOFF = 2
+_KNOWN_FLAGS = _FLAG_RETRY | _FLAG_BACKOFF
+_MAX_FORMAT_LEN = 64
+
+
+def _check_u64(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= U64_MAX:
+        raise ValueError(f"{name} must be an unsigned 64-bit integer, got {value!r}")
+
+
+def _check_range(batch_start: int, batch_end: int) -> None:
+    _check_u64("batch_start", batch_start)
+    _check_u64("batch_end", batch_end)
+    if batch_start >= batch_end:
+        raise ValueError(f"empty batch range ({batch_start}, {batch_end}]")
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastRequest:
+    """A batch of transactions (wire bytes) covering the sender's timeline ids
+    ``(batch_start, batch_end]``."""
+
+    batch_start: int
+    batch_end: int
+    txns: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        _check_range(self.batch_start, self.batch_end)
+        if not isinstance(self.txns, tuple) or not all(
+                isinstance(t, (bytes, bytearray)) for t in self.txns):
+            raise ValueError("txns must be a tuple of wire-form bytes")
+
+    @property
+    def batch_id(self) -> tuple[int, int]:
+        return (self.batch_start, self.batch_end)
+
+    def transactions(self) -> tuple[list[SignedTransaction], int]:
+        """The decodable transactions, in order, and how many were malformed (dropped)."""
+        good: list[SignedTransaction] = []
+        bad = 0
+        from_bytes = SignedTransaction.from_bytes
+        for data in self.txns:
+            try:
+                good.append(from_bytes(data))
+            except MalformedTransaction:
+                bad += 1
+        return good, bad
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The receiver's answer to the batch ``(batch_start, batch_end]``: `retry` when some
+    transaction hit MEMPOOL_IS_FULL, `backoff` when the sender should slow down; `incarnation`
+    is the receiver's."""
+
+    batch_start: int
+    batch_end: int
+    retry: bool = False
+    backoff: bool = False
+    incarnation: int = 0
+
+    def __post_init__(self) -> None:
+        _check_range(self.batch_start, self.batch_end)
+        if not isinstance(self.retry, bool) or not isinstance(self.backoff, bool):
+            raise ValueError("retry and backoff must be bools")
+        _check_u64("incarnation", self.incarnation)
+
+    @property
+    def batch_id(self) -> tuple[int, int]:
+        return (self.batch_start, self.batch_end)
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """A node's greeting on every new link: its incarnation and its transaction format."""
+
+    incarnation: int
+    format: str = NATIVE_FORMAT
+
+    def __post_init__(self) -> None:
+        _check_u64("incarnation", self.incarnation)
+        if (not isinstance(self.format, str) or not self.format.isascii()
+                or not self.format.isidentifier() or len(self.format) > _MAX_FORMAT_LEN):
+            raise ValueError(f"format must be an ASCII identifier of at most {_MAX_FORMAT_LEN} "
+                             f"characters, got {self.format!r}")
+
+
+def encode_broadcast(batch_start: int, batch_end: int, txns) -> bytes:
+    """Encode a broadcast straight from SignedTransaction objects (the sender's hot path)."""
+    _check_range(batch_start, batch_end)
+    return _pack_broadcast(batch_start, batch_end, [t.to_bytes() for t in txns])
+
+
+def _pack_broadcast(batch_start: int, batch_end: int, wires) -> bytes:
+    pack_len = _LEN.pack
+    parts = [_BROADCAST_HEAD.pack(VERSION, MSG_BROADCAST, batch_start, batch_end, len(wires))]
+    for wire in wires:
+        parts.append(pack_len(len(wire)))
+        parts.append(wire)
+    return b"".join(parts)
+
+
+def encode(message: BroadcastRequest | Ack | Hello) -> bytes:
+    """The bytes of a message."""
+    if isinstance(message, BroadcastRequest):
+        return _pack_broadcast(message.batch_start, message.batch_end, message.txns)
+    if isinstance(message, Ack):
+        flags = (_FLAG_RETRY if message.retry else 0) | (_FLAG_BACKOFF if message.backoff else 0)
+        return _ACK.pack(VERSION, MSG_ACK, message.batch_start, message.batch_end,
+                         message.incarnation, flags)
+    if isinstance(message, Hello):
+        name = message.format.encode("ascii")
+        return _HELLO_HEAD.pack(VERSION, MSG_HELLO, message.incarnation, len(name)) + name
+    raise TypeError(f"cannot encode {type(message).__name__}")
+
+
+def decode(data) -> BroadcastRequest | Ack | Hello:
+    """Parse one message; raises MalformedMessage for a wrong version or type, a bad range,
+    a length or count that does not match the bytes, or trailing bytes."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise MalformedMessage(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < _PREFIX.size:
+        raise MalformedMessage(f"message of {len(data)} bytes has no header")
+    version, kind = _PREFIX.unpack_from(data)
+    if version != VERSION:
+        raise MalformedMessage(f"unsupported message version {version}")
+    if kind == MSG_ACK:
+        return _decode_ack(data)
+    if kind == MSG_BROADCAST:
+        return _decode_broadcast(data)
+    if kind == MSG_HELLO:
+        return _decode_hello(data)
+    raise MalformedMessage(f"unknown message type {kind}")
+
+
+def _decode_ack(data: bytes) -> Ack:
+    if len(data) != _ACK.size:
+        raise MalformedMessage(f"ack is {len(data)} bytes, expected {_ACK.size}")
+    _, _, start, end, incarnation, flags = _ACK.unpack(data)
+    if flags & ~_KNOWN_FLAGS:
+        raise MalformedMessage(f"unknown ack flags {flags:#x}")
+    if start >= end:
+        raise MalformedMessage(f"empty batch range ({start}, {end}]")
+    return Ack(start, end, bool(flags & _FLAG_RETRY), bool(flags & _FLAG_BACKOFF), incarnation)
+
+
+def _decode_hello(data: bytes) -> Hello:
+    if len(data) < _HELLO_HEAD.size:
+        raise MalformedMessage(f"hello of {len(data)} bytes is shorter than its header")
+    _, _, incarnation, length = _HELLO_HEAD.unpack_from(data)
+    if len(data) != _HELLO_HEAD.size + length:
+        raise MalformedMessage(f"hello format length {length} does not match {len(data)} bytes")
+    try:
+        return Hello(incarnation, data[_HELLO_HEAD.size:].decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedMessage(f"bad hello format name: {exc}") from None
+
+
+def _decode_broadcast(data: bytes) -> BroadcastRequest:
+    size = len(data)
+    if size < _BROADCAST_HEAD.size:
+        raise MalformedMessage(f"broadcast of {size} bytes is shorter than its header")
+    _, _, start, end, count = _BROADCAST_HEAD.unpack_from(data)
+    if start >= end:
+        raise MalformedMessage(f"empty batch range ({start}, {end}]")
+    offset = _BROADCAST_HEAD.size
+    if count > (size - offset) // _LEN.size:
+        raise MalformedMessage(f"count {count} exceeds what {size} bytes can hold")
+    unpack_len = _LEN.unpack_from
+    txns = []
+    for _ in range(count):
+        if offset + _LEN.size > size:
+            raise MalformedMessage("broadcast ends inside a length field")
+        (length,) = unpack_len(data, offset)
+        offset += _LEN.size
+        if offset + length > size:
+            raise MalformedMessage(f"transaction length {length} runs past the message")
+        txns.append(data[offset:offset + length])
+        offset += length
+    if offset != size:
+        raise MalformedMessage(f"{size - offset} trailing bytes after {count} transactions")
+    return BroadcastRequest(start, end, tuple(txns))
