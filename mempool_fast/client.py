@@ -14,31 +14,42 @@ from typing import Iterable
 import zmq
 
 from . import rpc
-from .rpc import Op, RpcError, TxnState
+from .errors import RemoteError, RpcError, RpcTimeout
+from .rpc import Op, TxnState
 from .transaction import SignedTransaction
 from .types import MempoolAddTransactionStatus
 
-__all__ = ["NodeClient", "RpcError", "RpcTimeout", "TxnState"]
+__all__ = ["NodeClient", "RpcError", "RemoteError", "RpcTimeout", "TxnState"]
 
 #: Seconds a synchronous call waits for its reply by default.
 DEFAULT_TIMEOUT_S = 10.0
 
 
-class RpcTimeout(TimeoutError):
-    """The node did not answer in time."""
-
-
 class NodeClient:
-    """Talks to one node's client endpoint (``tcp://127.0.0.1:PORT``)."""
+    """Talks to one node's client endpoint (``tcp://127.0.0.1:PORT``) or consensus endpoint.
+
+    A tcp:// consensus endpoint needs CurveZMQ: `curve_seed` is the client's Ed25519 seed (its
+    public key listed in the node's ``consensus_clients``) and `server_public_key` the node's
+    Ed25519 public key.
+    """
 
     def __init__(self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT_S,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, curve_seed: bytes | None = None,
+                 server_public_key: bytes | None = None) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
         self._own_ctx = context is None
         self._ctx = context or zmq.Context()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.linger = 0
+        if (curve_seed is None) != (server_public_key is None):
+            raise ValueError("curve_seed and server_public_key go together")
+        if curve_seed is not None:
+            from .network.zmq import curve_keypair_from_seed, curve_public_from_ed25519
+            public, secret = curve_keypair_from_seed(curve_seed)
+            self._sock.curve_publickey = public
+            self._sock.curve_secretkey = secret
+            self._sock.curve_serverkey = curve_public_from_ed25519(server_public_key)
         self._sock.connect(endpoint)
         self._ids = itertools.count(1)
         self._early: dict[int, rpc.Response] = {}
@@ -74,10 +85,11 @@ class NodeClient:
             self._early[resp.request_id] = resp
 
     def call(self, op: Op, body=None, timeout: float | None = None):
-        """Send a request, wait for its reply, and return its body; RpcError on an error reply."""
+        """Send a request, wait for its reply, and return its body; RemoteError (an RpcError)
+        on an error reply."""
         resp = self.wait(self.send(op, body), timeout)
         if not resp.ok:
-            raise RpcError(resp.body)
+            raise RemoteError(resp.body)
         return resp.body
 
     # -- the calls --

@@ -103,6 +103,8 @@ class NodeSpec:
     client: str
     log: Path
     public_key: bytes
+    #: The consensus endpoint (get_block, commit): an owner-only ipc socket in the workdir.
+    consensus: str = ""
 
 
 def free_port() -> int:
@@ -139,12 +141,14 @@ def write_cluster(workdir: Path, count: int, *, mempool: dict | None = None,
         specs.append(NodeSpec(name, workdir / f"{name}.toml", key_file,
                               workdir / f"{name}.sqlite", f"tcp://127.0.0.1:{free_port()}",
                               f"tcp://127.0.0.1:{free_port()}", workdir / f"{name}.log",
-                              bytes(key.verify_key)))
+                              bytes(key.verify_key),
+                              f"ipc://{(workdir / f'{name}-consensus.sock').resolve()}"))
     members = specs[:validator_set if validator_set is not None else count]
     for spec in specs:
         lines = ["[node]", f"name = {_toml_value(spec.name)}",
                  f"key_file = {_toml_value(spec.key_file.name)}", 'curve_key = "ed25519"',
                  f"listen = {_toml_value(spec.listen)}", f"client = {_toml_value(spec.client)}",
+                 f"consensus = {_toml_value(spec.consensus)}",
                  f"store = {_toml_value(spec.store.name)}", "metrics_port = 0", ""]
         for peer in members:
             lines += ["[[peers]]", f"name = {_toml_value(peer.name)}",
@@ -354,6 +358,7 @@ class _Run:
         n = len(self.specs)
         full = (1 << n) - 1
         clients = [NodeClient(s.client) for s in self.specs]
+        consensus = [NodeClient(s.consensus) for s in self.specs]
         stores = [SqliteAccountStore(s.store) for s in self.specs]
         info: dict[tuple[bytes, int], list] = {}  # pointer -> [sent_at, mask, txn]
         unseen: list[dict] = [{} for _ in range(n)]  # per node: pointer -> None (ordered)
@@ -403,7 +408,7 @@ class _Run:
                 now = time.monotonic()
                 if now >= next_block and ready:
                     next_block = now + opts.block_ms / 1000
-                    self._propose(clients, stores, ready, ledger, info)
+                    self._propose(consensus, stores, ready, ledger, info)
                 if now >= next_stats:
                     next_stats = now + 0.5
                     self._poll_stats(clients)
@@ -419,7 +424,7 @@ class _Run:
                 self._poll_stats(clients)  # final sizes, after the last commit
             except RpcTimeout:
                 log.warning("a node did not answer the final stats request")
-            for c in clients:
+            for c in clients + consensus:
                 c.close()
             for s in stores:
                 s.close()

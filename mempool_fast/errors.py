@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 __all__ = [
-    "MempoolFastError", "MalformedTransaction", "MalformedMessage", "ConfigError",
+    "MempoolFastError", "MalformedTransaction", "MalformedMessage", "ConfigError", "StartupError",
     "JournalError", "JournalClosed", "JournalCorrupt", "FileLocked", "RpcError",
     "RemoteError", "MalformedResponse", "RpcTimeout",
 ]
@@ -27,6 +27,10 @@ class MalformedMessage(MempoolFastError, ValueError):
 
 class ConfigError(MempoolFastError, ValueError):
     """A configuration, key file or data directory that cannot be used; says which and why."""
+
+
+class StartupError(MempoolFastError):
+    """A node could not start (an address in use, a data file it cannot open); says which."""
 
 
 class JournalError(MempoolFastError):

@@ -3,7 +3,8 @@
 Request:  ``version u8 | op u8 | request_id u32 | body``
 Response: ``version u8 | op u8 | request_id u32 | ok u8 (1 ok, 0 error) | body``
 (an error body is a UTF-8 message; hostile bytes always get one, never a crash).
-Both decoders take bytes-like input only and raise `RpcError` for anything malformed: a short
+Both decoders take bytes-like input only and raise `MalformedResponse` (an `RpcError`) for
+anything malformed: a short
 or lying count or length, trailing bytes, an unknown version, op, status code or state, a
 malformed transaction, a COMMIT ``block_time`` that is not a finite non-negative number, or a
 STATS body that is not a JSON object.
@@ -30,8 +31,10 @@ import math
 import struct
 from dataclasses import dataclass
 
+from ._wire import POINTER, check_pointer
+from .errors import MalformedResponse, MalformedTransaction, RpcError
 from .transaction import SignedTransaction
-from .types import MalformedMessage, MalformedTransaction, MempoolAddTransactionStatus
+from .types import MempoolAddTransactionStatus
 from .types import MempoolAddTransactionStatusCode as Code
 
 __all__ = ["Op", "TxnState", "Request", "Response", "RpcError", "encode_request",
@@ -43,7 +46,7 @@ _HEAD = struct.Struct("<BBI")
 _RESP_HEAD = struct.Struct("<BBIB")
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
-_PTR = struct.Struct("<32sQ")
+_PTR = POINTER
 _F64 = struct.Struct("<d")
 #: Longest status message carried back to a client, bytes.
 MAX_STATUS_MESSAGE = 0xFFFF
@@ -65,10 +68,6 @@ class TxnState(enum.IntEnum):
     READY = 2  #: pending, local, in the broadcast timeline
     NON_QUALIFIED = 3  #: pending, received from a peer
     COMMITTED = 4  #: below the account's stored sequence number
-
-
-class RpcError(MalformedMessage):
-    """A request or response that does not decode, or an error reply from the node."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class _Reader:
 
     def take(self, fmt: struct.Struct):
         if self.pos + fmt.size > len(self.data):
-            raise RpcError(f"truncated at byte {self.pos}: need {fmt.size} more bytes")
+            raise MalformedResponse(f"truncated at byte {self.pos}: need {fmt.size} more bytes")
         values = fmt.unpack_from(self.data, self.pos)
         self.pos += fmt.size
         return values
@@ -110,13 +109,13 @@ class _Reader:
     def count(self, item_size: int) -> int:
         n = self.u32()
         if n * item_size > len(self.data) - self.pos:
-            raise RpcError(f"count {n} exceeds the {len(self.data) - self.pos} bytes left")
+            raise MalformedResponse(f"count {n} exceeds the {len(self.data) - self.pos} bytes left")
         return n
 
     def blob(self, length_fmt: struct.Struct = _U32) -> bytes:
         (n,) = self.take(length_fmt)
         if self.pos + n > len(self.data):
-            raise RpcError(f"blob of {n} bytes runs past the end")
+            raise MalformedResponse(f"blob of {n} bytes runs past the end")
         out = self.data[self.pos:self.pos + n]
         self.pos += n
         return out
@@ -134,17 +133,17 @@ class _Reader:
             try:
                 out.append(SignedTransaction.from_bytes(self.blob()))
             except MalformedTransaction as exc:
-                raise RpcError(f"transaction {i}: {exc}") from None
+                raise MalformedResponse(f"transaction {i}: {exc}") from None
         return out
 
     def end(self) -> None:
         if self.pos != len(self.data):
-            raise RpcError(f"{len(self.data) - self.pos} trailing bytes")
+            raise MalformedResponse(f"{len(self.data) - self.pos} trailing bytes")
 
 
 def _pointers(ptrs) -> bytes:
-    ptrs = list(ptrs)
-    return _U32.pack(len(ptrs)) + b"".join(_PTR.pack(bytes(s), q) for s, q in ptrs)
+    ptrs = [check_pointer(p) for p in ptrs]  # a short sender must not be silently padded
+    return _U32.pack(len(ptrs)) + b"".join(_PTR.pack(s, q) for s, q in ptrs)
 
 
 def _txns(txns) -> bytes:
@@ -178,7 +177,7 @@ def encode_request(op: Op, request_id: int, body=None) -> bytes:
 def _as_bytes(data) -> bytes:
     # bytes(n) of an int would make n zero bytes: only bytes-like input is a frame
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise RpcError(f"expected bytes, got {type(data).__name__}")
+        raise MalformedResponse(f"expected bytes, got {type(data).__name__}")
     return bytes(data)
 
 
@@ -186,14 +185,14 @@ def decode_request(data: bytes) -> Request:
     """Decode a request; raises RpcError on anything malformed."""
     data = _as_bytes(data)
     if len(data) < _HEAD.size:
-        raise RpcError(f"request of {len(data)} bytes is shorter than its {_HEAD.size}-byte head")
+        raise MalformedResponse(f"request of {len(data)} bytes is shorter than its {_HEAD.size}-byte head")
     version, op, request_id = _HEAD.unpack_from(data)
     if version != PROTOCOL_VERSION:
-        raise RpcError(f"protocol version {version} is not {PROTOCOL_VERSION}")
+        raise MalformedResponse(f"protocol version {version} is not {PROTOCOL_VERSION}")
     try:
         op = Op(op)
     except ValueError:
-        raise RpcError(f"unknown op {op}") from None
+        raise MalformedResponse(f"unknown op {op}") from None
     r = _Reader(data, _HEAD.size)
     if op == Op.SUBMIT:
         body = r.txns()
@@ -204,7 +203,7 @@ def decode_request(data: bytes) -> Request:
     elif op == Op.COMMIT:
         (block_time,) = r.take(_F64)
         if not 0.0 <= block_time < math.inf:  # NaN fails too; inf would expire everything
-            raise RpcError(f"block_time {block_time} is not a finite non-negative number")
+            raise MalformedResponse(f"block_time {block_time} is not a finite non-negative number")
         body = (block_time, r.pointers(), r.pointers())
     else:
         body = None
@@ -251,10 +250,10 @@ def decode_response(data: bytes) -> Response:
     """Decode a response; raises RpcError on anything malformed."""
     data = _as_bytes(data)
     if len(data) < _RESP_HEAD.size:
-        raise RpcError(f"response of {len(data)} bytes is shorter than its head")
+        raise MalformedResponse(f"response of {len(data)} bytes is shorter than its head")
     version, op, request_id, ok = _RESP_HEAD.unpack_from(data)
     if version != PROTOCOL_VERSION:
-        raise RpcError(f"protocol version {version} is not {PROTOCOL_VERSION}")
+        raise MalformedResponse(f"protocol version {version} is not {PROTOCOL_VERSION}")
     if not ok:
         return Response(op, request_id, False, data[_RESP_HEAD.size:].decode(errors="replace"))
     r = _Reader(data, _RESP_HEAD.size)
@@ -266,14 +265,14 @@ def decode_response(data: bytes) -> Response:
             try:
                 code = Code(code)
             except ValueError:
-                raise RpcError(f"unknown status code {code}") from None
+                raise MalformedResponse(f"unknown status code {code}") from None
             body.append(MempoolAddTransactionStatus(code, r.blob(_U16).decode(errors="replace")))
     elif op == Op.STATUS:
         n = r.count(1)
         try:
             body = [TxnState(b) for b in data[r.pos:r.pos + n]]
         except ValueError as exc:
-            raise RpcError(str(exc)) from None
+            raise MalformedResponse(str(exc)) from None
         r.pos += n
     elif op == Op.GET_BLOCK:
         body = r.txns()
@@ -283,11 +282,11 @@ def decode_response(data: bytes) -> Response:
         try:
             body = json.loads(data[r.pos:])
         except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
-            raise RpcError(f"bad stats JSON: {exc}") from None
+            raise MalformedResponse(f"bad stats JSON: {exc}") from None
         if not isinstance(body, dict):
-            raise RpcError(f"stats body is a JSON {type(body).__name__}, not an object")
+            raise MalformedResponse(f"stats body is a JSON {type(body).__name__}, not an object")
         r.pos = len(data)
     else:
-        raise RpcError(f"unknown op {op}")
+        raise MalformedResponse(f"unknown op {op}")
     r.end()
     return Response(op, request_id, True, body)

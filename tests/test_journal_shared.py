@@ -27,11 +27,12 @@ def node_factory(core_cls, clock, accounts, tmp_path):
         store.set_account(accounts.address(index), 0, BALANCE)
     opened = []
 
-    def make(**fields):
+    def make(accounts_from=None, **fields):
         config = MempoolConfig(**{"journal_compact_min_bytes": 0, **fields})
         journal = TransactionJournal.from_config(tmp_path / "j", config, clock=clock)
         opened.append(journal)
-        node = SharedMempool(config, InProcessNetwork().endpoint("a"), store, journal=journal,
+        node = SharedMempool(config, InProcessNetwork().endpoint("a"),
+                             accounts_from or store, journal=journal,
                              mempool=core_cls(config, clock=clock), clock=clock)
         return node, journal
 
@@ -133,3 +134,61 @@ def test_commits_compact_the_journal_once_mostly_dead(node_factory, accounts):
     assert journal.stats().compactions == 1
     assert journal.file_size() < size_before
     assert journal.replay() == [txns[3]]
+
+
+def test_a_replay_the_store_cannot_vouch_for_is_held_not_forgotten(node_factory, accounts,
+                                                                   clock):
+    """A restart with an account store that does not know an account (replaced, or not yet
+    synced) keeps its journaled transactions and offers them again once it does."""
+    make, store = node_factory
+    node, journal = make()
+    txns = [accounts.txn(0, 0), accounts.txn(1, 0)]
+    assert all(s.code == Code.VALID for s in node.submit_transactions(txns))
+    journal.close()
+
+    stranger = InMemoryAccountStore()  # the restarted node reads another store
+    stranger.set_account(accounts.address(1), 0, BALANCE)
+    node2, journal2 = make(accounts_from=stranger, journal_held_retry_interval_ms=20)
+    report = node2.recover_journal()
+    assert (report.unknown_account, report.held, report.accepted) == (1, 1, 1)
+    assert node2.held_transactions() == 1
+    assert set(journal2.pointers()) == pointers(txns)  # nothing acknowledged was forgotten
+    assert txns[0].pointer not in node2.mempool
+    stranger.set_account(accounts.address(0), 0, BALANCE)  # the account appears
+    with node2:
+        assert wait_until(lambda: txns[0].pointer in node2.mempool)
+        assert wait_until(lambda: node2.held_transactions() == 0)
+    assert set(journal2.pointers()) == pointers(txns)
+
+
+def test_removals_forget_exactly_what_left_even_below_the_committed_one(node_factory,
+                                                                       accounts):
+    """A commit that names only the highest sequence number forgets the lower ones too."""
+    make, _ = node_factory
+    node, journal = make()
+    txns = [accounts.txn(0, s) for s in range(5)]
+    node.submit_transactions(txns)
+    node.commit_transactions([txns[3].pointer], 0)
+    assert set(journal.pointers()) == {txns[4].pointer}
+
+
+def test_a_replaced_transaction_is_forgotten_but_not_its_replacement(node_factory, accounts):
+    make, _ = node_factory
+    node, journal = make()
+    cheap, dear = accounts.txn(0, 0, gas_price=1), accounts.txn(0, 0, gas_price=9)
+    node.submit_transactions([cheap])
+    assert node.submit_transactions([dear])[0].code == Code.VALID
+    assert journal.replay() == [dear]
+
+
+def test_a_peer_replacing_a_client_transaction_forgets_the_journaled_one(node_factory,
+                                                                        accounts):
+    from mempool_fast.shared.protocol import BroadcastRequest
+
+    make, _ = node_factory
+    node, journal = make()
+    cheap, dear = accounts.txn(0, 0, gas_price=1), accounts.txn(0, 0, gas_price=9)
+    node.submit_transactions([cheap])
+    node.process_broadcast("peer", BroadcastRequest(0, 1, (dear.to_bytes(),)))
+    assert node.mempool.get(*dear.pointer) == dear
+    assert journal.replay() == []  # the journaled one left the pool; the peer's is not ours

@@ -59,6 +59,13 @@ class Harness:
             self.clients[name] = NodeClient(self.specs[index].client, timeout=5.0)
         return self.clients[name]
 
+    def consensus(self, index: int) -> NodeClient:
+        """A client of the node's consensus endpoint (get_block, commit)."""
+        key = self.specs[index].name + "/consensus"
+        if key not in self.clients:
+            self.clients[key] = NodeClient(self.specs[index].consensus, timeout=5.0)
+        return self.clients[key]
+
     def states(self, index: int, txns) -> list[TxnState]:
         return self.client(index).status([t.pointer for t in txns])
 
@@ -98,14 +105,14 @@ def test_three_node_processes_converge(harness, accounts):
     h.wait_everywhere(txns, range(3))
     # node2 received everything from its peers: held as NON_QUALIFIED, offered to consensus
     assert set(h.states(2, txns)) == {TxnState.NON_QUALIFIED}
-    block = h.client(2).get_block(100)
+    block = h.consensus(2).get_block(100)
     assert {t.pointer for t in block} == {t.pointer for t in txns}
     # commit on every node after advancing the account stores
     for spec in h.specs:
         with SqliteAccountStore(spec.store) as store:
             store.set_accounts([(accounts.address(a), 4, 10**9) for a in range(3)])
     for i in range(3):
-        h.client(i).commit([t.pointer for t in txns], time.time())
+        h.consensus(i).commit([t.pointer for t in txns], time.time())
         assert set(h.states(i, txns)) == {TxnState.COMMITTED}
         assert h.client(i).stats()["mempool_size"] == 0
 
@@ -183,6 +190,7 @@ def node(tmp_path, accounts):
     n.start()
     yield n, spec
     n.stop()
+    assert n.failure is None
 
 
 def test_hostile_request_bytes_get_an_error_reply(node, accounts):
@@ -203,15 +211,15 @@ def test_hostile_request_bytes_get_an_error_reply(node, accounts):
 def test_client_calls_round_trip(node, accounts):
     n, spec = node
     other = SignedTransaction.create(nacl.signing.SigningKey(b"\x42" * 32), 0)
-    with NodeClient(spec.client) as client:
+    with NodeClient(spec.client) as client, NodeClient(spec.consensus) as consensus:
         txns = [accounts.txn(1, 0), accounts.txn(1, 2), other]
         codes = [s.code for s in client.submit(txns)]
         assert codes == [Code.VALID, Code.VALID, Code.UNKNOWN_ACCOUNT]
         assert client.status([t.pointer for t in txns]) == [
             TxnState.READY, TxnState.NOT_READY, TxnState.UNKNOWN]
-        assert client.get_block(10) == [txns[0]]
-        assert client.get_block(10, exclude=[txns[0].pointer]) == []
-        client.commit([txns[0].pointer], time.time())
+        assert consensus.get_block(10) == [txns[0]]
+        assert consensus.get_block(10, exclude=[txns[0].pointer]) == []
+        consensus.commit([txns[0].pointer], time.time())
         assert client.status([txns[0].pointer])[0] == TxnState.UNKNOWN  # store not advanced
         stats = client.stats()
         assert stats["mempool_size"] == 1 and stats["parking_lot_size"] == 1

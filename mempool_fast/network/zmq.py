@@ -8,6 +8,10 @@ Shape (one node):
 - one DEALER per configured peer sends to that peer's ROUTER (CURVE client pinned to the peer's
   server key); its socket monitor turns handshake-succeeded / disconnected into NEW_PEER /
   LOST_PEER; ZeroMQ heartbeats catch half-open links and reconnects automatically;
+- a second socket monitor, on the ROUTER, counts every inbound link by how it ended (accepted,
+  handshake succeeded / failed and why, disconnected), so hostile or broken connections that
+  never reach the ZAP handler still show in ``stats()``; refused handshakes are logged at most
+  once per address per ``refused_log_interval_s``;
 - one I/O thread owns every socket (and the ZAP handler). Other threads hand it outbound messages
   through a queue plus a pipe wake-up; inbound events go to a bounded buffer. When the buffer is
   full the I/O thread stops reading the ROUTER, so ZeroMQ's high-water marks and TCP push back on
@@ -20,8 +24,11 @@ Curve keys are derived from each node's Ed25519 key (``curve_keypair_from_seed``
 from __future__ import annotations
 
 import collections
+import functools
 import logging
+import operator
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -33,7 +40,8 @@ import zmq
 import zmq.utils.z85
 from zmq.utils.monitor import parse_monitor_message
 
-from ..config import MempoolConfig
+from ..config import MempoolConfig, check_settings, setting
+from ..errors import ConfigError
 from .base import EventKind, Network, NetworkEvent
 
 __all__ = ["ZmqNetwork", "ZmqSettings", "PeerAddress", "curve_keypair_from_seed",
@@ -46,6 +54,27 @@ ZAP_DOMAIN = b"mempool_fast"
 _MONITOR_EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_MONITOR_STOPPED)
+#: ROUTER (inbound) monitor events -> the counter each one increments (see ZmqNetwork).
+_ROUTER_COUNTERS = {
+    zmq.EVENT_ACCEPTED: "inbound_accepted",
+    zmq.EVENT_ACCEPT_FAILED: "inbound_accept_failed",
+    zmq.EVENT_HANDSHAKE_SUCCEEDED: "inbound_handshake_succeeded",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "inbound_handshake_failed_protocol",
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "inbound_handshake_failed_auth",
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "inbound_handshake_failed_no_detail",
+    zmq.EVENT_DISCONNECTED: "inbound_disconnected",
+}
+_ROUTER_MONITOR_EVENTS = functools.reduce(operator.or_, _ROUTER_COUNTERS,
+                                          zmq.EVENT_MONITOR_STOPPED)
+#: Distinct addresses whose refusals are rate-limited separately; past it, one shared entry.
+_MAX_REFUSAL_ADDRESSES = 1024
+_OTHER_ADDRESSES = "other addresses"
+
+_MAX_MS = 10 ** 9            # about 11.6 days: past it an interval is a typo
+_MAX_HEARTBEAT_MS = 6_553_500  # ZMQ_HEARTBEAT_TTL (set to the timeout) is 16-bit deciseconds
+_MAX_INT = (1 << 31) - 1     # ZeroMQ int socket options
+_TCP_ENDPOINT = re.compile(r"tcp://(\[[^\[\]\s/]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
+_IPC_PATH_MAX = 107          # sockaddr_un.sun_path, less its terminating NUL
 
 
 def curve_keypair_from_seed(seed: bytes) -> tuple[bytes, bytes]:
@@ -65,38 +94,152 @@ def curve_public_from_ed25519(ed25519_public_key: bytes) -> bytes:
         nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(bytes(ed25519_public_key)))
 
 
+def _config_error(message: str, field: str) -> ConfigError:
+    error = ConfigError(message)
+    error.field = field
+    return error
+
+
+def _is_ipv6_endpoint(address: str) -> bool:
+    """A tcp:// endpoint whose host is a bracketed IPv6 literal (needs ZMQ_IPV6 on the socket)."""
+    return address.startswith("tcp://[")
+
+
 @dataclass(frozen=True)
 class PeerAddress:
-    """Where a validator listens and the z85 curve public key it must prove."""
+    """Where a validator listens and the z85 curve public key it must prove.
+
+    `address` is a ZeroMQ endpoint a DEALER can connect to: ``tcp://HOST:PORT`` (HOST a name,
+    an IPv4 address or a bracketed IPv6 address; PORT 1..65535) or ``ipc://PATH``;
+    `curve_public_key` is 40 z85 characters (bytes) that decode to a 32-byte key. Anything else
+    raises ConfigError (`.field` names the bad field) where the PeerAddress is made.
+    """
 
     address: str
     curve_public_key: bytes
 
+    def __post_init__(self) -> None:
+        address = self.address
+        if not isinstance(address, str):
+            raise _config_error(f"PeerAddress.address must be a str, got {address!r}", "address")
+        if address.startswith("ipc://"):
+            path = address[len("ipc://"):]
+            if not path or "\0" in path or len(path.encode(errors="surrogateescape")) > \
+                    _IPC_PATH_MAX:
+                raise _config_error(
+                    f"PeerAddress.address {address!r} is not a usable ipc:// endpoint (the path "
+                    f"must be 1..{_IPC_PATH_MAX} bytes)", "address")
+        else:
+            match = _TCP_ENDPOINT.fullmatch(address)
+            if match is None or not 1 <= int(match.group(2)) <= 65535:
+                raise _config_error(
+                    f"PeerAddress.address {address!r} is not a ZeroMQ endpoint this transport "
+                    "can connect to (tcp://HOST:PORT with PORT 1..65535, or ipc://PATH)",
+                    "address")
+        key = self.curve_public_key
+        try:
+            ok = isinstance(key, bytes) and len(zmq.utils.z85.decode(key)) == 32
+        except Exception:  # noqa: BLE001 - z85 raises KeyError/ValueError/struct.error
+            ok = False
+        if not ok:
+            raise _config_error(
+                f"PeerAddress.curve_public_key must be a z85-encoded 32-byte key (40 bytes), "
+                f"got {key!r}", "curve_public_key")
+
 
 @dataclass(frozen=True)
 class ZmqSettings:
-    """Transport tunables that are ZeroMQ-specific (the mempool-wide ones are MempoolConfig's)."""
+    """Transport tunables that are ZeroMQ-specific (the mempool-wide ones are MempoolConfig's).
+
+    Every field is checked where the settings are made (kind and range, see `setting`, plus
+    heartbeat_timeout_ms > heartbeat_ivl_ms and reconnect_ivl_max_ms >= reconnect_ivl_ms);
+    a bad value raises ConfigError naming the field (`.field`).
+    """
 
     #: Heartbeat ping interval; a link silent for `heartbeat_timeout_ms` is dropped.
-    heartbeat_ivl_ms: int = 1_000
-    heartbeat_timeout_ms: int = 3_000
+    heartbeat_ivl_ms: int = setting(1_000, lo=1, hi=_MAX_HEARTBEAT_MS)
+    heartbeat_timeout_ms: int = setting(3_000, lo=1, hi=_MAX_HEARTBEAT_MS)
     #: Reconnect interval (first try) and its exponential back-off cap.
-    reconnect_ivl_ms: int = 100
-    reconnect_ivl_max_ms: int = 2_000
+    reconnect_ivl_ms: int = setting(100, lo=1, hi=_MAX_MS)
+    reconnect_ivl_max_ms: int = setting(2_000, lo=1, hi=_MAX_MS)
     #: ZeroMQ high-water marks (messages) on each socket.
-    sndhwm: int = 1_000
-    rcvhwm: int = 1_000
+    sndhwm: int = setting(1_000, lo=1, hi=_MAX_INT)
+    rcvhwm: int = setting(1_000, lo=1, hi=_MAX_INT)
     #: Inbound events buffered for `recv`; when full the ROUTER is no longer read.
-    inbound_queue_size: int = 1_000
+    inbound_queue_size: int = setting(1_000, lo=1, hi=1 << 30)
     #: Outbound messages queued per peer in the transport before `send` waits.
-    outbound_queue_size: int = 1_000
-    #: How long `send` waits for room in a full per-peer queue before returning False.
-    send_timeout_s: float = 0.5
+    outbound_queue_size: int = setting(1_000, lo=1, hi=1 << 30)
+    #: How long `send` waits for room in a full per-peer queue before returning False
+    #: (0: never wait).
+    send_timeout_s: float = setting(0.5, lo=0, hi=86_400, kind=float)
     #: ZeroMQ MAXMSGSIZE = this factor x max_message_bytes: a message between the two limits is
     #: dropped and counted by the transport; a larger one makes ZeroMQ drop the link.
-    hard_size_factor: int = 2
+    hard_size_factor: int = setting(2, lo=1, hi=1 << 10)
     #: Longest single poll, so a stop request is seen even if the wake-up is lost.
-    poll_ms: int = 1_000
+    poll_ms: int = setting(1_000, lo=1, hi=60_000)
+    #: At most one WARNING per remote address per this many seconds for refused handshakes
+    #: (the next one says how many were suppressed); 0 logs every refusal. The counters count
+    #: every refusal regardless.
+    refused_log_interval_s: float = setting(10.0, lo=0, hi=86_400, kind=float)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+        if self.heartbeat_timeout_ms <= self.heartbeat_ivl_ms:
+            raise _config_error(
+                f"ZmqSettings.heartbeat_timeout_ms must be more than heartbeat_ivl_ms "
+                f"({self.heartbeat_ivl_ms}), got {self.heartbeat_timeout_ms!r}",
+                "heartbeat_timeout_ms")
+        if self.reconnect_ivl_max_ms < self.reconnect_ivl_ms:
+            raise _config_error(
+                f"ZmqSettings.reconnect_ivl_max_ms must be at least reconnect_ivl_ms "
+                f"({self.reconnect_ivl_ms}), got {self.reconnect_ivl_max_ms!r}",
+                "reconnect_ivl_max_ms")
+
+
+class _RefusalLog:
+    """Rate limit of the refused-handshake WARNING: per address, at most one per `interval`.
+
+    `refused(address, now)` returns how many refusals from `address` went unlogged since its
+    last warning when one is due now, else None (and counts this one as suppressed).
+    `sweep(now)` returns (address, suppressed) for every address whose interval ran out with
+    refusals still unreported (each such report counts as that address's warning), and forgets
+    the addresses quiet for a whole interval. Past `limit` addresses, new ones share one entry.
+    """
+
+    __slots__ = ("interval", "limit", "entries", "next_sweep")
+
+    def __init__(self, interval: float, limit: int = _MAX_REFUSAL_ADDRESSES) -> None:
+        self.interval, self.limit = interval, limit
+        self.entries: dict[str, list] = {}  # address -> [time of last warning, suppressed]
+        self.next_sweep = float("inf")
+
+    def refused(self, address: str, now: float) -> int | None:
+        if address not in self.entries and len(self.entries) >= self.limit:
+            address = _OTHER_ADDRESSES
+        entry = self.entries.get(address)
+        if entry is not None and now - entry[0] < self.interval:
+            entry[1] += 1
+            return None
+        suppressed = entry[1] if entry is not None else 0
+        self.entries[address] = [now, 0]
+        self.next_sweep = min(self.next_sweep, now + self.interval)
+        return suppressed
+
+    def sweep(self, now: float) -> list[tuple[str, int]]:
+        if now < self.next_sweep:
+            return []
+        due = []
+        for address, entry in list(self.entries.items()):
+            if now - entry[0] < self.interval:
+                continue
+            if entry[1]:
+                due.append((address, entry[1]))
+                entry[0], entry[1] = now, 0
+            else:
+                del self.entries[address]
+        self.next_sweep = min((e[0] + self.interval for e in self.entries.values()),
+                              default=float("inf"))
+        return due
 
 
 class _TokenBucket:
@@ -123,6 +266,27 @@ class ZmqNetwork(Network):
     `peers` maps peer name -> PeerAddress (this node's own name, if present, is ignored);
     `seed` is this node's 32-byte Ed25519 seed, from which its curve keys derive.
     `counters` (read with `stats()`) counts sent/received messages and every drop by reason.
+
+    Inbound links (the ROUTER's socket monitor; one link can bump several counters):
+
+    - ``inbound_accepted``: a TCP/IPC connection was accepted (every kind below starts so);
+    - ``inbound_accept_failed``: accept() itself failed (e.g. out of file descriptors);
+    - ``inbound_handshake_succeeded``: a validator's CURVE handshake completed;
+    - ``inbound_handshake_failed_protocol``: the peer spoke ZMTP but not our CURVE handshake, e.g.
+      a NULL/PLAIN client (mechanism mismatch) or a CURVE client with the wrong server key;
+    - ``inbound_handshake_failed_auth``: CURVE handshake refused by the ZAP handler (the same
+      refusals as ``auth_rejected``);
+    - ``inbound_handshake_failed_no_detail``: the connection ended mid-handshake for another
+      reason, e.g. a TCP client that connects and closes, or a handshake timeout;
+    - ``inbound_disconnected``: an accepted link closed, whatever the cause: after each failed
+      handshake above, raw TCP bytes that are not a ZMTP greeting (no handshake event at all:
+      only accepted + disconnected), a validator's frame over ``maxmsgsize`` (ZeroMQ drops its
+      established link; its DEALER then reconnects), a heartbeat timeout, a peer leaving.
+
+    ZAP decisions: ``auth_accepted`` / ``auth_rejected``. A refusal logs a WARNING at most once
+    per remote address per ``settings.refused_log_interval_s`` (on `clock`), saying how many
+    were suppressed since the previous one. Outbound (DEALER) handshake failures:
+    ``handshake_failed``.
     """
 
     def __init__(self, peer_id: str, seed: bytes, listen_address: str,
@@ -150,6 +314,7 @@ class ZmqNetwork(Network):
         self._stop = False
         self._throttled = False
         self._counters = collections.Counter()
+        self._refusals = _RefusalLog(self.settings.refused_log_interval_s)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -286,36 +451,45 @@ class ZmqNetwork(Network):
             router.curve_secretkey = self._secret
             router.zap_domain = ZAP_DOMAIN
             router.maxmsgsize = self.config.max_message_bytes * self.settings.hard_size_factor
+            if _is_ipv6_endpoint(self._listen_address):
+                router.ipv6 = True
+            router_monitor = router.get_monitor_socket(_ROUTER_MONITOR_EVENTS)
+            sockets.append(router_monitor)
             router.bind(self._listen_address)
             self.bound_address = router.getsockopt_string(zmq.LAST_ENDPOINT)
+            dealers: dict[str, zmq.Socket] = {}
+            monitors: dict[zmq.Socket, str] = {}
+            for name, peer in self._peers.items():
+                dealer = self._ctx.socket(zmq.DEALER)
+                sockets.append(dealer)
+                self._configure(dealer)
+                dealer.immediate = 1
+                if _is_ipv6_endpoint(peer.address):
+                    dealer.ipv6 = True
+                dealer.curve_serverkey = peer.curve_public_key
+                dealer.curve_publickey = self._public
+                dealer.curve_secretkey = self._secret
+                monitor = dealer.get_monitor_socket(_MONITOR_EVENTS)
+                sockets.append(monitor)
+                monitors[monitor] = name
+                dealer.connect(peer.address)
+                dealers[name] = dealer
         except BaseException as exc:  # noqa: BLE001 - reported to start()
             self._error = exc
-            for s in sockets:
+            for s in reversed(sockets):
                 s.close(linger=0)
             self._ctx.term()
             self._bound.set()
             return
         self._bound.set()
-        dealers: dict[str, zmq.Socket] = {}
-        monitors: dict[zmq.Socket, str] = {}
-        for name, peer in self._peers.items():
-            dealer = self._ctx.socket(zmq.DEALER)
-            self._configure(dealer)
-            dealer.immediate = 1
-            dealer.curve_serverkey = peer.curve_public_key
-            dealer.curve_publickey = self._public
-            dealer.curve_secretkey = self._secret
-            monitors[dealer.get_monitor_socket(_MONITOR_EVENTS)] = name
-            dealer.connect(peer.address)
-            dealers[name] = dealer
         try:
-            self._loop(zap, router, dealers, monitors)
+            self._loop(zap, router, router_monitor, dealers, monitors)
         except Exception:  # pragma: no cover - a bug; logged, and recv() then returns None
             log.exception("%s: ZeroMQ I/O thread failed", self.peer_id)
         finally:
-            for dealer in dealers.values():
-                dealer.disable_monitor()
-            for sock in [*monitors, *dealers.values(), router, zap]:
+            for sock in [router, *dealers.values()]:
+                sock.disable_monitor()
+            for sock in [router_monitor, *monitors, *dealers.values(), router, zap]:
                 sock.close(linger=0)
             self._ctx.term()
             with self._space:
@@ -336,10 +510,11 @@ class ZmqNetwork(Network):
         sock.reconnect_ivl = s.reconnect_ivl_ms
         sock.reconnect_ivl_max = s.reconnect_ivl_max_ms
 
-    def _loop(self, zap, router, dealers, monitors) -> None:
+    def _loop(self, zap, router, router_monitor, dealers, monitors) -> None:
         poller = zmq.Poller()
         poller.register(self._wake_r, zmq.POLLIN)
         poller.register(zap, zmq.POLLIN)
+        poller.register(router_monitor, zmq.POLLIN)
         for mon in monitors:
             poller.register(mon, zmq.POLLIN)
         queues = {name: collections.deque() for name in dealers}
@@ -365,6 +540,9 @@ class ZmqNetwork(Network):
                     pass
             if zap in ready:
                 self._serve_zap(zap)
+            if router_monitor in ready:
+                self._on_router_monitor(router_monitor)
+            self._report_suppressed_refusals()
             for mon, name in monitors.items():
                 if mon in ready:
                     self._on_monitor(mon, name, queues)
@@ -401,14 +579,45 @@ class ZmqNetwork(Network):
             name = self._allowed.get(key) if mechanism == b"CURVE" else None
             if name is None:
                 self._count("auth_rejected")
-                log.warning("%s: rejected %s connection from %s (key not in the validator set)",
-                            self.peer_id, mechanism.decode(errors="replace"),
-                            address.decode(errors="replace"))
+                self._log_refusal(address.decode(errors="replace") or "(unknown address)",
+                                  mechanism.decode(errors="replace"))
                 reply = [version, request_id, b"400", b"not a validator", b"", b""]
             else:
                 self._count("auth_accepted")
                 reply = [version, request_id, b"200", b"OK", name.encode(), b""]
             zap.send_multipart(envelope + reply)
+
+    def _log_refusal(self, address: str, mechanism: str) -> None:
+        suppressed = self._refusals.refused(address, self._clock())
+        if suppressed is None:
+            return
+        interval = self.settings.refused_log_interval_s
+        log.warning("%s: rejected %s connection from %s (key not in the validator set)%s",
+                    self.peer_id, mechanism, address,
+                    f"; {suppressed} more rejected from this address since the last warning"
+                    if suppressed else
+                    f"; further rejections from this address are logged at most every "
+                    f"{interval:g}s" if interval > 0 else "")
+
+    def _report_suppressed_refusals(self) -> None:
+        for address, suppressed in self._refusals.sweep(self._clock()):
+            log.warning("%s: rejected %d more connections from %s (key not in the validator "
+                        "set) since the last warning", self.peer_id, suppressed, address)
+
+    def _on_router_monitor(self, mon) -> None:
+        """Count inbound link events by kind (see the class docstring)."""
+        while True:
+            try:
+                message = parse_monitor_message(mon.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            event = message["event"]
+            name = _ROUTER_COUNTERS.get(event)
+            if name is None:
+                continue  # EVENT_MONITOR_STOPPED
+            self._count(name)
+            if event in (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_ACCEPT_FAILED):
+                log.debug("%s: inbound %s (%#x)", self.peer_id, name, message["value"])
 
     def _on_monitor(self, mon, name: str, queues) -> None:
         while True:

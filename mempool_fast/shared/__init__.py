@@ -146,7 +146,7 @@ class SharedMempool:
             self._threads.append(thread)
             thread.start()
         if self._binding is not None:
-            self._binding.start(self._resubmit_held, self._name)
+            self._binding.start(self._resubmit_held, self._name, self._guarded)
         return self
 
     def stop(self) -> None:
@@ -278,6 +278,14 @@ class SharedMempool:
 
     def _index_size(self, name: str) -> int:
         return self._core.read(_index_size, name)
+
+    def sizes(self) -> dict[str, int]:
+        """The core's index sizes, read consistently."""
+        return self._core.read(_sizes)
+
+    def timeline_states(self, pointers) -> list[tuple[TimelineState, int] | None]:
+        """(state, timeline id) of each pending (sender, seq), None where not pending."""
+        return self._core.read(_timeline_states, list(pointers))
 
     # ------------------------------------------------------------------ peers
     def peers(self) -> dict[str, PeerSyncState]:
@@ -479,6 +487,17 @@ def _commit(core, committed, rejected, block_time: float) -> int:
     for sender, seq in rejected:
         remove(sender, seq, True)
     return core.gc_by_expiration_time(block_time)
+
+
+def _sizes(core) -> dict[str, int]:
+    return {"mempool_size": len(core), "parking_lot_size": core.parking_lot_size(),
+            "priority_index_size": core.priority_index_size(),
+            "timeline_size": core.timeline_size()}
+
+
+def _timeline_states(core, pointers) -> list:
+    state = core.timeline_state
+    return [state(sender, seq) for sender, seq in pointers]
 
 
 def _index_size(core, name: str) -> int:

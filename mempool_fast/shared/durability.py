@@ -141,11 +141,13 @@ class JournalBinding:
             return len(self._held)
 
     # -- the worker --
-    def start(self, resubmit: Callable[[list], list], name: str) -> None:
-        """Run maintenance in a thread of its own until `stop()`."""
+    def start(self, resubmit: Callable[[list], list], name: str,
+              wrap: Callable[[Callable, str], Callable[[], None]]) -> None:
+        """Run maintenance in a thread of its own until `stop()`; `wrap(loop, role)` makes the
+        thread body (the shared mempool's, which records a thread's death)."""
         self._resubmit = resubmit
-        self._worker = threading.Thread(target=self._run, name=f"smp-journal-{name}",
-                                        daemon=True)
+        self._worker = threading.Thread(target=wrap(self._run, "journal"),
+                                        name=f"smp-journal-{name}", daemon=True)
         self._worker.start()
 
     def stop(self) -> None:
@@ -155,16 +157,16 @@ class JournalBinding:
             self._worker.join()
             self._worker = None
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         journal = self.journal
         batch = journal.fsync_policy == "batch" and journal.fsync_interval > 0
         tick = min(journal.fsync_interval, self._retry_interval) if batch else \
             self._retry_interval
         next_retry = time.monotonic() + self._retry_interval
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not stop.is_set():
             self._wake.wait(tick)
             self._wake.clear()
-            if self._stop.is_set() or journal.closed:
+            if self._stop.is_set() or stop.is_set() or journal.closed:
                 return
             try:
                 if batch:

@@ -1,0 +1,281 @@
+"""A validator node process: SharedMempool + ZeroMQ transport + SQLite accounts + endpoints.
+
+Start-up takes, in order: the data-directory locks (store and journal: two nodes never share
+one), the account store (a journal holding transactions with no store beside it is an error,
+never an empty store), the journal (replayed before anyone is served), the peer link, the
+shared mempool's threads, the client endpoint, the consensus endpoint, the HTTP port. Each
+failure is one error naming the file or field (`StartupError`, `ConfigError`, `JournalCorrupt`,
+`FileLocked`), after everything already started was stopped. While it runs, a thread that dies
+takes the node down (`run_until_signal` returns 1) instead of leaving it half alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sqlite3
+import threading
+import time
+from typing import Any, Callable
+
+import zmq
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from .. import IMPLEMENTATION
+from ..errors import ConfigError, StartupError
+from ..file_lock import FileLock
+from ..journal import HEADER_LEN, TransactionJournal
+from ..network.zmq import PeerAddress, ZmqNetwork, curve_public_from_ed25519
+from .config import NodeConfig
+from .endpoint import RequestEndpoint, curve_server
+from .service import ClientService, ConsensusService
+
+__all__ = ["Node"]
+
+log = logging.getLogger(__name__)
+
+#: How often a running node checks that every thread it depends on is alive.
+_WATCH_INTERVAL_S = 0.5
+
+
+class _TransportCollector:
+    """Exposes the transport's counters (auth rejections, drops...) to Prometheus."""
+
+    def __init__(self, network: ZmqNetwork) -> None:
+        self.network = network
+
+    def collect(self):
+        counters = CounterMetricFamily("mempool_transport_events",
+                                       "ZeroMQ transport events by kind", labels=["kind"])
+        for kind, value in sorted(self.network.stats().items()):
+            counters.add_metric([kind], value)
+        yield counters
+        alive = GaugeMetricFamily("mempool_transport_peers_alive", "Peers with a live link")
+        alive.add_metric([], len(self.network.peers_alive()))
+        yield alive
+
+
+def _bind(what: str, address: str, start: Callable[[], None]) -> None:
+    try:
+        start()
+    except (zmq.ZMQError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StartupError(f"cannot bind {what} {address}: {reason}") from None
+
+
+def _journal_holds_records(path) -> bool:
+    try:
+        return path.stat().st_size > HEADER_LEN
+    except FileNotFoundError:
+        return False
+
+
+class Node:
+    """One validator: owns its transport, shared mempool, account store and endpoints."""
+
+    def __init__(self, config: NodeConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.storage: Any = None
+        self.journal: TransactionJournal | None = None
+        self.network: ZmqNetwork | None = None
+        self.shared: Any = None
+        #: What the start-up replay of the journal did (set by start()).
+        self.recovery = None
+        self._locks: list[FileLock] = []
+        self._ctx: zmq.Context | None = None
+        self._endpoints: list[RequestEndpoint] = []
+        self._http: Any = None
+        self._client_service: ClientService | None = None
+        self._consensus_service: ConsensusService | None = None
+        self._wake = threading.Event()
+        self._stopped = False
+        #: Why the node went down on its own (a dead thread), else None.
+        self.failure: str | None = None
+
+    # -- lifecycle --
+    def start(self) -> None:
+        """Open, replay, bind and start everything; raises (after cleaning up) if one fails."""
+        try:
+            self._open()
+            self._serve()
+        except BaseException:
+            self.stop()
+            raise
+        cfg = self.config
+        report = self.recovery
+        log.info("%s started: %s core, peers on %s (%s), clients on %s, consensus on %s, "
+                 "metrics on %s; journal %s: %d replayed, %d back in the pool, %d held",
+                 cfg.name, IMPLEMENTATION, self.network.bound_address,
+                 ", ".join(p.name for p in cfg.peers if p.name != cfg.name) or "no peers",
+                 cfg.client, cfg.consensus or "-",
+                 f"{cfg.metrics_address}:{self._http.port}" if self._http else "-",
+                 cfg.journal_path, report.replayed, report.accepted, report.held)
+        log.info("%s: listening on %s, clients on %s", cfg.name, self.network.bound_address,
+                 cfg.client)
+
+    def _open(self) -> None:
+        cfg = self.config
+        from ..shared import SharedMempool  # the heavy parts load only when a node starts
+        from ..validation import Ed25519Validator
+
+        journal_path = cfg.journal_path
+        if _journal_holds_records(journal_path) and not cfg.store.exists():
+            raise ConfigError(
+                f"store {cfg.store} is missing but journal {journal_path} holds transactions: "
+                "restore the store (or move the journal away to start empty)")
+        self._locks.append(FileLock(cfg.store, "store"))
+        self.storage = _open_store(cfg.store)
+        self.journal = TransactionJournal.from_config(journal_path, cfg.mempool, clock=self.clock)
+        peers = {p.name: PeerAddress(p.address, curve_public_from_ed25519(p.public_key))
+                 for p in cfg.peers}
+        self.network = ZmqNetwork(cfg.name, cfg.seed, cfg.listen, peers, cfg.mempool,
+                                  settings=cfg.transport, start=False)
+        self.shared = SharedMempool(cfg.mempool, self.network, self.storage,
+                                    validator=Ed25519Validator(cfg.mempool),
+                                    journal=self.journal, clock=self.clock)
+        self.shared.metrics.registry.register(_TransportCollector(self.network))
+        # acknowledged, uncommitted client transactions come back before anyone is served
+        self.recovery = self.shared.recover_journal()
+
+    def _serve(self) -> None:
+        cfg = self.config
+        _bind("[node].listen", cfg.listen, self.network.start)
+        self.shared.start()
+        self._ctx = zmq.Context()
+        self._client_service = ClientService(cfg.name, self.shared, self.storage, self.stats,
+                                             max_transactions=cfg.client_max_transactions)
+        endpoint = RequestEndpoint(self._ctx, cfg.client, self._client_service,
+                                   workers=cfg.client_workers,
+                                   max_request_bytes=cfg.client_max_request_bytes,
+                                   name=f"node-client-{cfg.name}")
+        _bind("[node].client", cfg.client, endpoint.start)
+        self._endpoints.append(endpoint)
+        self._consensus_service = ConsensusService(
+            cfg.name, self.shared, self.clock, max_block_time_skew_s=cfg.max_block_time_skew_s)
+        if cfg.consensus:
+            curve = None if cfg.consensus.startswith("ipc://") else \
+                curve_server(cfg.seed, cfg.consensus_clients)
+            endpoint = RequestEndpoint(self._ctx, cfg.consensus, self._consensus_service,
+                                       workers=1, max_request_bytes=cfg.client_max_request_bytes,
+                                       name=f"node-consensus-{cfg.name}", curve=curve)
+            _bind("[node].consensus", cfg.consensus, endpoint.start)
+            self._endpoints.append(endpoint)
+        if cfg.metrics_port:
+            from .http import NodeHttpServer
+            self._http = NodeHttpServer(cfg.metrics_address, cfg.metrics_port,
+                                        self.shared.metrics.registry, health=self.health,
+                                        readiness=self.readiness)
+            _bind("[node].metrics_port", f"{cfg.metrics_address}:{cfg.metrics_port}",
+                  self._http.start)
+
+    def stop(self) -> None:
+        """Stop every thread and close every socket and file. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._wake.set()
+        if self._http is not None:
+            self._http.stop()
+        for endpoint in self._endpoints:
+            endpoint.stop()
+        if self.shared is not None:
+            self.shared.stop()
+        if self.network is not None:
+            self.network.close()
+        if self.journal is not None:
+            self.journal.close()
+        close = getattr(self.storage, "close", None)
+        if close is not None:
+            close()
+        if self._ctx is not None:
+            self._ctx.term()
+        for lock in self._locks:
+            lock.release()
+
+    def run_until_signal(self) -> int:
+        """Serve until SIGTERM or SIGINT (exit code 0), or until a thread the node depends on
+        dies (1); then stop cleanly."""
+        previous = {s: signal.signal(s, lambda *_: self._wake.set())
+                    for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            while not self._wake.wait(_WATCH_INTERVAL_S):
+                self.failure = self._dead_thread()
+                if self.failure is not None:
+                    log.critical("%s: %s; stopping the node", self.config.name, self.failure)
+                    break
+        finally:
+            self.stop()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return 0 if self.failure is None else 1
+
+    def _dead_thread(self) -> str | None:
+        shared = self.shared
+        if shared.failed.is_set():
+            role, exc = shared.failure
+            return f"the shared mempool's {role} thread died ({exc!r})"
+        if not self.network.running():
+            return "the network I/O thread died"
+        for endpoint in self._endpoints:
+            if not endpoint.alive():
+                return f"the endpoint on {endpoint.address} died"
+        if self._http is not None and not self._http.alive():
+            return "the HTTP server thread died"
+        return None
+
+    # -- state for operators --
+    def handle(self, data: bytes) -> bytes:
+        """Answer one encoded client request (what the client endpoint serves)."""
+        return self._client_service(data)
+
+    def handle_consensus(self, data: bytes) -> bytes:
+        """Answer one encoded consensus request (what the consensus endpoint serves)."""
+        return self._consensus_service(data)
+
+    def txn_states(self, pointers):
+        """Where each (sender, seq) stands here (see ClientService.txn_states)."""
+        return self._client_service.txn_states(pointers)
+
+    def health(self) -> tuple[bool, dict]:
+        """Alive: every thread the node depends on runs."""
+        dead = None if self._stopped else self._dead_thread()
+        return dead is None and not self._stopped, {"node": self.config.name,
+                                                    "problem": dead}
+
+    def readiness(self) -> tuple[bool, dict]:
+        """Ready: the journal is replayed and links to `ready_min_peers` peers are up."""
+        links = len(self.network.peers_alive())
+        need = self.config.ready_min_peers
+        alive, _ = self.health()
+        ready = alive and self.recovery is not None and links >= need
+        return ready, {"node": self.config.name, "links_alive": links, "links_needed": need,
+                       "journal_replayed": self.recovery is not None}
+
+    def stats(self) -> dict:
+        """Sizes and peer/transport state, for the cluster summary and operators."""
+        peers = self.shared.peers()
+        return {"name": self.config.name, **self.shared.sizes(),
+                "peers": {p: {"timeline_id": s.timeline_id, "alive": s.is_alive}
+                          for p, s in peers.items()},
+                "links_alive": sorted(self.network.peers_alive()),
+                "transport": self.network.stats(),
+                "mempool_counters": self.shared.counters(),
+                "journal": {"live": len(self.journal), "bytes": self.journal.file_size(),
+                            "held": self.shared.held_transactions()},
+                "implementation": IMPLEMENTATION}
+
+
+def _open_store(path):
+    from ..storage import SqliteAccountStore
+
+    store = None
+    try:
+        store = SqliteAccountStore(str(path))
+        len(store)  # reads the table: a file that is not an SQLite database fails here
+    except sqlite3.Error as exc:
+        if store is not None:
+            store.close()
+        raise ConfigError(f"store {path} cannot be used: {exc}") from None
+    return store

@@ -1,0 +1,121 @@
+"""What a node answers on its endpoints: the client operations and the consensus operations.
+
+`ClientService` (submit, status, stats) is for local tools on the unauthenticated client
+endpoint; `ConsensusService` (get_block, commit) only for consensus, on the consensus endpoint.
+Each decodes a request, refuses an operation it does not serve, checks the node's own limits
+(transactions per request, how far ahead of the node's clock a block time may be), calls the
+shared mempool and encodes the reply. Every failure is an error reply, never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from .. import rpc
+from ..errors import MempoolFastError
+from ..rpc import Op, RpcError, TxnState
+from ..types import TimelineState
+
+__all__ = ["ClientService", "ConsensusService"]
+
+log = logging.getLogger(__name__)
+
+_TXN_STATE = {TimelineState.NOT_READY: TxnState.NOT_READY, TimelineState.READY: TxnState.READY,
+              TimelineState.NON_QUALIFIED: TxnState.NON_QUALIFIED}
+
+
+class _Service:
+    """Request bytes -> reply bytes for a fixed set of operations."""
+
+    #: The operations this endpoint serves, and where the others are.
+    OPS: frozenset[Op] = frozenset()
+    ELSEWHERE = ""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __call__(self, data: bytes) -> bytes:
+        try:
+            req = rpc.decode_request(data)
+        except RpcError as exc:
+            op, rid = rpc.request_head(data)
+            return rpc.error_response(op, rid, f"bad request: {exc}")
+        if req.op not in self.OPS:
+            return rpc.error_response(req.op, req.request_id,
+                                      f"{req.op.name} is not served here: {self.ELSEWHERE}")
+        try:
+            return rpc.encode_response(req.op, req.request_id, self.dispatch(req))
+        except (ValueError, TypeError, MempoolFastError) as exc:
+            return rpc.error_response(req.op, req.request_id, f"{req.op.name} failed: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a request must not kill the endpoint
+            log.exception("%s: %s request failed", self._name, req.op.name)
+            return rpc.error_response(req.op, req.request_id,
+                                      f"{req.op.name} failed: internal error {exc!r}")
+
+    def dispatch(self, req: rpc.Request) -> Any:
+        raise NotImplementedError
+
+
+class ClientService(_Service):
+    """SUBMIT, STATUS, STATS for local clients."""
+
+    OPS = frozenset({Op.SUBMIT, Op.STATUS, Op.STATS})
+    ELSEWHERE = "GET_BLOCK and COMMIT are consensus operations, on the consensus endpoint"
+
+    def __init__(self, name: str, shared: Any, storage: Any, stats: Callable[[], dict], *,
+                 max_transactions: int) -> None:
+        super().__init__(name)
+        self._shared = shared
+        self._storage = storage
+        self._stats = stats
+        self._max_transactions = max_transactions
+
+    def dispatch(self, req: rpc.Request) -> Any:
+        if req.op == Op.SUBMIT:
+            if len(req.body) > self._max_transactions:
+                raise ValueError(f"{len(req.body)} transactions in one request; the limit is "
+                                 f"{self._max_transactions} ([node].client_max_transactions)")
+            return self._shared.submit_transactions(req.body)
+        if req.op == Op.STATUS:
+            return self.txn_states(req.body)
+        return self._stats()
+
+    def txn_states(self, pointers) -> list[TxnState]:
+        """Where each (sender, seq) stands here: pending (and how), committed, or unknown."""
+        found = self._shared.timeline_states(pointers)
+        states: list[TxnState | None] = [None if f is None else _TXN_STATE[f[0]] for f in found]
+        missing = [i for i, s in enumerate(states) if s is None]
+        if missing:
+            accounts = self._storage.get_account_states([pointers[i][0] for i in missing])
+            for i, account in zip(missing, accounts):
+                committed = account is not None and pointers[i][1] < account[0]
+                states[i] = TxnState.COMMITTED if committed else TxnState.UNKNOWN
+        return states
+
+
+class ConsensusService(_Service):
+    """GET_BLOCK and COMMIT, for consensus only."""
+
+    OPS = frozenset({Op.GET_BLOCK, Op.COMMIT})
+    ELSEWHERE = "client operations are on the client endpoint"
+
+    def __init__(self, name: str, shared: Any, clock: Callable[[], float], *,
+                 max_block_time_skew_s: float) -> None:
+        super().__init__(name)
+        self._shared = shared
+        self._clock = clock
+        self._skew = max_block_time_skew_s
+
+    def dispatch(self, req: rpc.Request) -> Any:
+        if req.op == Op.GET_BLOCK:
+            batch, exclude = req.body
+            return self._shared.get_block(batch, exclude)
+        block_time, committed, rejected = req.body
+        ahead = block_time - self._clock()
+        if ahead > self._skew:
+            raise ValueError(f"block_time {block_time} is {ahead:.0f} s ahead of this node's "
+                             f"clock; at most {self._skew:g} s is accepted "
+                             "([node].max_block_time_skew_s)")
+        self._shared.commit_transactions(committed, block_time, rejected)
+        return None

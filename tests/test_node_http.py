@@ -1,0 +1,308 @@
+"""NodeHttpServer: routes, health/readiness callables, bounded threads and sockets, idle timeout, stop."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import select
+import socket
+import threading
+import time
+
+import pytest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
+
+from conftest import wait_until
+from mempool_fast.node_http import THREAD_NAME_PREFIX, NodeHttpServer
+
+HOST = "127.0.0.1"
+IDLE_S = 0.5  # the idle timeout of the tests that wait for it
+
+
+def ok_check():
+    return True, {"detail": "fine"}
+
+
+@pytest.fixture
+def registry():
+    reg = CollectorRegistry()
+    counter = Counter("node_http_test_events", "A metric only this test registers", registry=reg)
+    counter.inc(3)
+    return reg
+
+
+@pytest.fixture
+def make_server(registry):
+    """make_server(**overrides) -> a started NodeHttpServer on an ephemeral port, stopped at teardown."""
+    servers = []
+
+    def make(**kw):
+        kw.setdefault("health", ok_check)
+        kw.setdefault("readiness", ok_check)
+        server = NodeHttpServer(HOST, kw.pop("port", 0), kw.pop("registry", registry), **kw)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def request(port, path, method="GET", timeout=5.0):
+    """One HTTP request -> (status, headers, body)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path)
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read()
+    finally:
+        conn.close()
+
+
+def server_threads(port=None):
+    prefix = THREAD_NAME_PREFIX if port is None else f"{THREAD_NAME_PREFIX}-{port}-"
+    return [t for t in threading.enumerate() if t.name.startswith(prefix)]
+
+
+def closed_by_peer(sock) -> bool:
+    """True if the server has closed this (non-blocking) client socket: EOF or a reset."""
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+# -- routes --
+
+def test_metrics_route_serves_the_registry(make_server):
+    server = make_server()
+    status, headers, body = request(server.port, "/metrics")
+    assert status == 200
+    assert headers["Content-Type"] == CONTENT_TYPE_LATEST
+    assert b"node_http_test_events_total 3.0" in body
+    # query strings are ignored for routing
+    status, _, body2 = request(server.port, "/metrics?name[]=x")
+    assert status == 200 and b"node_http_test_events_total" in body2
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/healthz?verbose=1"])
+def test_health_routes_answer_json(make_server, path):
+    server = make_server()
+    status, headers, body = request(server.port, path)
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"status": "ok", "detail": "fine"}
+
+
+@pytest.mark.parametrize("path", ["/", "/metrics/", "/favicon.ico", "/healthzz"])
+def test_unknown_path_is_404(make_server, path):
+    server = make_server()
+    status, headers, _ = request(server.port, path)
+    assert status == 404
+    assert headers["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "BREW"])
+def test_methods_other_than_get_and_head_are_405(make_server, method):
+    server = make_server()
+    status, headers, _ = request(server.port, "/metrics", method=method)
+    assert status == 405
+    assert headers["Allow"] == "GET, HEAD"
+
+
+def test_head_sends_headers_without_body(make_server):
+    server = make_server()
+    _, _, full = request(server.port, "/metrics")
+    status, headers, body = request(server.port, "/metrics", method="HEAD")
+    assert status == 200 and body == b""
+    assert headers["Content-Type"] == CONTENT_TYPE_LATEST
+    assert int(headers["Content-Length"]) == len(full)
+
+
+def test_requests_are_counted_and_logged_at_debug_not_to_stderr(make_server, caplog, capfd):
+    server = make_server()
+    with caplog.at_level(logging.DEBUG, logger="mempool_fast.node_http"):
+        for path in ("/metrics", "/healthz", "/nope"):
+            request(server.port, path)
+        request(server.port, "/metrics", method="POST")
+    assert server.requests == 4
+    assert server.refused_busy == 0 and server.timeouts == 0
+    lines = [r.getMessage() for r in caplog.records
+             if r.name == "mempool_fast.node_http" and r.levelno == logging.DEBUG]
+    assert any('"GET /healthz HTTP/1.1" 200' in line for line in lines)
+    assert any('"POST /metrics HTTP/1.1" 405' in line for line in lines)
+    assert "GET /healthz" not in capfd.readouterr().err
+
+
+# -- health and readiness follow their callables --
+
+@pytest.mark.parametrize("path, which", [("/healthz", "health"), ("/readyz", "readiness")])
+def test_checks_follow_the_callables(make_server, path, which):
+    state = {"mode": "ok"}
+
+    def check():
+        if state["mode"] == "raise":
+            raise RuntimeError("storage unreachable")
+        return state["mode"] == "ok", {"peers": 2}
+
+    other = "readiness" if which == "health" else "health"
+    server = make_server(**{which: check, other: ok_check})
+
+    status, _, body = request(server.port, path)
+    assert status == 200 and json.loads(body) == {"status": "ok", "peers": 2}
+
+    state["mode"] = "fail"
+    status, headers, body = request(server.port, path)
+    assert status == 503 and headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"status": "unavailable", "peers": 2}
+
+    state["mode"] = "raise"
+    status, headers, body = request(server.port, path)
+    assert status == 503 and headers["Content-Type"] == "application/json"
+    payload = json.loads(body)
+    assert payload["status"] == "error" and "storage unreachable" in payload["error"]
+
+    # the worker survived the exception: the server still answers, and the other route is unaffected
+    state["mode"] = "ok"
+    assert request(server.port, path)[0] == 200
+    other_path = "/readyz" if path == "/healthz" else "/healthz"
+    assert request(server.port, other_path)[0] == 200
+
+
+def test_bad_return_value_is_503_not_a_crash(make_server):
+    server = make_server(health=lambda: None)
+    status, _, body = request(server.port, "/healthz")
+    assert status == 503 and json.loads(body)["status"] == "error"
+    assert request(server.port, "/readyz")[0] == 200
+
+
+# -- bounded resources and idle timeout --
+
+def test_idle_connections_are_bounded_and_do_not_block_a_real_request(make_server):
+    threads, backlog, n_idle = 4, 8, 300
+    baseline = threading.active_count()
+    server = make_server(threads=threads, backlog=backlog, idle_timeout_s=IDLE_S)
+    idle = []
+    peak_threads = peak_open = 0
+
+    def sample():
+        nonlocal peak_threads, peak_open
+        peak_threads = max(peak_threads, threading.active_count())
+        peak_open = max(peak_open, server.open_connections)
+
+    try:
+        for _ in range(n_idle):  # non-blocking connects: the test never waits on a SYN retry
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex((HOST, server.port))
+            idle.append(sock)
+            sample()
+
+        answer = {}
+
+        def answered():
+            sample()
+            try:
+                answer["status"] = request(server.port, "/healthz", timeout=5.0)[0]
+                return True
+            except (OSError, http.client.HTTPException):  # refused while the queue was full
+                return False
+
+        started = time.monotonic()
+        assert wait_until(answered, timeout=8.0, interval=0.01)
+        assert answer["status"] == 200
+        assert time.monotonic() - started < 8.0
+
+        # every idle socket is closed by the server: refused at once, or after the idle timeout
+        remaining = list(idle)
+
+        def all_closed():
+            sample()
+            readable, _, _ = select.select(remaining, [], [], 0.05) if remaining else ([], [], [])
+            for sock in readable:
+                if closed_by_peer(sock):
+                    remaining.remove(sock)
+            return not remaining
+
+        assert wait_until(all_closed, timeout=8.0, interval=0.0), f"{len(remaining)} still open"
+    finally:
+        for sock in idle:
+            sock.close()
+
+    assert peak_threads <= baseline + threads + 1  # the workers and the accept thread, no more
+    assert peak_open <= threads + backlog
+    assert server.refused_busy > 0
+    assert server.timeouts > 0
+    assert server.requests >= 1
+
+
+def test_partial_request_times_out(make_server):
+    server = make_server(idle_timeout_s=IDLE_S)
+    with socket.create_connection((HOST, server.port), timeout=5.0) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n")  # headers never finished
+        started = time.monotonic()
+        assert sock.recv(1024) == b""  # closed by the server, with no response
+        elapsed = time.monotonic() - started
+    assert IDLE_S * 0.5 <= elapsed < IDLE_S + 2.0
+    assert wait_until(lambda: server.timeouts == 1, timeout=2.0)
+    assert server.requests == 0
+
+
+# -- stop and bind --
+
+def test_stop_is_idempotent_joins_threads_and_frees_the_port(make_server, registry):
+    server = make_server(threads=3, idle_timeout_s=30.0)
+    port = server.port
+    assert len(server_threads(port)) == 3 + 1
+    assert request(port, "/healthz")[0] == 200
+    with socket.create_connection((HOST, port)) as idle:  # an in-flight idle connection...
+        assert wait_until(lambda: server.open_connections == 1, timeout=2.0)
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 2.0  # ...does not hold stop() for the idle timeout
+        idle.settimeout(2.0)
+        assert idle.recv(1) == b""
+    server.stop()
+    assert server_threads(port) == []
+    assert server.port == port  # still reported after stop
+
+    again = make_server(port=port)
+    assert again.port == port
+    assert request(port, "/healthz")[0] == 200
+    again.stop()
+    again.stop()
+    assert server_threads() == []
+
+
+def test_stop_before_start_is_a_no_op(registry):
+    server = NodeHttpServer(HOST, 0, registry, health=ok_check, readiness=ok_check)
+    server.stop()
+    with pytest.raises(RuntimeError):
+        server.port
+
+
+def test_binding_a_port_in_use_raises_oserror(make_server, registry):
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = NodeHttpServer(HOST, port, registry, health=ok_check, readiness=ok_check)
+        with pytest.raises(OSError, match=f"cannot listen on {HOST}:{port}"):
+            server.start()
+        assert server_threads(port) == []
+        server.stop()  # harmless after a failed start
+
+    running = make_server()
+    with pytest.raises(OSError, match="already in use"):
+        make_server(port=running.port)
+    assert request(running.port, "/healthz")[0] == 200
+
+
+def test_invalid_arguments(registry):
+    for kw in ({"threads": 0}, {"backlog": 0}, {"idle_timeout_s": 0}):
+        with pytest.raises(ValueError):
+            NodeHttpServer(HOST, 0, registry, health=ok_check, readiness=ok_check, **kw)
