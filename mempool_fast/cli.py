@@ -1,4 +1,4 @@
-"""`mempool-fast`: keygen, node --config FILE, cluster (a whole local network with a load)."""
+"""`mempool-fast`: keygen, node --config FILE, cluster, journal salvage FILE."""
 
 from __future__ import annotations
 
@@ -10,25 +10,44 @@ from pathlib import Path
 __all__ = ["main", "build_parser"]
 
 
+def _common() -> argparse.ArgumentParser:
+    """Options every subcommand takes (before or after its name)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS,
+                        help="logging level: DEBUG, INFO, WARNING... (default WARNING; INFO "
+                             "for node)")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
+    common = _common()
     parser = argparse.ArgumentParser(
-        prog="mempool-fast",
+        prog="mempool-fast", parents=[common],
         description="A shared transaction mempool for blockchain validators.")
-    parser.add_argument("--log-level", default="WARNING",
-                        help="logging level (DEBUG, INFO, WARNING...; default WARNING)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    keygen = sub.add_parser("keygen", help="write a new Ed25519 node key, print its public keys")
+    keygen = sub.add_parser("keygen", parents=[common],
+                            help="write a new Ed25519 node key, print its public keys")
     keygen.add_argument("--out", required=True, type=Path, help="key file to create (hex seed)")
     keygen.add_argument("--force", action="store_true", help="overwrite an existing file")
 
-    node = sub.add_parser("node", help="run one validator node until SIGTERM/SIGINT")
+    node = sub.add_parser("node", parents=[common],
+                          help="run one validator node until SIGTERM/SIGINT")
     node.add_argument("--config", required=True, type=Path, help="the node's TOML config")
 
     from .cluster import add_arguments
-    cluster = sub.add_parser("cluster", help="run a local N-node cluster under a load and "
-                                             "summarise what the mempool did")
+    cluster = sub.add_parser("cluster", parents=[common],
+                             help="run a local N-node cluster under a load and summarise what "
+                                  "the mempool did")
     add_arguments(cluster)
+
+    journal = sub.add_parser("journal", parents=[common], help="journal maintenance")
+    journal_sub = journal.add_subparsers(dest="journal_command", required=True)
+    salvage = journal_sub.add_parser(
+        "salvage", parents=[common],
+        help="rewrite a journal the node refused to open, keeping every record whose checksum "
+             "holds (the original is kept beside it)")
+    salvage.add_argument("path", type=Path, help="the journal file")
     return parser
 
 
@@ -48,12 +67,31 @@ def _keygen(out: Path, force: bool) -> int:
     return 0
 
 
+def _salvage(path: Path) -> int:
+    from .errors import MempoolFastError
+    from .journal import salvage
+
+    try:
+        report = salvage(path)
+    except (MempoolFastError, OSError) as exc:
+        print(f"mempool-fast journal salvage: {exc}", file=sys.stderr)
+        return 2
+    print(f"{path}: kept {report.live_transactions} live transactions from "
+          f"{report.valid_records} valid records; skipped {report.damaged_regions} damaged "
+          f"regions ({report.damaged_bytes} bytes); "
+          f"{'header intact' if report.seed_from_header else 'header damaged, salt recovered'}"
+          f"; the original is at {report.original_kept_at}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mempool-fast` script; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    level = getattr(logging, str(args.log_level).upper(), None)
+    default_level = "INFO" if args.command == "node" else "WARNING"
+    level_name = str(getattr(args, "log_level", default_level))
+    level = getattr(logging, level_name.upper(), None)
     if not isinstance(level, int):
-        print(f"mempool-fast: unknown log level {args.log_level!r}", file=sys.stderr)
+        print(f"mempool-fast: unknown log level {level_name!r}", file=sys.stderr)
         return 2
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "keygen":
@@ -61,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "node":
         from .node import main as node_main
         return node_main(str(args.config))
+    if args.command == "journal":
+        return _salvage(args.path)
     from .cluster import run_from_args
     return run_from_args(args)
 

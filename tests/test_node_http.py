@@ -11,13 +11,14 @@ import threading
 import time
 
 import pytest
+from conftest import wait_until
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
 
-from conftest import wait_until
-from mempool_fast.node_http import THREAD_NAME_PREFIX, NodeHttpServer
+from mempool_fast.node.http import LISTEN_BACKLOG, THREAD_NAME_PREFIX, NodeHttpServer
 
 HOST = "127.0.0.1"
 IDLE_S = 0.5  # the idle timeout of the tests that wait for it
+IDLE_BATCH = 50  # idle connections opened at once: well under LISTEN_BACKLOG
 
 
 def ok_check():
@@ -125,14 +126,14 @@ def test_head_sends_headers_without_body(make_server):
 
 def test_requests_are_counted_and_logged_at_debug_not_to_stderr(make_server, caplog, capfd):
     server = make_server()
-    with caplog.at_level(logging.DEBUG, logger="mempool_fast.node_http"):
+    with caplog.at_level(logging.DEBUG, logger="mempool_fast.node.http"):
         for path in ("/metrics", "/healthz", "/nope"):
             request(server.port, path)
         request(server.port, "/metrics", method="POST")
     assert server.requests == 4
     assert server.refused_busy == 0 and server.timeouts == 0
     lines = [r.getMessage() for r in caplog.records
-             if r.name == "mempool_fast.node_http" and r.levelno == logging.DEBUG]
+             if r.name == "mempool_fast.node.http" and r.levelno == logging.DEBUG]
     assert any('"GET /healthz HTTP/1.1" 200' in line for line in lines)
     assert any('"POST /metrics HTTP/1.1" 405' in line for line in lines)
     assert "GET /healthz" not in capfd.readouterr().err
@@ -184,6 +185,7 @@ def test_bad_return_value_is_503_not_a_crash(make_server):
 
 def test_idle_connections_are_bounded_and_do_not_block_a_real_request(make_server):
     threads, backlog, n_idle = 4, 8, 300
+    assert IDLE_BATCH < LISTEN_BACKLOG
     baseline = threading.active_count()
     server = make_server(threads=threads, backlog=backlog, idle_timeout_s=IDLE_S)
     idle = []
@@ -194,13 +196,22 @@ def test_idle_connections_are_bounded_and_do_not_block_a_real_request(make_serve
         peak_threads = max(peak_threads, threading.active_count())
         peak_open = max(peak_open, server.open_connections)
 
+    def accounted():  # idle connections the server has accepted: refused, timed out, or held
+        sample()
+        return server.refused_busy + server.timeouts + server.open_connections
+
     try:
-        for _ in range(n_idle):  # non-blocking connects: the test never waits on a SYN retry
-            sock = socket.socket()
-            sock.setblocking(False)
-            sock.connect_ex((HOST, server.port))
-            idle.append(sock)
-            sample()
+        # Non-blocking connects, in batches smaller than the listen backlog, each accepted before
+        # the next: a burst that overflowed the kernel's accept queue would leave sockets in SYN
+        # retransmission (1 s, 3 s, 7 s...) that the server never saw, which tests the kernel.
+        for _ in range(0, n_idle, IDLE_BATCH):
+            for _ in range(IDLE_BATCH):
+                sock = socket.socket()
+                sock.setblocking(False)
+                sock.connect_ex((HOST, server.port))
+                idle.append(sock)
+                sample()
+            assert wait_until(lambda: accounted() >= len(idle), timeout=5.0)
 
         answer = {}
 
@@ -237,6 +248,7 @@ def test_idle_connections_are_bounded_and_do_not_block_a_real_request(make_serve
     assert peak_open <= threads + backlog
     assert server.refused_busy > 0
     assert server.timeouts > 0
+    assert server.refused_busy + server.timeouts >= n_idle  # each idle one refused or timed out
     assert server.requests >= 1
 
 
@@ -265,7 +277,10 @@ def test_stop_is_idempotent_joins_threads_and_frees_the_port(make_server, regist
         server.stop()
         assert time.monotonic() - started < 2.0  # ...does not hold stop() for the idle timeout
         idle.settimeout(2.0)
-        assert idle.recv(1) == b""
+        try:
+            assert idle.recv(1) == b""  # closed by the server...
+        except ConnectionResetError:
+            pass  # ...or reset, when the close races the kernel's handling of the shutdown
     server.stop()
     assert server_threads(port) == []
     assert server.port == port  # still reported after stop
@@ -282,7 +297,7 @@ def test_stop_before_start_is_a_no_op(registry):
     server = NodeHttpServer(HOST, 0, registry, health=ok_check, readiness=ok_check)
     server.stop()
     with pytest.raises(RuntimeError):
-        server.port
+        _ = server.port
 
 
 def test_binding_a_port_in_use_raises_oserror(make_server, registry):

@@ -206,7 +206,7 @@ class _RefusalLog:
     the addresses quiet for a whole interval. Past `limit` addresses, new ones share one entry.
     """
 
-    __slots__ = ("interval", "limit", "entries", "next_sweep")
+    __slots__ = ("entries", "interval", "limit", "next_sweep")
 
     def __init__(self, interval: float, limit: int = _MAX_REFUSAL_ADDRESSES) -> None:
         self.interval, self.limit = interval, limit
@@ -334,7 +334,8 @@ class ZmqNetwork(Network):
         return self._public
 
     def start(self) -> None:
-        """Start the I/O thread; raises if the listen address cannot be bound."""
+        """Start the I/O thread; raises if the listen address cannot be bound (or a socket
+        cannot be set up)."""
         self._thread.start()
         self._bound.wait()
         if self._error is not None:
@@ -391,6 +392,10 @@ class ZmqNetwork(Network):
         if self._thread.is_alive():
             self._thread.join()
         self._release()
+
+    def running(self) -> bool:
+        """Whether the I/O thread still runs (False before start, after close, or if it died)."""
+        return self._thread.is_alive()
 
     def peers_alive(self) -> set[str]:
         """Names of the peers whose outbound link is up and authenticated."""
@@ -601,8 +606,9 @@ class ZmqNetwork(Network):
 
     def _report_suppressed_refusals(self) -> None:
         for address, suppressed in self._refusals.sweep(self._clock()):
-            log.warning("%s: rejected %d more connections from %s (key not in the validator "
-                        "set) since the last warning", self.peer_id, suppressed, address)
+            log.warning("%s: rejected %d more %s from %s (key not in the validator set) since "
+                        "the last warning", self.peer_id, suppressed,
+                        "connection" if suppressed == 1 else "connections", address)
 
     def _on_router_monitor(self, mon) -> None:
         """Count inbound link events by kind (see the class docstring)."""
@@ -617,7 +623,7 @@ class ZmqNetwork(Network):
                 continue  # EVENT_MONITOR_STOPPED
             self._count(name)
             if event in (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_ACCEPT_FAILED):
-                log.debug("%s: inbound %s (%#x)", self.peer_id, name, message["value"])
+                log.debug("%s: %s (ZeroMQ code %#x)", self.peer_id, name, message["value"])
 
     def _on_monitor(self, mon, name: str, queues) -> None:
         while True:

@@ -11,13 +11,13 @@ import queue
 import socket
 import socketserver
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Callable
 from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-__all__ = ["NodeHttpServer", "THREAD_NAME_PREFIX"]
+__all__ = ["LISTEN_BACKLOG", "THREAD_NAME_PREFIX", "NodeHttpServer"]
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
     @property
-    def _owner(self) -> "NodeHttpServer":
+    def _owner(self) -> NodeHttpServer:
         return self.server.owner
 
     def setup(self) -> None:
@@ -147,7 +147,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise
 
     # -- logging: through `log` at DEBUG, never the stdlib's stderr access log --
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args) -> None:
         log.debug("node HTTP %s: %s", self.address_string(), format % args)
 
 
@@ -157,7 +157,7 @@ class _TCPServer(socketserver.TCPServer):
     allow_reuse_address = True
     request_queue_size = LISTEN_BACKLOG
 
-    def __init__(self, owner: "NodeHttpServer", address: tuple[str, int],
+    def __init__(self, owner: NodeHttpServer, address: tuple[str, int],
                  family: socket.AddressFamily) -> None:
         self.owner = owner
         self.address_family = family
@@ -167,7 +167,8 @@ class _TCPServer(socketserver.TCPServer):
         self.owner._enqueue(request, client_address)
 
     def handle_error(self, request, client_address) -> None:
-        log.warning("node HTTP: error with %s", client_address, exc_info=True)
+        # instead of socketserver's traceback on stderr; called inside its except block
+        log.exception("node HTTP: error accepting %s", client_address)
 
 
 class NodeHttpServer:
@@ -259,6 +260,11 @@ class NodeHttpServer:
             thread.join()
         self._server.server_close()
         log.info("node HTTP server on port %d stopped", self._bound_port)
+
+    def alive(self) -> bool:
+        """Whether the accept thread and every worker still run (False once stopped)."""
+        return (self._acceptor is not None and self._acceptor.is_alive()
+                and all(t.is_alive() for t in self._workers))
 
     @property
     def port(self) -> int:
