@@ -56,9 +56,15 @@ class NodeClient:
 
     # -- pipelined --
     def send(self, op: Op, body=None) -> int:
-        """Send a request without waiting; returns its request id."""
+        """Send a request without waiting for its reply; returns its request id. RpcTimeout if
+        it cannot even be queued within the timeout (no link to the node: e.g. refused)."""
         rid = next(self._ids) & 0xFFFFFFFF
-        self._sock.send(rpc.encode_request(op, rid, body))
+        data = rpc.encode_request(op, rid, body)
+        self._sock.sndtimeo = int(self.timeout * 1000)
+        try:
+            self._sock.send(data)
+        except zmq.Again:
+            raise RpcTimeout(f"cannot send to {self.endpoint} within {self.timeout} s") from None
         return rid
 
     def receive(self, timeout: float | None = None) -> rpc.Response:
@@ -83,6 +89,14 @@ class NodeClient:
             if resp.request_id == rid:
                 return resp
             self._early[resp.request_id] = resp
+
+    def ready(self, rid: int) -> bool:
+        """Whether the response to request `rid` has arrived (does not wait; responses to other
+        requests read meanwhile are kept for `wait`/`receive`)."""
+        while rid not in self._early and self._sock.poll(0):
+            resp = rpc.decode_response(self._sock.recv())
+            self._early[resp.request_id] = resp
+        return rid in self._early
 
     def call(self, op: Op, body=None, timeout: float | None = None):
         """Send a request, wait for its reply, and return its body; RemoteError (an RpcError)

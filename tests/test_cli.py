@@ -76,3 +76,23 @@ def test_cluster_ctrl_c_stops_every_node(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_keygen_force_writes_the_new_key_owner_only_whatever_the_old_mode(tmp_path):
+    import os
+
+    out = tmp_path / "node.key"
+    assert main(["keygen", "--out", str(out)]) == 0
+    old = read_key_file(out)
+    os.chmod(out, 0o644)
+    assert main(["keygen", "--out", str(out), "--force"]) == 0
+    assert read_key_file(out) != old
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_log_level_is_accepted_after_the_subcommand(tmp_path, capsys):
+    config = tmp_path / "node.toml"
+    config.write_text("[node]\nname = 'x'\n")
+    assert main(["node", "--config", str(config), "--log-level", "DEBUG"]) == 2
+    assert main(["node", "--log-level", "nonsense", "--config", str(config)]) == 2
+    assert "unknown log level" in capsys.readouterr().err

@@ -192,3 +192,23 @@ def test_a_peer_replacing_a_client_transaction_forgets_the_journaled_one(node_fa
     node.process_broadcast("peer", BroadcastRequest(0, 1, (dear.to_bytes(),)))
     assert node.mempool.get(*dear.pointer) == dear
     assert journal.replay() == []  # the journaled one left the pool; the peer's is not ours
+
+
+def test_compaction_never_runs_inside_a_request_of_a_running_node(node_factory, accounts):
+    make, _ = node_factory
+    node, journal = make(journal_compact_dead_fraction=0.5)
+    callers = []
+    compact = journal.compact_if_due
+
+    def recording():
+        callers.append(threading.current_thread().name)
+        return compact()
+
+    journal.compact_if_due = recording
+    txns = [accounts.txn(i, 0) for i in range(4)]
+    with node:
+        node.submit_transactions(txns)
+        node.commit_transactions([t.pointer for t in txns[:3]], 0)  # mostly dead now
+        assert wait_until(lambda: journal.stats().compactions == 1)
+    assert callers and all(name.startswith("smp-journal") for name in callers), callers
+    assert journal.replay() == [txns[3]]

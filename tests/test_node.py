@@ -153,6 +153,29 @@ def test_sigkilled_node_restarts_reconnects_and_catches_new_transactions(harness
     h.wait_everywhere(before + after, range(3))
 
 
+@pytest.mark.parametrize("how", ["sigkill", "sigterm"])
+def test_a_restarted_node_gets_back_what_its_peers_had_sent_it(harness, accounts, how):
+    """Its pool is gone with the process; its peers see its new incarnation and send it
+    everything again (nobody resubmits anything)."""
+    h = harness(3)
+    procs = [h.start(i) for i in range(3)]
+    wait_connected(h.specs, procs, DEADLINE)
+    txns = [accounts.txn(a, s) for a in range(10, 15) for s in range(10)]
+    assert [s.code for s in h.client(0).submit(txns)] == [Code.VALID] * len(txns)
+    h.wait_everywhere(txns, range(3))
+    if how == "sigkill":
+        procs[2].kill()
+    else:
+        assert procs[2].stop() == 0
+    h.clients.pop("node2").close()
+    restarted = h.start(2)
+    wait_connected(h.specs, [procs[0], procs[1], restarted], DEADLINE)
+    h.wait_everywhere(txns, [2])
+    pending = [set(h.states(i, txns)) for i in range(3)]
+    assert pending[2] == {TxnState.NON_QUALIFIED} and pending[1] == {TxnState.NON_QUALIFIED}
+    assert h.client(2).stats()["mempool_size"] == h.client(0).stats()["mempool_size"] == 50
+
+
 def test_garbage_and_oversized_peer_messages_are_dropped_and_counted(harness, accounts):
     h = harness(2)
     procs = [h.start(i) for i in range(2)]

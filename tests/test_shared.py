@@ -543,3 +543,20 @@ def test_stage_latencies_are_recorded(cluster, accounts, clock):
     assert value("mempool_stage_latency_seconds_sum", stage="submitted_to_committed") == \
         pytest.approx(1.0)
     assert b"mempool_broadcast_batches_total 1.0" in c["a"].metrics.exposition()
+
+
+def test_an_already_expired_transaction_is_refused_on_both_paths(cluster, accounts, clock):
+    c = cluster()
+    now = int(clock())
+    stale = accounts.txn(0, 0, expiration=now - 1)
+    fresh = accounts.txn(1, 0, expiration=now + 1)
+    statuses = c["a"].submit_transactions([stale, fresh])
+    assert [s.code for s in statuses] == [Code.TRANSACTION_EXPIRED, Code.VALID]
+    assert "already past" in statuses[0].message
+    assert stale.pointer not in c["a"].mempool
+    ack = c["b"].process_broadcast("a", BroadcastRequest(0, 2, (stale.to_bytes(),
+                                                               fresh.to_bytes())))
+    assert not ack.retry
+    assert stale.pointer not in c["b"].mempool and holds(c["b"], fresh)
+    assert c["b"].metrics.value("mempool_add_status_total", origin="peer",
+                                code="TRANSACTION_EXPIRED") == 1

@@ -200,16 +200,26 @@ class Node:
                     for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.start()
-            while not self._wake.wait(_WATCH_INTERVAL_S):
-                self.failure = self._dead_thread()
-                if self.failure is not None:
-                    log.critical("%s: %s; stopping the node", self.config.name, self.failure)
-                    break
+            self.wait_for_failure()
         finally:
             self.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
         return 0 if self.failure is None else 1
+
+    def wait_for_failure(self, timeout: float | None = None) -> str | None:
+        """Watch the node's threads until one dies (returns why, also in `failure`), `stop()`
+        or a signal is requested, or `timeout` seconds pass (returns None)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = _WATCH_INTERVAL_S if deadline is None else \
+                min(_WATCH_INTERVAL_S, deadline - time.monotonic())
+            if left <= 0 or self._wake.wait(left):
+                return None
+            self.failure = self._dead_thread()
+            if self.failure is not None:
+                log.critical("%s: %s; stopping the node", self.config.name, self.failure)
+                return self.failure
 
     def _dead_thread(self) -> str | None:
         shared = self.shared
