@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 # cython: cdivision=True, nonecheck=False, embedsignature=True
 # distutils: language = c++
-"""The Cython CoreMempool: pure.CoreMempool's API and behaviour on C++ indexes (DESIGN.md §4).
+"""The Cython CoreMempool: pure.CoreMempool's API and behaviour on C++ indexes (docs/design.md §4).
 
 The index structures live in csrc/core_index.hpp; this module converts arguments, reads the
 transaction attributes once per add, and builds the Python results and statuses.
@@ -189,7 +189,7 @@ cdef class CoreMempool:
 
     # ------------------------------------------------------------------ admission
     def add_txn(self, txn, gas_amount, db_sequence_number, balance, timeline_state):
-        """Admit one transaction; the rules and their order are DESIGN.md §4."""
+        """Admit one transaction; the rules and their order are docs/design.md §4."""
         cdef uint8_t state
         if timeline_state is _NOT_READY:
             state = ST_NOT_READY

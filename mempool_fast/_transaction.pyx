@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 # cython: cdivision=True, nonecheck=False, embedsignature=True
 # distutils: language = c++
-"""The Cython SignedTransaction: transaction.PySignedTransaction's API and behaviour (DESIGN.md §3)
+"""The Cython SignedTransaction: transaction.PySignedTransaction's API and behaviour (docs/design.md §3)
 in a compact object: the wire bytes, the sender and the four integers as C fields.
 
 The core reads the C fields directly (`_transaction.pxd`); `payload`, `public_key` and

@@ -1,6 +1,6 @@
 """The transaction wire layout and the argument checks every layer shares.
 
-Wire form, little-endian (DESIGN §3)::
+Wire form, little-endian (docs/design.md §3)::
 
     sender 32 | sequence_number u64 | max_gas_amount u64 | gas_unit_price u64 |
     expiration_time u64 | payload_len u32 | payload | public_key 32 | signature 64

@@ -1,4 +1,4 @@
-"""The pure-Python CoreMempool: the reference implementation and the fallback (DESIGN.md §4).
+"""The pure-Python CoreMempool: the reference implementation and the fallback (docs/design.md §4).
 
 Indexes (all on sortedcontainers):
   accounts      sender -> _Account (its transactions by sequence number, gas total)
@@ -121,7 +121,7 @@ class CoreMempool:
     # ------------------------------------------------------------------ admission
     def add_txn(self, txn: SignedTransaction, gas_amount: int, db_sequence_number: int,
                 balance: int, timeline_state: TimelineState) -> MempoolAddTransactionStatus:
-        """Admit one transaction; the rules and their order are DESIGN.md §4."""
+        """Admit one transaction; the rules and their order are docs/design.md §4."""
         if timeline_state not in _ADD_STATES:
             raise ValueError("timeline_state must be NOT_READY or NON_QUALIFIED")
         timeline_state = TimelineState(timeline_state)

@@ -1,4 +1,4 @@
-"""SignedTransaction, account addresses, and the wire format (DESIGN §3).
+"""SignedTransaction, account addresses, and the wire format (docs/design.md §3).
 
 `SignedTransaction` is the Cython class of `_transaction.pyx` unless pure Python is selected
 (`mempool_fast._impl`); `PySignedTransaction` here is always the pure-Python one. Both behave

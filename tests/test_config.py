@@ -1,4 +1,4 @@
-"""MempoolConfig: Libra's defaults (DESIGN.md §4), replace(), and rejected values."""
+"""MempoolConfig: Libra's defaults (docs/design.md §4), replace(), and rejected values."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Libra's core mempool unit tests, ported by behaviour (DESIGN.md §4); run on every core."""
+"""Libra's core mempool unit tests, ported by behaviour (docs/design.md §4); run on every core."""
 
 from __future__ import annotations
 
@@ -883,7 +883,7 @@ def test_gc_of_stale_transaction_below_current_keeps_the_run_ready(core, account
     core._check()
 
 
-# ---------------------------------------------------------------- public names (DESIGN §4 header)
+# ---------------------------------------------------------------- public names (docs/design.md §4 header)
 def test_public_names_and_status_codes():
     import mempool_fast
     from mempool_fast import (CoreMempool, IMPLEMENTATION, MempoolAddTransactionStatus,

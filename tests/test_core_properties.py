@@ -125,7 +125,7 @@ def check_invariants(core, config) -> None:
 
 
 def check_readiness(core, held) -> None:
-    """Ready == the run of sequence numbers from the account's current one (DESIGN §4).
+    """Ready == the run of sequence numbers from the account's current one (docs/design.md §4).
 
     Accounts whose cached sequence number was evicted from the LRU, or that still hold
     transactions below it (dropped only by their next admitted add), are left out.

@@ -1,4 +1,4 @@
-"""SignedTransaction, account_address and the wire format (DESIGN.md §3)."""
+"""SignedTransaction, account_address and the wire format (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """SharedMempool: the seed's shared mempool in Python threads, with acknowledged broadcast.
 
 `SharedMempool` is a thin facade: it wires the collaborators, starts and stops their threads,
-and offers the public API (DESIGN §5, §6). Each collaborator owns its state and its lock:
+and offers the public API (docs/design.md §5, §6). Each collaborator owns its state and its lock:
 
   guarded_core  the core and its lock; delivers the core's removal feed to listeners
   admission     validate -> account state -> core, for clients and peers
