@@ -15,17 +15,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mempool_fast import MempoolConfig, SignedTransaction, TimelineState
-from mempool_fast import pure
+from mempool_fast import MempoolConfig, SignedTransaction, TimelineState, _impl
 from mempool_fast.types import U64_MAX
 
-CORES = {"python": pure.CoreMempool}
-try:
-    from mempool_fast._core import CoreMempool as _CythonCore
-except ImportError:  # benchmarks run on whatever is built; tests/test_build.py guards the build
-    _CythonCore = None
-else:
-    CORES["cython"] = _CythonCore
+#: The core of every implementation the build has (benchmarks run on whatever is built).
+CORES = {name: i.core for name, i in _impl.matrix().items()}
 
 #: Clock value (seconds) when the first transaction of a workload arrives.
 T0 = 1_700_000_000.0

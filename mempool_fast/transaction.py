@@ -19,6 +19,7 @@ from ._wire import (
 from .errors import MalformedTransaction
 
 __all__ = ["SignedTransaction", "PySignedTransaction", "account_address", "MalformedTransaction",
+           "is_transaction",
            "SIGNING_PREFIX", "TRANSACTION_IMPLEMENTATION", "ADDRESS_LEN", "PUBLIC_KEY_LEN",
            "SIGNATURE_LEN", "RAW_HEADER_LEN", "MIN_WIRE_LEN", "DEFAULT_TTL_SECS"]
 
@@ -134,6 +135,11 @@ class PySignedTransaction:
 
     def __repr__(self) -> str:
         return describe(self)
+
+
+def is_transaction(obj: object) -> bool:
+    """Whether `obj` is a SignedTransaction of either class."""
+    return isinstance(obj, PySignedTransaction) or _is_cython_transaction(obj)
 
 
 def _is_cython_transaction(obj: object) -> bool:

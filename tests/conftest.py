@@ -1,4 +1,12 @@
-"""Fixtures shared by the whole suite: every core test runs on every available core."""
+"""Fixtures shared by the whole suite: one implementation matrix runs every core,
+transaction and validator test over every implementation (multidict style).
+
+`impl` is each *diagonal* implementation the build has: "cython" (the default install) and
+"python" (what ``MEMPOOL_FAST_PUREPYTHON=1`` ships). `impl_any` adds the mixed pairs that can
+meet in one process (a Cython core holding pure transactions and the reverse); the core's unit
+tests use it. `core_cls` and `accounts` follow whichever of the two a test uses, so the
+transactions a test builds are of its implementation's class.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +16,24 @@ import time
 import nacl.signing
 import pytest
 
-from mempool_fast import MempoolConfig, SignedTransaction
-from mempool_fast import pure
+from mempool_fast import MempoolConfig, SignedTransaction, _impl
 
-CORES = {"python": pure.CoreMempool}
-try:
-    from mempool_fast._core import CoreMempool as _CythonCore
-except ImportError:  # the build is checked by test_build.py
-    _CythonCore = None
-else:
-    CORES["cython"] = _CythonCore
+IMPLEMENTATIONS = _impl.matrix()
+ALL_IMPLEMENTATIONS = _impl.matrix(mixed=True)
+#: The core class of each diagonal implementation (kept for tests that want only cores).
+CORES = {name: i.core for name, i in IMPLEMENTATIONS.items()}
+
+
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+def impl(request) -> _impl.Implementation:
+    """Each diagonal implementation: its core, transaction and validator classes."""
+    return IMPLEMENTATIONS[request.param]
+
+
+@pytest.fixture(params=sorted(ALL_IMPLEMENTATIONS))
+def impl_any(request) -> _impl.Implementation:
+    """Each implementation, mixed pairs included."""
+    return ALL_IMPLEMENTATIONS[request.param]
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.005) -> bool:
@@ -44,10 +60,10 @@ class FakeClock:
         self.now += seconds
 
 
-@pytest.fixture(params=sorted(CORES))
-def core_cls(request):
-    """The CoreMempool class of each available core."""
-    return CORES[request.param]
+@pytest.fixture
+def core_cls(impl):
+    """The CoreMempool class of each implementation."""
+    return impl.core
 
 
 @pytest.fixture
@@ -66,10 +82,11 @@ def make_core(core_cls, clock):
 
 
 class Accounts:
-    """Deterministic signing keys by index, and signed transactions from them."""
+    """Deterministic signing keys by index, and signed transactions (of `txn_cls`) from them."""
 
-    def __init__(self) -> None:
+    def __init__(self, txn_cls=SignedTransaction) -> None:
         self._keys: dict[int, nacl.signing.SigningKey] = {}
+        self.txn_cls = txn_cls
 
     def key(self, index: int) -> nacl.signing.SigningKey:
         key = self._keys.get(index)
@@ -82,11 +99,31 @@ class Accounts:
 
     def txn(self, index: int, seq: int, *, gas_price: int = 1, payload: bytes = b"",
             max_gas: int = 1_000, expiration: int = 4_000_000_000) -> SignedTransaction:
-        return SignedTransaction.create(self.key(index), seq, payload=payload,
-                                        max_gas_amount=max_gas, gas_unit_price=gas_price,
-                                        expiration_time=expiration)
+        return self.txn_cls.create(self.key(index), seq, payload=payload,
+                                   max_gas_amount=max_gas, gas_unit_price=gas_price,
+                                   expiration_time=expiration)
+
+
+_ACCOUNTS: dict[type, Accounts] = {}
 
 
 @pytest.fixture(scope="session")
-def accounts():
-    return Accounts()
+def default_accounts() -> Accounts:
+    """Accounts of the selected SignedTransaction, for module- and session-scoped fixtures."""
+    return _ACCOUNTS.setdefault(SignedTransaction, Accounts(SignedTransaction))
+
+
+@pytest.fixture
+def accounts(request) -> Accounts:
+    """Accounts whose transactions are of the test's implementation (the selected
+    SignedTransaction when the test uses none)."""
+    names = request.fixturenames
+    if "impl_any" in names:
+        txn_cls = request.getfixturevalue("impl_any").transaction
+    elif "impl" in names:
+        txn_cls = request.getfixturevalue("impl").transaction
+    else:
+        txn_cls = SignedTransaction
+    if txn_cls not in _ACCOUNTS:
+        _ACCOUNTS[txn_cls] = Accounts(txn_cls)
+    return _ACCOUNTS[txn_cls]

@@ -15,6 +15,12 @@ READY = TimelineState.READY
 RICH = 10**18
 
 
+@pytest.fixture
+def core_cls(impl_any):
+    """The core's unit tests run on every implementation, mixed pairs included."""
+    return impl_any.core
+
+
 def add(core, txn, *, gas=1, db=0, balance=RICH, state=NOT_READY):
     """add_txn with test defaults; returns the status code."""
     return core.add_txn(txn, gas, db, balance, state).code

@@ -30,6 +30,12 @@ ADDRESSES = [SignedTransaction.create(k, 0, expiration_time=1).sender for k in _
 _TXNS: dict = {}
 
 
+@pytest.fixture
+def core_cls(impl_any):
+    """The core's unit tests run on every implementation, mixed pairs included."""
+    return impl_any.core
+
+
 def txn(acct: int, seq: int, price: int, variant: int) -> SignedTransaction:
     """A signed transaction from a small universe (cached: signing is the slow part)."""
     key = (acct, seq, price, variant)

@@ -14,6 +14,12 @@ RICH = 10**18
 
 
 @pytest.fixture
+def core_cls(impl_any):
+    """The core's unit tests run on every implementation, mixed pairs included."""
+    return impl_any.core
+
+
+@pytest.fixture
 def core(core_cls, clock):
     from mempool_fast import MempoolConfig
     return core_cls(MempoolConfig(capacity=6, capacity_per_user=4,

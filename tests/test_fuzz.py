@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from conftest import wait_until
 from mempool_fast import MalformedMessage, MalformedTransaction, MempoolConfig, SignedTransaction
 from mempool_fast import rpc
-from mempool_fast import transaction as _transaction_module
+from mempool_fast import _impl
 from mempool_fast.shared.protocol import (
     Ack, BroadcastRequest, Hello, decode, encode, encode_broadcast,
 )
@@ -49,15 +49,8 @@ from mempool_fast.types import U64_MAX, MempoolAddTransactionStatus, TimelineSta
 from mempool_fast.types import MempoolAddTransactionStatusCode as Code
 
 #: Every SignedTransaction implementation the build has; the txn property runs them all.
-TXN_CLASSES = {"default": SignedTransaction}
-if getattr(_transaction_module, "PySignedTransaction", None) is not None:
-    TXN_CLASSES["python"] = _transaction_module.PySignedTransaction
-try:
-    from mempool_fast._transaction import SignedTransaction as _CySignedTransaction
-except ImportError:  # not built (test_build.py checks the build)
-    pass
-else:
-    TXN_CLASSES["cython"] = _CySignedTransaction
+TXN_CLASSES = {"default": SignedTransaction,
+               **{name: i.transaction for name, i in _impl.matrix().items()}}
 
 FAST_CASES = 1_000
 SLOW_CASES = 50_000

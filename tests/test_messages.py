@@ -16,8 +16,8 @@ from mempool_fast.shared.protocol import (
 
 
 @pytest.fixture(scope="module")
-def txns(accounts):
-    return [accounts.txn(i % 3, i, payload=bytes([i]) * i) for i in range(5)]
+def txns(default_accounts):
+    return [default_accounts.txn(i % 3, i, payload=bytes([i]) * i) for i in range(5)]
 
 
 def test_broadcast_round_trip(txns):

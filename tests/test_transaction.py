@@ -20,10 +20,8 @@ try:
 except ImportError:  # the build is checked by test_build.py
     CySignedTransaction = None
 
-#: Every implementation: the pure one and, once built, the Cython one.
-IMPLEMENTATIONS = {"python": PySignedTransaction}
-if CySignedTransaction is not None:
-    IMPLEMENTATIONS["cython"] = CySignedTransaction
+#: Every implementation's transaction class: the pure one and, once built, the Cython one.
+IMPLEMENTATIONS = {name: i.transaction for name, i in _impl.matrix().items()}
 
 U64_MAX = 2**64 - 1
 u64 = st.integers(min_value=0, max_value=U64_MAX)

@@ -301,11 +301,11 @@ def test_random_batches_identical_in_every_flavour(accounts, seed, cache_size):
 
 
 @pytest.fixture(scope="module")
-def big_batch(accounts):
+def big_batch(default_accounts):
     """10k transactions, every 7th with a corrupted signature (built once: signing is slow)."""
     txns, expected = [], []
     for i in range(10_000):
-        txn = accounts.txn(i % 50, i // 50)
+        txn = default_accounts.txn(i % 50, i // 50)
         if i % 7 == 3:
             txn = corrupt_signature(txn, 70)
         txns.append(txn)

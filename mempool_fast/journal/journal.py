@@ -30,7 +30,7 @@ from .._wire import check_pointers, pointer_of
 from ..config import FSYNC_POLICIES, MempoolConfig
 from ..errors import JournalClosed, JournalCorrupt, MalformedTransaction
 from ..file_lock import FileLock
-from ..transaction import PySignedTransaction, SignedTransaction
+from ..transaction import SignedTransaction, is_transaction
 from . import compaction
 from .format import (
     FILE_MAGIC, FILE_MAGIC_V1, FORGET_ITEM, HEADER_LEN, KIND_ADD, KIND_FORGET, REC_HEADER_LEN,
@@ -43,7 +43,6 @@ __all__ = ["TransactionJournal", "JournalStats"]
 log = logging.getLogger(__name__)
 
 _DEFAULTS = MempoolConfig()
-_TXN_TYPES = tuple({SignedTransaction, PySignedTransaction})
 
 
 @dataclasses.dataclass
@@ -232,7 +231,7 @@ class TransactionJournal:
         once `wait_durable(ticket)` returns."""
         txns = list(txns)
         for txn in txns:
-            if not isinstance(txn, _TXN_TYPES):
+            if not is_transaction(txn):
                 raise TypeError(f"append takes SignedTransaction objects, got {type(txn).__name__}")
         with self._lock:
             self._check_open()

@@ -39,7 +39,7 @@ from ..fair_pool import FairPool
 from ..metrics import MempoolMetrics
 from ..network.base import EventKind, Network, NetworkEvent
 from ..storage import AccountStateReader
-from ..transaction import PySignedTransaction, SignedTransaction
+from ..transaction import SignedTransaction, is_transaction
 from ..types import (
     MalformedMessage, MempoolAddTransactionStatus, MempoolAddTransactionStatusCode,
     TimelineState,
@@ -59,7 +59,6 @@ __all__ = ["SharedMempool", "SharedMempoolNotification", "PeerSyncState"]
 log = logging.getLogger(__name__)
 
 _Code = MempoolAddTransactionStatusCode
-_TXN_TYPES = tuple({SignedTransaction, PySignedTransaction})
 
 
 def _interval(ms: int) -> float:
@@ -438,7 +437,7 @@ class SharedMempool:
         are converted through their wire form); TypeError for anything else."""
         if isinstance(txn, SignedTransaction):
             return txn
-        if isinstance(txn, _TXN_TYPES):
+        if is_transaction(txn):
             return SignedTransaction.from_bytes(txn.to_bytes())
         raise TypeError(f"expected SignedTransaction, got {type(txn).__name__}")
 
