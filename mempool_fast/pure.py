@@ -338,7 +338,8 @@ class CoreMempool:
         entry = account.txns.get(sequence_number)
         return entry.txn if entry is not None else None
 
-    def timeline_state(self, sender: bytes, sequence_number: int) -> tuple[TimelineState, int] | None:
+    def timeline_state(self, sender: bytes,
+                       sequence_number: int) -> tuple[TimelineState, int] | None:
         """(state, timeline id) of a pending transaction, or None."""
         account = self._accounts.get(sender)
         entry = account.txns.get(sequence_number) if account is not None else None

@@ -185,7 +185,8 @@ def decode_request(data: bytes) -> Request:
     """Decode a request; raises RpcError on anything malformed."""
     data = _as_bytes(data)
     if len(data) < _HEAD.size:
-        raise MalformedResponse(f"request of {len(data)} bytes is shorter than its {_HEAD.size}-byte head")
+        raise MalformedResponse(
+            f"request of {len(data)} bytes is shorter than its {_HEAD.size}-byte head")
     version, op, request_id = _HEAD.unpack_from(data)
     if version != PROTOCOL_VERSION:
         raise MalformedResponse(f"protocol version {version} is not {PROTOCOL_VERSION}")

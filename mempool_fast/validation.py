@@ -318,7 +318,8 @@ class BatchValidator(_BaseValidator):
 
 
 Ed25519Validator: type[_BaseValidator] = (
-    BatchValidator if _impl.extension("_verify", "batch verifier") is not None else PurePythonValidator)
+    BatchValidator if _impl.extension("_verify", "batch verifier") is not None
+    else PurePythonValidator)
 
 #: "cython" (batch, GIL released) or "python" (PyNaCl per call): what Ed25519Validator is.
 IMPLEMENTATION = Ed25519Validator.implementation

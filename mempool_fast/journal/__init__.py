@@ -10,7 +10,7 @@ from ..errors import JournalClosed, JournalCorrupt, JournalError
 from .format import (
     FILE_MAGIC, FILE_MAGIC_V1, HEADER_LEN, KIND_ADD, KIND_FORGET, RECORD_MAGIC, REC_HEADER_LEN,
 )
-from .format import frame as _frame, salt_seed as _salt_seed
+from .format import frame as _frame, salt_seed as _salt_seed  # noqa: F401  (for tests)
 from .journal import JournalStats, TransactionJournal
 from .recovery import RecoveryReport, ReplayPartition, partition_replayed, recover
 from .salvage import SalvageReport, salvage

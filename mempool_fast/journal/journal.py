@@ -12,9 +12,10 @@ cut; damage followed by valid records keeps every valid record, and the damaged 
 beside the journal (hard link ``<path>.damaged-<time>``) before the rewrite. The file is held
 with an exclusive lock (``<path>.lock``) while open.
 
-Locks: `_lock` guards writes, the descriptor and the index of live records and is held only
-across a write (and a compaction's final catch-up); `_sync_lock` serialises fdatasync (group
-commit); `_compact_lock` allows one compaction at a time. Order: compact -> lock -> sync.
+Locks: the file's `lock` (journal_file.py) guards writes, the descriptor and the index of live
+records and is held only across a write (and a compaction's final catch-up); the group
+commit's lock serialises fdatasync (group_commit.py); `_compact_lock` allows one compaction at
+a time. Order: compact -> file -> group commit.
 """
 
 from __future__ import annotations
@@ -26,17 +27,14 @@ import threading
 import time
 from typing import Callable, Iterable
 
-from .._wire import check_pointers, pointer_of
-from ..config import FSYNC_POLICIES, MempoolConfig
+from .._wire import check_pointers
+from ..config import MempoolConfig
 from ..errors import JournalClosed, JournalCorrupt, MalformedTransaction
-from ..file_lock import FileLock
 from ..transaction import SignedTransaction, is_transaction
 from . import compaction
-from .format import (
-    FILE_MAGIC, FILE_MAGIC_V1, FORGET_ITEM, HEADER_LEN, KIND_ADD, KIND_FORGET, REC_HEADER_LEN,
-    Damage, Mapped, classify_damage, fdatasync, frame, fsync_dir, new_header, read_header,
-    scan, write_all,
-)
+from .format import FORGET_ITEM, HEADER_LEN, KIND_FORGET, KIND_ADD, REC_HEADER_LEN, Damage, frame
+from .journal_file import JournalFile
+from .loading import read_live
 
 __all__ = ["TransactionJournal", "JournalStats"]
 
@@ -65,6 +63,7 @@ class JournalStats:
     duplicate_txns: int = 0
     appended_batches: int = 0
     forgotten: int = 0
+    #: fdatasync calls made by appends, timers and close.
     fsyncs: int = 0
     compactions: int = 0
     #: Transactions compaction dropped because they expired or the live predicate refused them.
@@ -81,8 +80,6 @@ class TransactionJournal:
                  fsync_interval_ms: int = _DEFAULTS.journal_fsync_interval_ms,
                  compact_dead_fraction: float = _DEFAULTS.journal_compact_dead_fraction,
                  compact_min_bytes: int = _DEFAULTS.journal_compact_min_bytes) -> None:
-        if fsync not in FSYNC_POLICIES:
-            raise ValueError(f"fsync must be one of {FSYNC_POLICIES}, got {fsync!r}")
         if not 0 <= fsync_interval_ms:
             raise ValueError("fsync_interval_ms must not be negative")
         if not 0 < compact_dead_fraction <= 1:
@@ -90,32 +87,27 @@ class TransactionJournal:
         if compact_min_bytes < 0:
             raise ValueError("compact_min_bytes must not be negative")
         self.path = os.fspath(path)
-        self._tmp_path = self.path + ".compact"
-        self._policy = fsync
         self._clock = clock
-        self._fsync_interval = fsync_interval_ms / 1000.0
         self._compact_fraction = compact_dead_fraction
         self._compact_min_bytes = compact_min_bytes
-        self._lock = threading.Lock()
-        self._sync_lock = threading.Lock()
         self._compact_lock = threading.Lock()
         self._stats = JournalStats()
-        #: pointer -> (record offset, record length, hash of the wire bytes)
-        self._live: dict[tuple[bytes, int], tuple[int, int, int]] = {}
-        self._live_bytes = 0
-        self._write_seq = 0  # writes completed
-        self._synced_seq = 0  # writes known durable
-        self._last_sync = clock()
         self._closed = False
-        self._fd = -1
-        self._size = 0
-        self._seed = 0
-        self._file_lock = FileLock(self.path, "journal")
-        try:
-            self._open()
-        except BaseException:
-            self._file_lock.release()
-            raise
+        self._file = JournalFile(self.path, fsync=fsync, fsync_interval_s=fsync_interval_ms
+                                 / 1000.0, clock=clock)
+        self._lock = self._file.lock
+        loaded = self._file.loaded
+        #: pointer -> (record offset, record length, hash of the wire bytes)
+        self._live: dict[tuple[bytes, int], tuple[int, int, int]] = loaded.live
+        self._live_bytes = loaded.live_bytes
+        self._stats.open_records = loaded.records
+        self._stats.open_interrupted_compaction = self._file.interrupted_compaction
+        if loaded.damage.regions:
+            try:
+                self._repair(loaded.damage, loaded.torn)
+            except BaseException:
+                self.close()
+                raise
 
     @classmethod
     def from_config(cls, path: str | os.PathLike, config: MempoolConfig, *,
@@ -126,79 +118,17 @@ class TransactionJournal:
                    compact_dead_fraction=config.journal_compact_dead_fraction,
                    compact_min_bytes=config.journal_compact_min_bytes)
 
-    # -- opening --
-    def _open(self) -> None:
-        if os.path.exists(self._tmp_path):  # a compaction cut short: the journal is intact
-            os.unlink(self._tmp_path)
-            self._stats.open_interrupted_compaction = True
-        if not os.path.exists(self.path) or self._is_unfinished_header():
-            self._create_empty()
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
-        try:
-            header = read_header(os.pread(fd, HEADER_LEN, 0), self.path)
-            self._fd = fd
-            self._seed = header.seed
-            self._size = os.fstat(fd).st_size
-            self._load_index(header)
-        except BaseException:
-            os.close(fd)
-            self._fd = -1
-            raise
-
-    def _is_unfinished_header(self) -> bool:
-        """An empty file, or one holding only the start of a header: nothing to lose."""
-        with open(self.path, "rb") as f:
-            head = f.read(HEADER_LEN)
-        return len(head) < HEADER_LEN and (FILE_MAGIC.startswith(head[:len(FILE_MAGIC)])
-                                           or FILE_MAGIC_V1.startswith(head[:len(FILE_MAGIC)]))
-
-    def _create_empty(self) -> None:
-        with open(self._tmp_path, "wb") as f:
-            f.write(new_header())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(self._tmp_path, self.path)
-        fsync_dir(self.path)
-
-    def _load_index(self, header) -> None:
-        damage = Damage()
-        mapped = Mapped(self._fd, self._size)
-        live = self._live
-        try:
-            for off, kind, payload, reclen in scan(mapped.buf, HEADER_LEN, self._size,
-                                                   self._seed, damage):
-                self._stats.open_records += 1
-                if kind == KIND_ADD:
-                    pointer = pointer_of(payload)
-                    old = live.get(pointer)
-                    if old is not None:
-                        self._live_bytes -= old[1]
-                    live[pointer] = (off, reclen, hash(payload))
-                    self._live_bytes += reclen
-                else:
-                    for item in FORGET_ITEM.iter_unpack(payload):
-                        old = live.pop(item, None)
-                        if old is not None:
-                            self._live_bytes -= old[1]
-            torn = classify_damage(mapped.buf, self._size, header, self._stats.open_records,
-                                   damage, self.path)
-        finally:
-            mapped.close()
-        if damage.regions:
-            self._repair(damage, torn)
-
     def _repair(self, damage: Damage, torn: bool) -> None:
         regions = damage.regions
         stats = self._stats
+        size = self._file.size
         stats.open_corrupt_regions = len(regions)
         stats.open_corrupt_bytes = damage.bytes
-        stats.open_torn_tail = regions[-1][1] == self._size
+        stats.open_torn_tail = regions[-1][1] == size
         if torn:
             log.warning("journal %s: cutting a torn tail of %d bytes at offset %d (a write cut "
-                        "short by a crash)", self.path, self._size - regions[0][0], regions[0][0])
-            os.ftruncate(self._fd, regions[0][0])
-            os.fsync(self._fd)
-            self._size = regions[0][0]
+                        "short by a crash)", self.path, size - regions[0][0], regions[0][0])
+            self._file.truncate(regions[0][0])
             return
         copy = f"{self.path}.damaged-{int(time.time())}"
         try:
@@ -233,13 +163,13 @@ class TransactionJournal:
         for txn in txns:
             if not is_transaction(txn):
                 raise TypeError(f"append takes SignedTransaction objects, got {type(txn).__name__}")
+        file = self._file
         with self._lock:
             self._check_open()
             live = self._live
             pending: dict[tuple[bytes, int], tuple[int, int, int]] = {}
             parts = []
-            off = self._size
-            seed = self._seed
+            off = file.size
             for txn in txns:
                 wire = txn.to_bytes()
                 pointer = txn.pointer
@@ -249,11 +179,11 @@ class TransactionJournal:
                 if current is not None and current[2] == digest and current[1] == reclen:
                     self._stats.duplicate_txns += 1
                     continue
-                parts.append(frame(KIND_ADD, wire, seed))
+                parts.append(frame(KIND_ADD, wire, file.seed))
                 pending[pointer] = (off, reclen, digest)
                 off += reclen
             if parts:
-                self._write_locked(b"".join(parts))
+                file.write_locked(b"".join(parts))
                 for pointer, entry in pending.items():
                     old = live.get(pointer)
                     if old is not None:
@@ -262,17 +192,13 @@ class TransactionJournal:
                     self._live_bytes += entry[1]
                 self._stats.appended_txns += len(parts)
                 self._stats.appended_batches += 1
-            ticket = self._write_seq
+            ticket = file.commit.ticket
         return len(parts), ticket
 
     def wait_durable(self, ticket: int) -> None:
         """Return once the writes up to `ticket` (from `append_unsynced`) are durable per the
         fsync policy ("batch": only if the interval has passed; "never": at once)."""
-        if self._policy == "never":
-            return
-        if self._policy == "batch" and self._clock() - self._last_sync < self._fsync_interval:
-            return
-        self._sync_upto(ticket)
+        self._file.commit.wait(ticket)
 
     def forget(self, pointers: Iterable[tuple[bytes, int]], *, compact: bool = True) -> int:
         """Drop transactions by (sender, seq); unknown ones are ignored. Returns how many were
@@ -298,15 +224,13 @@ class TransactionJournal:
             live = self._live
             found = []
             for txn in txns:
-                pointer = txn.pointer
-                entry = live.get(pointer)
+                entry = live.get(txn.pointer)
                 if entry is None:
                     continue
                 wire = txn.to_bytes()
                 if entry[2] == hash(wire) and entry[1] == REC_HEADER_LEN + len(wire):
-                    found.append(pointer)
-            found = list(dict.fromkeys(found))
-            due = self._forget_locked(found, compact)
+                    found.append(txn.pointer)
+            due = self._forget_locked(list(dict.fromkeys(found)), compact)
         if due:
             self._compact(None, block=False)
         return len(found)
@@ -315,61 +239,39 @@ class TransactionJournal:
         if not found:
             return False
         payload = b"".join(FORGET_ITEM.pack(sender, seq) for sender, seq in found)
-        self._write_locked(frame(KIND_FORGET, payload, self._seed))
+        self._file.write_locked(frame(KIND_FORGET, payload, self._file.seed))
         for pointer in found:
             self._live_bytes -= self._live.pop(pointer)[1]
         self._stats.forgotten += len(found)
         return compact and self._compaction_due_locked()
-
-    def _write_locked(self, data: bytes) -> None:
-        try:
-            write_all(self._fd, data)
-        except BaseException:
-            try:
-                os.ftruncate(self._fd, self._size)
-            except OSError:
-                log.exception("journal %s: cannot cut back a failed write", self.path)
-            raise
-        self._size += len(data)
-        self._write_seq += 1
 
     def _check_open(self) -> None:
         if self._closed:
             raise JournalClosed(f"journal {self.path} is closed")
 
     # -- durability --
-    def _sync_upto(self, ticket: int) -> None:
-        with self._sync_lock:
-            if self._synced_seq >= ticket or self._fd < 0:
-                return
-            target = self._write_seq  # every write counted here has completed
-            fdatasync(self._fd)
-            self._synced_seq = target
-            self._last_sync = self._clock()
-            self._stats.fsyncs += 1
-
     @property
     def fsync_policy(self) -> str:
         """The fsync policy this journal was opened with (one of FSYNC_POLICIES)."""
-        return self._policy
+        return self._file.commit.policy
 
     @property
     def fsync_interval(self) -> float:
         """Seconds between fsyncs under the "batch" policy."""
-        return self._fsync_interval
+        return self._file.commit.interval
 
     def sync(self) -> None:
         """Make everything written so far durable now (for the "batch" policy's timer)."""
         with self._lock:
             self._check_open()
-            ticket = self._write_seq
-        self._sync_upto(ticket)
+            ticket = self._file.commit.ticket
+        self._file.commit.sync(ticket)
 
     # -- compaction --
     def dead_fraction(self) -> float:
         """Share of the file's record bytes that no live transaction needs."""
         with self._lock:
-            body = self._size - HEADER_LEN
+            body = self._file.size - HEADER_LEN
             return (body - self._live_bytes) / body if body else 0.0
 
     def compaction_due(self) -> bool:
@@ -378,7 +280,7 @@ class TransactionJournal:
             return not self._closed and self._compaction_due_locked()
 
     def _compaction_due_locked(self) -> bool:
-        body = self._size - HEADER_LEN
+        body = self._file.size - HEADER_LEN
         return (body >= self._compact_min_bytes
                 and body - self._live_bytes >= self._compact_fraction * body)
 
@@ -399,19 +301,20 @@ class TransactionJournal:
     def _compact(self, predicate, *, block: bool) -> bool:
         if not self._compact_lock.acquire(blocking=block):
             return False
+        file = self._file
         try:
             with self._lock:
                 self._check_open()
-                end = self._size
+                end = file.size
                 snapshot = {p: e[0] for p, e in self._live.items()}
-                mapped = Mapped(self._fd, end)
-                seed = self._seed
+                mapped, seed = file.mapped(), file.seed
             try:
                 keep = None if predicate is None else self._keeper(predicate)
-                rewrite = compaction.copy_live(self._tmp_path, mapped.buf, end, snapshot, seed,
-                                               self._clock(), keep)
+                rewrite = compaction.copy_live(file.tmp_path, mapped.buf if mapped else b"",
+                                               end, snapshot, seed, self._clock(), keep)
             finally:
-                mapped.close()
+                if mapped is not None:
+                    mapped.close()
             self._install(rewrite, end)
             return True
         finally:
@@ -428,65 +331,44 @@ class TransactionJournal:
         return keep
 
     def _install(self, rewrite: compaction.Rewrite, end: int) -> None:
+        file = self._file
         installed = False
         try:
-            fdatasync(rewrite.fd)
-            with self._lock, self._sync_lock:
-                tail = Mapped(self._fd, self._size) if self._size > end else None
+            with self._lock, file.commit.lock:
+                tail = file.mapped(end)
                 try:
                     new_live = compaction.catch_up(rewrite, self._live,
-                                                   tail.buf if tail else None, end, self._size,
-                                                   self._seed)
+                                                   tail.buf if tail else None, end, file.size,
+                                                   file.seed)
                 finally:
                     if tail is not None:
                         tail.close()
-                fdatasync(rewrite.fd)
-                os.replace(self._tmp_path, self.path)
+                file.install_locked(rewrite)
                 installed = True
-                os.close(self._fd)
-                self._fd = rewrite.fd
-                self._seed = rewrite.seed
-                self._size = rewrite.pos
                 self._live = new_live
                 self._live_bytes = sum(e[1] for e in new_live.values())
-                self._synced_seq = self._write_seq
                 self._stats.compactions += 1
                 self._stats.compaction_dropped += rewrite.dropped
-                fsync_dir(self.path)
             log.info("journal %s compacted: %d live, %d dropped, %d bytes",
                      self.path, len(new_live), rewrite.dropped, rewrite.pos)
         finally:
             if not installed:
-                os.close(rewrite.fd)
-                try:
-                    os.unlink(self._tmp_path)
-                except FileNotFoundError:
-                    pass
+                file.discard(rewrite)
 
     # -- reading --
     def replay(self) -> list[SignedTransaction]:
         """The live transactions in submission order (a replacement takes the place of its
         last write); damaged and undecodable records are skipped and counted."""
+        file = self._file
         with self._lock:
             self._check_open()
             snapshot = {p: e[0] for p, e in self._live.items()}
-            end = self._size
-            mapped = Mapped(self._fd, end)
-            seed = self._seed
-        result = []
-        undecodable = 0
+            end, seed, mapped = file.size, file.seed, file.mapped()
         try:
-            for off, kind, payload, _ in scan(mapped.buf, HEADER_LEN, end, seed, Damage()):
-                if kind != KIND_ADD or snapshot.get(pointer_of(payload)) != off:
-                    continue
-                try:
-                    result.append(SignedTransaction.from_bytes(payload))
-                except MalformedTransaction as exc:
-                    undecodable += 1
-                    log.warning("journal %s: undecodable record at %d skipped: %s",
-                                self.path, off, exc)
+            result, undecodable = read_live(mapped, end, seed, snapshot, self.path)
         finally:
-            mapped.close()
+            if mapped is not None:
+                mapped.close()
         if undecodable:
             with self._lock:
                 self._stats.replay_undecodable += undecodable
@@ -508,12 +390,12 @@ class TransactionJournal:
     def file_size(self) -> int:
         """Bytes in the journal file."""
         with self._lock:
-            return self._size
+            return self._file.size
 
     def stats(self) -> JournalStats:
         """A copy of this journal's counters."""
         with self._lock:
-            return dataclasses.replace(self._stats)
+            return dataclasses.replace(self._stats, fsyncs=self._file.commit.fsyncs)
 
     # -- lifetime --
     @property
@@ -523,18 +405,11 @@ class TransactionJournal:
     def close(self) -> None:
         """Flush (unless the policy is "never"), close and release the file lock; later calls
         do nothing."""
-        with self._compact_lock, self._lock, self._sync_lock:
+        with self._compact_lock, self._lock, self._file.commit.lock:
             if self._closed:
                 return
             self._closed = True
-            try:
-                if self._policy != "never" and self._synced_seq < self._write_seq:
-                    fdatasync(self._fd)
-                    self._stats.fsyncs += 1
-            finally:
-                os.close(self._fd)
-                self._fd = -1
-                self._file_lock.release()
+            self._file.close_locked()
 
     def __enter__(self) -> "TransactionJournal":
         return self
@@ -543,5 +418,5 @@ class TransactionJournal:
         self.close()
 
     def __repr__(self) -> str:
-        return f"TransactionJournal({self.path!r}, fsync={self._policy!r}, live={len(self._live)})"
-
+        return (f"TransactionJournal({self.path!r}, fsync={self.fsync_policy!r}, "
+                f"live={len(self._live)})")

@@ -1,6 +1,7 @@
 """The network interface every transport implements (in-process, ZeroMQ).
 
-A node's network handle sends opaque encoded messages (see `mempool_fast.shared.protocol`) to peers and
+A node's network handle sends opaque encoded messages (see `mempool_fast.shared.protocol`) to
+peers and
 yields a single ordered stream of events: NewPeer, LostPeer and Message. It is thread-safe:
 `send` may be called from any thread; `recv` is called by one reader thread.
 """

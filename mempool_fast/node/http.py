@@ -40,7 +40,7 @@ HealthCheck = Callable[[], tuple[bool, dict]]
 
 
 class _TimeoutCountingReader:
-    """Wraps a handler's rfile so that a read timing out is counted before the stdlib swallows it."""
+    """Wraps a handler's rfile so that a read timing out is counted (the stdlib swallows it)."""
 
     def __init__(self, raw, on_timeout: Callable[[], None]) -> None:
         self._raw = raw
@@ -282,7 +282,7 @@ class NodeHttpServer:
 
     # -- internals --
     def _enqueue(self, request: socket.socket, client_address) -> None:
-        """On the accept thread: queue the connection for a worker, or close it if the queue is full."""
+        """On the accept thread: queue the connection for a worker, or close it when full."""
         try:
             self._queue.put_nowait((request, client_address))
         except queue.Full:

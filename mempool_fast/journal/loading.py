@@ -1,0 +1,116 @@
+"""Opening a journal file: create it if absent, check its header, and rebuild the index of live
+records by scanning it, noting damage. What to do about damage is the journal's decision."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from .._wire import pointer_of
+from ..errors import MalformedTransaction
+from .format import (
+    FILE_MAGIC, FILE_MAGIC_V1, FORGET_ITEM, HEADER_LEN, KIND_ADD, Damage, Header, Mapped,
+    classify_damage, fsync_dir, new_header, read_header, scan,
+)
+
+__all__ = ["Loaded", "open_file", "load_index", "read_live"]
+
+Pointer = tuple[bytes, int]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Loaded:
+    """What a scan of the file found."""
+
+    #: pointer -> (record offset, record length, hash of the wire bytes)
+    live: dict[Pointer, tuple[int, int, int]] = field(default_factory=dict)
+    live_bytes: int = 0
+    records: int = 0
+    damage: Damage = field(default_factory=Damage)
+    #: The damage is a torn tail only (the last write cut short).
+    torn: bool = False
+
+
+def _is_unfinished_header(path: str) -> bool:
+    """An empty file, or one holding only the start of a header: nothing to lose."""
+    with open(path, "rb") as f:
+        head = f.read(HEADER_LEN)
+    prefix = head[:len(FILE_MAGIC)]
+    return len(head) < HEADER_LEN and (FILE_MAGIC.startswith(prefix)
+                                       or FILE_MAGIC_V1.startswith(prefix))
+
+
+def _create_empty(path: str, tmp_path: str) -> None:
+    with open(tmp_path, "wb") as f:
+        f.write(new_header())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp_path, path)
+    fsync_dir(path)
+
+
+def open_file(path: str, tmp_path: str) -> tuple[int, Header, bool]:
+    """(read-write append descriptor, checked header, whether an interrupted compaction's
+    temporary file was discarded); creates an empty journal when there is none. Raises
+    JournalCorrupt, leaving the file untouched, when its header is not an intact one."""
+    interrupted = os.path.exists(tmp_path)
+    if interrupted:  # a compaction cut short: the journal itself is intact
+        os.unlink(tmp_path)
+    if not os.path.exists(path) or _is_unfinished_header(path):
+        _create_empty(path, tmp_path)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+    try:
+        return fd, read_header(os.pread(fd, HEADER_LEN, 0), path), interrupted
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def load_index(fd: int, size: int, header: Header, path: str) -> Loaded:
+    """Scan the file's records into the index of live ones."""
+    loaded = Loaded()
+    live = loaded.live
+    mapped = Mapped(fd, size)
+    try:
+        for off, kind, payload, reclen in scan(mapped.buf, HEADER_LEN, size, header.seed,
+                                               loaded.damage):
+            loaded.records += 1
+            if kind == KIND_ADD:
+                pointer = pointer_of(payload)
+                old = live.get(pointer)
+                if old is not None:
+                    loaded.live_bytes -= old[1]
+                live[pointer] = (off, reclen, hash(payload))
+                loaded.live_bytes += reclen
+            else:
+                for item in FORGET_ITEM.iter_unpack(payload):
+                    old = live.pop(item, None)
+                    if old is not None:
+                        loaded.live_bytes -= old[1]
+        loaded.torn = classify_damage(mapped.buf, size, header, loaded.records, loaded.damage,
+                                      path)
+    finally:
+        mapped.close()
+    return loaded
+
+
+def read_live(mapped: Mapped | None, end: int, seed: int, snapshot: dict[Pointer, int],
+              path: str) -> tuple[list, int]:
+    """(the live transactions in file order, how many live records did not decode): the ADD
+    records at the offsets `snapshot` (pointer -> offset) names."""
+    from ..transaction import SignedTransaction
+
+    result, undecodable = [], 0
+    buf = mapped.buf if mapped is not None else b""
+    for off, kind, payload, _ in scan(buf, HEADER_LEN, end, seed, Damage()):
+        if kind != KIND_ADD or snapshot.get(pointer_of(payload)) != off:
+            continue
+        try:
+            result.append(SignedTransaction.from_bytes(payload))
+        except MalformedTransaction as exc:
+            undecodable += 1
+            log.warning("journal %s: undecodable record at %d skipped: %s", path, off, exc)
+    return result, undecodable
