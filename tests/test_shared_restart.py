@@ -122,10 +122,11 @@ def test_a_late_ack_of_the_old_incarnation_does_not_reset_again(core_cls, clock,
         n0 = net.nodes["n0"]
         old = net.nodes["n1"].incarnation
         assert wait_until(lambda: n0.peers().get("n1") is not None)
-        n0._on_event(NetworkEvent(EventKind.MESSAGE, "n1", encode(Hello(old + 7))), None)
+        n0._messages.on_event(NetworkEvent(EventKind.MESSAGE, "n1", encode(Hello(old + 7))),
+                              None)
         assert n0.metrics.value("mempool_peer_restarts_total") == 1
-        n0._on_event(NetworkEvent(EventKind.MESSAGE, "n1", encode(Ack(0, 1, incarnation=old))),
-                     None)
+        n0._messages.on_event(
+            NetworkEvent(EventKind.MESSAGE, "n1", encode(Ack(0, 1, incarnation=old))), None)
         assert n0.metrics.value("mempool_peer_restarts_total") == 1  # retired: ignored
     finally:
         net.stop()

@@ -11,6 +11,7 @@ and offers the public API (docs/design.md §5, §6). Each collaborator owns its 
   tracking      per-stage latency of local submissions
   durability    the journal binding: durable before acknowledged, forgotten when removed
   notifications subscribers' queues
+  peer_messages what each network event does (membership, HELLO, acks, a peer's batch)
   protocol      the peer messages and their encoding
 
 Threads: outbound (every `shared_mempool_tick_interval_ms`, one round), reader (network events
@@ -37,21 +38,19 @@ from .._wire import check_pointers
 from ..config import MempoolConfig
 from ..fair_pool import FairPool
 from ..metrics import MempoolMetrics
-from ..network.base import EventKind, Network, NetworkEvent
+from ..network.base import Network
 from ..storage import AccountStateReader
 from ..transaction import SignedTransaction, is_transaction
-from ..types import (
-    MalformedMessage, MempoolAddTransactionStatus, MempoolAddTransactionStatusCode,
-    TimelineState,
-)
+from ..types import MempoolAddTransactionStatus, MempoolAddTransactionStatusCode, TimelineState
 from .admission import Admission
 from .durability import JournalBinding
 from .guarded_core import GuardedCore
 from .inbound import NetworkReader
 from .notifications import Notifier, SharedMempoolNotification
 from .outbound import Broadcaster
+from .peer_messages import PeerMessages
 from .peers import PeerBook, PeerSyncState
-from .protocol import Ack, BroadcastRequest, Hello, decode, encode
+from .protocol import Ack, BroadcastRequest
 from .tracking import StageTracker
 
 __all__ = ["SharedMempool", "SharedMempoolNotification", "PeerSyncState"]
@@ -107,12 +106,19 @@ class SharedMempool:
         self._admission = Admission(config, validator, storage, self._core, self.metrics, clock)
         self._broadcaster = Broadcaster(config, self._core, self._peers, self._send,
                                         self.metrics, self._tracker, clock)
-        self._inbound = FairPool(self._inbound_job,
+        self._inbound = FairPool(lambda peer, message: self._messages.inbound_job(peer, message),
                                  slots=config.shared_mempool_max_concurrent_inbound_syncs,
                                  share=config.shared_mempool_max_inbound_syncs_per_peer,
                                  name=f"smp-inbound-{self._name}")
+        self._stop = threading.Event()
+        self._messages = PeerMessages(
+            name=self._name, incarnation=self.incarnation, peers=self._peers,
+            admission=self._admission, core=self._core, inbound=self._inbound,
+            metrics=self.metrics, notifier=self._notifier, send=self._send, clock=clock,
+            stopping=self._stop.is_set)
         self._reader = NetworkReader(network, self._inbound,
-                                     lambda event: self._on_event(event, self._enqueue),
+                                     lambda event: self._messages.on_event(
+                                         event, self._messages.enqueue),
                                      poll_s=_interval(config.shared_mempool_poll_interval_ms),
                                      on_error=self.metrics.network_errors.inc)
         self._binding = None if journal is None else JournalBinding(
@@ -122,7 +128,6 @@ class SharedMempool:
         self._core.add_listener(lambda removals: self._tracker.removed(removals, self._clock()))
         if self._binding is not None:
             self._core.add_listener(self._binding.removed)
-        self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = False
         #: Set when one of this instance's threads died of an exception (see `failure`).
@@ -323,58 +328,8 @@ class SharedMempool:
             if event is None:
                 break
             handled += 1
-            self._on_event(event, self.process_broadcast)
+            self._messages.on_event(event, self._messages.process_broadcast)
         return handled
-
-    def _on_event(self, event: NetworkEvent, on_broadcast) -> None:
-        """Handle one network event; a peer's batch goes to `on_broadcast(peer_id, message)`
-        (the inbound pool when started, inline under pump())."""
-        kind, peer_id = event.kind, event.peer_id
-        if kind is EventKind.NEW_PEER:
-            self._peers.new_peer(peer_id)
-            self._send(peer_id, encode(Hello(self.incarnation)))
-            self.metrics.peer_events.labels(kind="new_peer").inc()
-            self._notifier.notify(SharedMempoolNotification.PEER_STATE_CHANGE)
-            return
-        if kind is EventKind.LOST_PEER:
-            self._peers.lost_peer(peer_id)
-            self._inbound.drop_waiting(peer_id)  # unacknowledged: resent when it is back
-            self.metrics.peer_events.labels(kind="lost_peer").inc()
-            self._notifier.notify(SharedMempoolNotification.PEER_STATE_CHANGE)
-            return
-        try:
-            message = decode(event.data)
-        except MalformedMessage as exc:
-            log.debug("malformed message from %s dropped: %s", peer_id, exc)
-            self.metrics.malformed_messages.inc()
-            return
-        if isinstance(message, Ack):
-            self._observe_incarnation(peer_id, message.incarnation)
-            self._on_ack(peer_id, message)
-        elif isinstance(message, Hello):
-            self._observe_incarnation(peer_id, message.incarnation)
-        else:
-            on_broadcast(peer_id, message)
-
-    def _observe_incarnation(self, peer_id: str, incarnation: int) -> None:
-        if incarnation and self._peers.observe_incarnation(peer_id, incarnation):
-            self.metrics.peer_restarts.inc()
-            log.info("%s: peer %s restarted (incarnation %016x): broadcasting to it from the "
-                     "start", self._name, peer_id, incarnation)
-
-    def _enqueue(self, peer_id: str, message: BroadcastRequest) -> None:
-        if self._stop.is_set():
-            return
-        if not self._inbound.submit(peer_id, message):
-            log.debug("inbound batch from %s dropped: peer over its inbound share", peer_id)
-            self.metrics.inbound_dropped.labels(reason="peer_share").inc()
-
-    def _inbound_job(self, peer_id: str, message: BroadcastRequest) -> None:
-        self.metrics.inbound_in_flight.inc()
-        try:
-            self.process_broadcast(peer_id, message)
-        finally:
-            self.metrics.inbound_in_flight.dec()
 
     def inbound_queue(self) -> dict[str, tuple[int, int]]:
         """Per peer: (inbound batches running, batches waiting for a slot)."""
@@ -382,32 +337,7 @@ class SharedMempool:
 
     def process_broadcast(self, peer_id: str, message: BroadcastRequest) -> Ack:
         """Admit a peer's batch as NON_QUALIFIED, ack it, notify NEW_TRANSACTIONS."""
-        started = self._clock()
-        self.metrics.received_batches.inc()
-        txns, bad = message.transactions()
-        if bad:
-            log.debug("%d malformed transactions from %s dropped", bad, peer_id)
-            self.metrics.malformed_transactions.inc(bad)
-        statuses = self._admission.admit(txns, TimelineState.NON_QUALIFIED, "peer") \
-            if txns else []
-        retry = any(s.code == _Code.MEMPOOL_IS_FULL for s in statuses)
-        backoff = not self._core.read(_health_check)
-        ack = Ack(message.batch_start, message.batch_end, retry, backoff, self.incarnation)
-        self.metrics.acks_sent.labels(retry=str(retry), backoff=str(backoff)).inc()
-        self._send(peer_id, encode(ack))
-        self.metrics.observe("inbound_batch", self._clock() - started)
-        self._notifier.notify(SharedMempoolNotification.NEW_TRANSACTIONS)
-        return ack
-
-    def _on_ack(self, peer_id: str, ack: Ack) -> None:
-        outcome = self._peers.on_ack(peer_id, ack.batch_id, ack.retry, ack.backoff,
-                                     self._clock())
-        self.metrics.acks_received.labels(retry=str(ack.retry), backoff=str(ack.backoff)).inc()
-        if outcome.rtt is None:
-            self.metrics.stale_acks.inc()
-        else:
-            self.metrics.observe("ack_rtt", outcome.rtt)
-        self._notifier.notify(SharedMempoolNotification.ACK)
+        return self._messages.process_broadcast(peer_id, message)
 
     # ------------------------------------------------------------------ client path
     def submit_transactions(self, txns: Iterable) -> list[MempoolAddTransactionStatus]:
@@ -469,10 +399,6 @@ class SharedMempool:
 # -- what runs under the core lock (module functions: no closure per call) --
 def _gc_by_system_ttl(core) -> int:
     return core.gc_by_system_ttl()
-
-
-def _health_check(core) -> bool:
-    return core.health_check()
 
 
 def _get_block(core, batch_size: int, seen) -> list:
