@@ -106,6 +106,26 @@ class MempoolMetrics:
                     total += sample.value
         return total
 
+    def counters(self, **extra: int) -> dict[str, int]:
+        """Plain counts read from the registry, for tests and tools (plus `extra`)."""
+        total = self.total
+        counts = {
+            "received_batches": total("mempool_received_batches_total"),
+            "malformed_messages": total("mempool_malformed_messages_total"),
+            "malformed_transactions": total("mempool_malformed_transactions_total"),
+            "sent_batches": total("mempool_broadcast_batches_total"),
+            "resent_batches": total("mempool_resent_batches_total"),
+            "acks_received": total("mempool_acks_received_total"),
+            "retry_acks": total("mempool_acks_received_total", retry="True"),
+            "backoff_acks": total("mempool_acks_received_total", backoff="True"),
+            "stale_acks": total("mempool_stale_acks_total"),
+            "failed_sends": total("mempool_failed_sends_total"),
+            "inbound_dropped_peer_share": total("mempool_inbound_dropped_total",
+                                                reason="peer_share"),
+            **extra,
+        }
+        return {name: int(value) for name, value in counts.items()}
+
     def observe(self, stage: str, seconds: float) -> None:
         self._stage[stage].observe(max(seconds, 0.0))
 

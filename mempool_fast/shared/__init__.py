@@ -248,24 +248,8 @@ class SharedMempool:
         malformed_messages, malformed_transactions, sent_batches, resent_batches,
         acks_received, retry_acks, backoff_acks, stale_acks, failed_sends,
         inbound_dropped_peer_share, max_inbound_in_flight, max_inbound_per_peer."""
-        total = self.metrics.total
-        counts = {
-            "received_batches": total("mempool_received_batches_total"),
-            "malformed_messages": total("mempool_malformed_messages_total"),
-            "malformed_transactions": total("mempool_malformed_transactions_total"),
-            "sent_batches": total("mempool_broadcast_batches_total"),
-            "resent_batches": total("mempool_resent_batches_total"),
-            "acks_received": total("mempool_acks_received_total"),
-            "retry_acks": total("mempool_acks_received_total", retry="True"),
-            "backoff_acks": total("mempool_acks_received_total", backoff="True"),
-            "stale_acks": total("mempool_stale_acks_total"),
-            "failed_sends": total("mempool_failed_sends_total"),
-            "inbound_dropped_peer_share": total("mempool_inbound_dropped_total",
-                                                reason="peer_share"),
-            "max_inbound_in_flight": self._inbound.max_running,
-            "max_inbound_per_peer": self._inbound.max_per_key,
-        }
-        return {name: int(value) for name, value in counts.items()}
+        return self.metrics.counters(max_inbound_in_flight=self._inbound.max_running,
+                                     max_inbound_per_peer=self._inbound.max_per_key)
 
     @property
     def malformed_messages(self) -> int:

@@ -1,0 +1,290 @@
+"""`mempool-fast cluster`: a local N-node network under load, and what the mempool did with it.
+
+This module owns the run's options (and the command-line flags made from them) and the
+orchestration; the parts are in `nodes` (node files and processes), `load` (the load generator),
+`observer` (the observer and the proposer), `run_stats` (the shared counters) and `report`.
+
+Steps: generate node keys and TOML configs in a temporary directory; fund the accounts in every
+node's SQLite store; start every node as its own process on loopback; wait until every node has a
+live link to every other; then run three loops until every accepted transaction is committed:
+
+- the *load generator* submits pre-signed transactions, sequence-major so most arrive ready, each
+  to a random node (paced to ``--rate`` transactions/s if given);
+- the *observer* polls every node's STATUS for the accepted transactions it has not seen there
+  yet: a transaction *reached every node* the first time all of them hold it (pending or
+  committed); submission -> every node is the latency reported;
+- the *proposer* pulls a block from node 0 every ``--block-ms``, keeps the transactions that reached
+  every node and follow the account's committed sequence number, applies them to every node's
+  account store (sequence number + 1, balance - max_gas x gas price), and commits them on every
+  node.
+
+It prints a summary (a table, or one JSON object with ``--json``) and exits 1 if a transaction a
+node accepted never reached every node, 130 on Ctrl-C/SIGTERM (after stopping every process),
+2 if the run could not be set up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nacl.signing
+
+from .load import LoadGenerator
+from .nodes import NodeProcess, NodeSpec, free_port, sign_transactions, wait_connected, \
+    write_cluster
+from .observer import Observer, Proposer
+from .run_stats import RunStats
+
+__all__ = ["ClusterOptions", "NodeSpec", "NodeProcess", "write_cluster", "free_port",
+           "run_cluster", "add_arguments", "run_from_args", "sign_transactions"]
+
+#: Exit codes of `mempool-fast cluster`.
+EXIT_OK, EXIT_FAILED, EXIT_SETUP_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Lifetime of the pre-signed transactions (they must not expire during the run).
+TXN_LIFETIME_S = 3600
+#: Bytes of an Ed25519 seed (each account's key is made from one drawn from the run's seed).
+KEY_SEED_BYTES = 32
+#: How often the main thread redraws the progress view and checks the drain deadline.
+PROGRESS_PERIOD_S = 0.25
+#: The smallest cluster: two nodes (there must be a peer to reach), one account, one transaction.
+MIN_NODES, MIN_ACCOUNTS, MIN_TXNS = 2, 1, 1
+
+
+def _flag(help: str, *, name: str | None = None) -> dict:
+    """Field metadata that makes a `ClusterOptions` field a flag of `mempool-fast cluster`:
+    ``--<field-name>`` (or `name`), typed from the annotation (a bool is a switch), defaulting to
+    the field's default. `help` may use ``%(default)s``."""
+    return {"cli": {"help": help, "name": name}}
+
+
+@dataclass
+class ClusterOptions:
+    """Every knob of a cluster run; the fields with a `_flag` are the CLI flags of
+    `mempool-fast cluster` (in this order)."""
+
+    nodes: int = field(default=4, metadata=_flag("validators (default %(default)s)"))
+    accounts: int = field(default=1_000, metadata=_flag("funded accounts (default %(default)s)"))
+    txns: int = field(default=20_000,
+                      metadata=_flag("transactions to submit (default %(default)s)"))
+    #: Submission rate, transactions/s (None: as fast as the nodes answer).
+    rate: float | None = field(default=None, metadata=_flag(
+        "submission rate, tx/s (default: as fast as the nodes take them)"))
+    json: bool = field(default=False, metadata=_flag("print the summary as JSON"))
+    #: Node mempool tick (shared_mempool_tick_interval_ms), and extra [mempool] settings.
+    tick_ms: int = field(default=50,
+                         metadata=_flag("shared_mempool_tick_interval_ms of every node"))
+    mempool: dict = field(default_factory=dict)
+    #: Proposer period and most transactions pulled per block.
+    block_ms: int = field(default=100, metadata=_flag("proposer period"))
+    block_size: int = field(default=5_000, metadata=_flag("most transactions per block"))
+    #: Most transactions in one submit request (a chunk is split over random nodes).
+    chunk: int = field(default=400, metadata=_flag("most transactions per submit request"))
+    #: Observer's STATUS polling period.
+    poll_ms: int = 20
+    seed: int | None = field(default=None, metadata=_flag("seed of accounts and routing"))
+    #: Deadlines: nodes up and linked; every accepted transaction committed after the load.
+    startup_timeout_s: float = 30.0
+    drain_timeout_s: float = field(default=30.0, metadata=_flag(
+        "seconds to wait for dissemination and commits after the load", name="--drain-timeout"))
+    #: Use (and keep) this directory; or keep the temporary one and print where it is.
+    workdir: Path | None = field(default=None, metadata=_flag(
+        "use (and keep) this directory instead of a temporary one"))
+    keep: bool = field(default=False, metadata=_flag("keep the temporary directory"))
+    #: Gas of each transaction and funding of each account.
+    max_gas: int = 1_000
+    gas_price: int = 1
+    balance: int = 10**12
+
+
+def _cli_fields() -> list[tuple[dataclasses.Field, str, type]]:
+    """(field, flag, value type) of every `ClusterOptions` field that is a flag."""
+    hints = typing.get_type_hints(ClusterOptions)
+    out = []
+    for f in dataclasses.fields(ClusterOptions):
+        cli = f.metadata.get("cli")
+        if cli is None:
+            continue
+        hint = hints[f.name]
+        if isinstance(hint, types.UnionType):  # X | None: an optional X
+            hint = next(t for t in typing.get_args(hint) if t is not type(None))
+        out.append((f, cli["name"] or "--" + f.name.replace("_", "-"), hint))
+    return out
+
+
+def _dest(flag: str) -> str:
+    """The attribute argparse stores `flag` under (its own rule)."""
+    return flag.lstrip("-").replace("-", "_")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `mempool-fast cluster`, one for each `ClusterOptions` field with a `_flag`."""
+    for f, flag, kind in _cli_fields():
+        help_text = f.metadata["cli"]["help"]
+        if kind is bool:
+            parser.add_argument(flag, action="store_true", help=help_text)
+        else:
+            parser.add_argument(flag, type=kind, default=f.default, help=help_text)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run `mempool-fast cluster` with the parsed flags; returns the exit code."""
+    opts = ClusterOptions(**{f.name: getattr(args, _dest(flag)) for f, flag, _ in _cli_fields()})
+    try:
+        code, _ = run_cluster(opts)
+    except (ValueError, RuntimeError, TimeoutError) as exc:
+        print(f"mempool-fast cluster: {exc}", file=sys.stderr)
+        return EXIT_SETUP_ERROR
+    return code
+
+
+def run_cluster(opts: ClusterOptions, *, out=None) -> tuple[int, dict | None]:
+    """Run the whole job; returns (exit code, summary). Always stops every process it started."""
+    from rich.console import Console
+
+    started = time.monotonic()
+    out = out or sys.stdout
+    status = Console(stderr=True)
+    if opts.nodes < MIN_NODES or opts.accounts < MIN_ACCOUNTS or opts.txns < MIN_TXNS:
+        raise ValueError(f"a cluster needs at least {MIN_NODES} nodes, {MIN_ACCOUNTS} account "
+                         f"and {MIN_TXNS} transaction")
+    workdir = Path(opts.workdir) if opts.workdir else Path(tempfile.mkdtemp(prefix="mempool-fast-"))
+    procs: list[NodeProcess] = []
+    threads: list[threading.Thread] = []
+    stop = threading.Event()
+    stats = RunStats()
+    timings: dict[str, float] = {}
+    interrupted = False
+    try:
+        with _sigterm_raises_keyboard_interrupt():
+            try:
+                specs, txns = _prepare(opts, workdir, status, timings)
+                _start_nodes(specs, procs, opts, status, timings)
+                _apply_load(opts, specs, txns, stats, stop, threads, status, timings)
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join()
+                codes = [p.stop() for p in procs]
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if opts.keep or opts.workdir:
+            status.print(f"cluster files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if interrupted:
+        status.print("interrupted: every node stopped")
+        return EXIT_INTERRUPTED, None
+    summary = stats.summary(opts, timings, elapsed_s=time.monotonic() - started)
+    summary["node_exit_codes"] = codes
+    if opts.json:
+        out.write(json.dumps(summary) + "\n")
+        out.flush()
+    else:
+        from .report import print_summary
+        print_summary(summary, Console(file=out))
+    return (EXIT_OK if summary["ok"] else EXIT_FAILED), summary
+
+
+@contextlib.contextmanager
+def _sigterm_raises_keyboard_interrupt():
+    """SIGTERM stops the run as Ctrl-C does (only in the main thread, where Python runs signal
+    handlers); the previous handler is back on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _prepare(opts: ClusterOptions, workdir: Path, status,
+             timings: dict[str, float]) -> tuple[list[NodeSpec], list]:
+    """The node files and the signed load (timed as "presign"), then the funded stores."""
+    from ..storage import SqliteAccountStore
+
+    t0 = time.monotonic()
+    status.print(f"signing {opts.txns} transactions…")
+    mempool = {"shared_mempool_tick_interval_ms": opts.tick_ms, **opts.mempool}
+    specs = write_cluster(workdir, opts.nodes, mempool=mempool)
+    rng = random.Random(opts.seed)
+    keys = [nacl.signing.SigningKey(rng.randbytes(KEY_SEED_BYTES)) for _ in range(opts.accounts)]
+    txns = sign_transactions(keys, opts.txns, max_gas=opts.max_gas, gas_price=opts.gas_price,
+                             expiration=int(time.time()) + TXN_LIFETIME_S)
+    timings["presign"] = time.monotonic() - t0
+    status.print(f"starting {opts.nodes} nodes…")
+    funding = [(t.sender, 0, opts.balance) for t in txns[:opts.accounts]]
+    for spec in specs:
+        with SqliteAccountStore(spec.store) as store:
+            store.set_accounts(funding)
+    return specs, txns
+
+
+def _start_nodes(specs: list[NodeSpec], procs: list[NodeProcess], opts: ClusterOptions, status,
+                 timings: dict[str, float]) -> None:
+    """Start every node (into `procs`, so that they are stopped whatever happens) and wait
+    until they are all linked (timed as "startup")."""
+    t1 = time.monotonic()
+    for spec in specs:
+        procs.append(NodeProcess(spec))
+    wait_connected(specs, procs, opts.startup_timeout_s)
+    timings["startup"] = time.monotonic() - t1
+
+
+def _apply_load(opts: ClusterOptions, specs: list[NodeSpec], txns: list, stats: RunStats,
+                stop: threading.Event, threads: list[threading.Thread], status,
+                timings: dict[str, float]) -> None:
+    """Run the load generator and the observer (into `threads`, so that they are joined whatever
+    happens) until the observer ends, with the live progress view unless `opts.json` (timed as
+    "load")."""
+    from .report import live_progress
+
+    load = LoadGenerator(specs, txns, stats, stop, chunk=opts.chunk, rate=opts.rate,
+                         seed=opts.seed)
+    proposer = Proposer(specs, stats, block_ms=opts.block_ms, block_size=opts.block_size,
+                        balance=opts.balance)
+    observer = Observer(specs, stats, stop, accepted=load.accepted, load_done=load.done,
+                        proposer=proposer, poll_ms=opts.poll_ms, max_query=opts.block_size)
+    t2 = time.monotonic()
+    for target, name in ((load.run, "cluster-load"), (observer.run, "cluster-observer")):
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        threads.append(thread)
+    with live_progress(stats, len(txns), status, show=not opts.json) as redraw:
+        _wait_for(threads[-1], load.done, stop, opts.drain_timeout_s, redraw)
+    timings["load"] = time.monotonic() - t2
+
+
+def _wait_for(observer: threading.Thread, load_done: threading.Event, stop: threading.Event,
+              drain_timeout_s: float, redraw) -> None:
+    """Until the observer ends (every accepted transaction committed), redrawing the progress
+    view; `drain_timeout_s` after the load is done, `stop` ends it anyway."""
+    deadline = None
+    while observer.is_alive():
+        if load_done.is_set() and deadline is None:
+            deadline = time.monotonic() + drain_timeout_s
+        if deadline is not None and time.monotonic() > deadline:
+            stop.set()
+        observer.join(PROGRESS_PERIOD_S)
+        redraw()
