@@ -22,6 +22,7 @@ def extensions():
             path[:-len(".pyx")].replace(os.sep, "."),
             [path],
             include_dirs=["csrc"],
+            depends=sorted(glob.glob(os.path.join("csrc", "**", "*.h*"), recursive=True)),
             language="c++",
             extra_compile_args=compile_args,
         )

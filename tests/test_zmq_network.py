@@ -579,3 +579,11 @@ def test_peers_on_ipv6_addresses_connect():
             EventKind.MESSAGE, "n1", b"over v6")
     finally:
         c.close()
+
+
+def test_every_part_of_the_transport_logs_on_its_logger():
+    """Operators (and the refusal tests above) filter the whole transport on one logger name."""
+    from mempool_fast.network import link_monitor, zap
+    from mempool_fast.network import zmq as transport
+    assert transport.log.name == "mempool_fast.network.zmq"
+    assert zap.log is transport.log and link_monitor.log is transport.log

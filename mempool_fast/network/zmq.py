@@ -20,13 +20,14 @@ Shape (one node):
 Curve keys are derived from each node's Ed25519 key (``curve_keypair_from_seed``,
 ``curve_public_from_ed25519``), so a validator is named by one Ed25519 public key everywhere.
 
-This module owns `ZmqNetwork`: the public API, the sockets, the I/O thread and its loop, the
-wake-up pipe and the counters. The parts it delegates to live beside it: `zmq_settings`
-(`ZmqSettings`, `PeerAddress` and their checks), `curve_keys` (key derivation), `zap` (the ZAP
-handler: allow-list and rate-limited refusal warnings), `link_monitor` (monitor events ->
-NEW_PEER / LOST_PEER and inbound link counters), `inbound` (the ROUTER reader with its size and
-per-peer rate limits, the bounded inbound buffer) and `outbound` (per-peer outbound queues and
-which links are up). Every public name is importable from here; all log on this module's logger.
+This module owns `ZmqNetwork`: the public API, the I/O thread and its loop, the wake-up pipe
+and the counters. The parts it delegates to live beside it: `zmq_settings` (`ZmqSettings`,
+`PeerAddress` and their checks), `curve_keys` (key derivation), `zmq_sockets` (opening and
+closing the sockets), `zap` (the ZAP handler: allow-list, rate-limited refusal warnings),
+`link_monitor` (monitor events -> NEW_PEER / LOST_PEER and the inbound link counters),
+`inbound` (the ROUTER reader with its size and per-peer rate limits; the bounded inbound
+buffer) and `outbound` (per-peer outbound queues; which links are up). Every public name is
+importable from here, and every part logs on this module's logger.
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ from ..config import MempoolConfig
 from .base import Network, NetworkEvent
 from .curve_keys import curve_keypair_from_seed, curve_public_from_ed25519
 from .inbound import InboundBuffer, RouterReader
-from .link_monitor import DEALER_EVENTS, ROUTER_EVENTS, LinkMonitor
+from .link_monitor import LinkMonitor
 from .outbound import OutboundQueues
-from .zap import ZAP_DOMAIN, ZAP_ENDPOINT, ZapHandler
-from .zmq_settings import PeerAddress, ZmqSettings, is_ipv6_endpoint
+from .zap import ZapHandler
+from .zmq_settings import PeerAddress, ZmqSettings
+from .zmq_sockets import TransportSockets
 
 __all__ = ["ZmqNetwork", "ZmqSettings", "PeerAddress", "curve_keypair_from_seed",
            "curve_public_from_ed25519"]
@@ -73,6 +75,10 @@ class ZmqNetwork(Network):
     ``auth_rejected``. A refusal logs a WARNING at most once per remote address per
     ``settings.refused_log_interval_s`` (on `clock`), saying how many were suppressed since the
     previous one (see `ZapHandler`). Outbound (DEALER) handshake failures: ``handshake_failed``.
+
+    Threads and locks: `start` runs the I/O thread, `close` stops it (a flag plus a wake-up) and
+    joins it. Three leaf locks, never nested: the counters' (here), the outbound queues' and the
+    inbound buffer's (each its own owner's).
     """
 
     def __init__(self, peer_id: str, seed: bytes, listen_address: str,
@@ -189,80 +195,34 @@ class ZmqNetwork(Network):
 
     # -- the I/O thread ------------------------------------------------------------------------
     def _run(self) -> None:
-        sockets = []
+        sockets = TransportSockets(self._ctx, self.settings, self._public, self._secret)
         try:
-            zap = self._ctx.socket(zmq.ROUTER)
-            sockets.append(zap)
-            zap.linger = 0
-            zap.bind(ZAP_ENDPOINT)
-            router = self._ctx.socket(zmq.ROUTER)
-            sockets.append(router)
-            self._configure(router)
-            router.curve_server = True
-            router.curve_publickey = self._public
-            router.curve_secretkey = self._secret
-            router.zap_domain = ZAP_DOMAIN
-            router.maxmsgsize = self.config.max_message_bytes * self.settings.hard_size_factor
-            if is_ipv6_endpoint(self._listen_address):
-                router.ipv6 = True
-            router_monitor = router.get_monitor_socket(ROUTER_EVENTS)
-            sockets.append(router_monitor)
-            router.bind(self._listen_address)
-            self.bound_address = router.getsockopt_string(zmq.LAST_ENDPOINT)
-            dealers: dict[str, zmq.Socket] = {}
-            monitors: dict[zmq.Socket, str] = {}
-            for name, peer in self._peers.items():
-                dealer = self._ctx.socket(zmq.DEALER)
-                sockets.append(dealer)
-                self._configure(dealer)
-                dealer.immediate = 1
-                if is_ipv6_endpoint(peer.address):
-                    dealer.ipv6 = True
-                dealer.curve_serverkey = peer.curve_public_key
-                dealer.curve_publickey = self._public
-                dealer.curve_secretkey = self._secret
-                monitor = dealer.get_monitor_socket(DEALER_EVENTS)
-                sockets.append(monitor)
-                monitors[monitor] = name
-                dealer.connect(peer.address)
-                dealers[name] = dealer
+            self.bound_address = sockets.open(
+                self._listen_address,
+                self.config.max_message_bytes * self.settings.hard_size_factor, self._peers)
         except BaseException as exc:  # noqa: BLE001 - reported to start()
             self._error = exc
-            for s in reversed(sockets):
-                s.close(linger=0)
             self._ctx.term()
             self._bound.set()
             return
         self._bound.set()
         try:
-            self._loop(zap, router, router_monitor, dealers, monitors)
+            self._loop(sockets)
         except Exception:  # pragma: no cover - a bug; logged, and recv() then returns None
             log.exception("%s: ZeroMQ I/O thread failed", self.peer_id)
         finally:
-            for sock in [router, *dealers.values()]:
-                sock.disable_monitor()
-            for sock in [router_monitor, *monitors, *dealers.values(), router, zap]:
-                sock.close(linger=0)
+            sockets.close()
             self._ctx.term()
             self._outbound.close()
             self._inbound.close()
 
-    def _configure(self, sock: zmq.Socket) -> None:
-        s = self.settings
-        sock.linger = 0
-        sock.sndhwm = s.sndhwm
-        sock.rcvhwm = s.rcvhwm
-        sock.heartbeat_ivl = s.heartbeat_ivl_ms
-        sock.heartbeat_timeout = s.heartbeat_timeout_ms
-        sock.heartbeat_ttl = s.heartbeat_timeout_ms
-        sock.reconnect_ivl = s.reconnect_ivl_ms
-        sock.reconnect_ivl_max = s.reconnect_ivl_max_ms
-
-    def _loop(self, zap, router, router_monitor, dealers, monitors) -> None:
+    def _loop(self, sockets: TransportSockets) -> None:
+        zap, router, dealers, monitors = (sockets.zap, sockets.router, sockets.dealers,
+                                          sockets.monitors)
         poller = zmq.Poller()
         poller.register(self._wake_r, zmq.POLLIN)
         poller.register(zap, zmq.POLLIN)
-        poller.register(router_monitor, zmq.POLLIN)
+        poller.register(sockets.router_monitor, zmq.POLLIN)
         for mon in monitors:
             poller.register(mon, zmq.POLLIN)
         blocked: set[str] = set()  # peers whose DEALER hit its HWM: poll them for POLLOUT
@@ -284,8 +244,8 @@ class ZmqNetwork(Network):
                     pass
             if zap in ready:
                 self._zap.serve(zap)
-            if router_monitor in ready:
-                self._links.on_router_events(router_monitor)
+            if sockets.router_monitor in ready:
+                self._links.on_router_events(sockets.router_monitor)
             self._zap.report_suppressed()
             for mon, name in monitors.items():
                 if mon in ready:
