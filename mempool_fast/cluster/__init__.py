@@ -44,13 +44,19 @@ from pathlib import Path
 import nacl.signing
 
 from .load import LoadGenerator
-from .nodes import NodeProcess, NodeSpec, free_port, sign_transactions, wait_connected, \
-    write_cluster
+from .nodes import (
+    NodeProcess,
+    NodeSpec,
+    free_port,
+    sign_transactions,
+    wait_connected,
+    write_cluster,
+)
 from .observer import Observer, Proposer
 from .run_stats import RunStats
 
-__all__ = ["ClusterOptions", "NodeSpec", "NodeProcess", "write_cluster", "free_port",
-           "run_cluster", "add_arguments", "run_from_args", "sign_transactions"]
+__all__ = ["ClusterOptions", "NodeProcess", "NodeSpec", "add_arguments", "free_port", "run_cluster",
+           "run_from_args", "sign_transactions", "write_cluster"]
 
 #: Exit codes of `mempool-fast cluster`.
 EXIT_OK, EXIT_FAILED, EXIT_SETUP_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -100,7 +106,8 @@ class ClusterOptions:
     startup_timeout_s: float = 30.0
     drain_timeout_s: float = field(default=30.0, metadata=_flag(
         "seconds to wait for dissemination and commits after the load", name="--drain-timeout"))
-    #: Use (and keep) this directory; or keep the temporary one and print where it is.
+    #: Where the configs, stores and node logs go (then kept), or keep the temporary directory
+    #: and print where it is.
     workdir: Path | None = field(default=None, metadata=_flag(
         "use (and keep) this directory instead of a temporary one"))
     keep: bool = field(default=False, metadata=_flag("keep the temporary directory"))
@@ -172,7 +179,7 @@ def run_cluster(opts: ClusterOptions, *, out=None) -> tuple[int, dict | None]:
         with _sigterm_raises_keyboard_interrupt():
             try:
                 specs, txns = _prepare(opts, workdir, status, timings)
-                _start_nodes(specs, procs, opts, status, timings)
+                _start_nodes(specs, procs, opts.startup_timeout_s, timings)
                 _apply_load(opts, specs, txns, stats, stop, threads, status, timings)
             finally:
                 stop.set()
@@ -241,14 +248,14 @@ def _prepare(opts: ClusterOptions, workdir: Path, status,
     return specs, txns
 
 
-def _start_nodes(specs: list[NodeSpec], procs: list[NodeProcess], opts: ClusterOptions, status,
+def _start_nodes(specs: list[NodeSpec], procs: list[NodeProcess], startup_timeout_s: float,
                  timings: dict[str, float]) -> None:
     """Start every node (into `procs`, so that they are stopped whatever happens) and wait
     until they are all linked (timed as "startup")."""
     t1 = time.monotonic()
     for spec in specs:
         procs.append(NodeProcess(spec))
-    wait_connected(specs, procs, opts.startup_timeout_s)
+    wait_connected(specs, procs, startup_timeout_s)
     timings["startup"] = time.monotonic() - t1
 
 
@@ -272,12 +279,12 @@ def _apply_load(opts: ClusterOptions, specs: list[NodeSpec], txns: list, stats: 
         thread.start()
         threads.append(thread)
     with live_progress(stats, len(txns), status, show=not opts.json) as redraw:
-        _wait_for(threads[-1], load.done, stop, opts.drain_timeout_s, redraw)
+        _wait_for_observer(threads[-1], load.done, stop, opts.drain_timeout_s, redraw)
     timings["load"] = time.monotonic() - t2
 
 
-def _wait_for(observer: threading.Thread, load_done: threading.Event, stop: threading.Event,
-              drain_timeout_s: float, redraw) -> None:
+def _wait_for_observer(observer: threading.Thread, load_done: threading.Event,
+                       stop: threading.Event, drain_timeout_s: float, redraw) -> None:
     """Until the observer ends (every accepted transaction committed), redrawing the progress
     view; `drain_timeout_s` after the load is done, `stop` ends it anyway."""
     deadline = None

@@ -21,8 +21,8 @@ import nacl.signing
 from ..client import NodeClient, RpcTimeout
 from ..transaction import SignedTransaction
 
-__all__ = ["NodeSpec", "write_cluster", "free_port", "NodeProcess", "wait_connected",
-           "sign_transactions"]
+__all__ = ["NodeProcess", "NodeSpec", "free_port", "sign_transactions", "wait_connected",
+           "write_cluster"]
 
 log = logging.getLogger(__name__)
 

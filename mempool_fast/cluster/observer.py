@@ -8,6 +8,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from typing import Self
 
 from ..client import NodeClient, RpcTimeout
 from ..rpc import Op, TxnState
@@ -52,7 +53,7 @@ class Proposer:
         self._ledger: dict[bytes, tuple[int, int]] = {}
         self._next_block = 0.0
 
-    def __enter__(self) -> Proposer:
+    def __enter__(self) -> Self:
         from ..storage import SqliteAccountStore
 
         try:

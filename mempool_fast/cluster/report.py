@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 from .run_stats import RunStats
 
-__all__ = ["render_progress", "live_progress", "print_summary"]
+__all__ = ["live_progress", "print_summary", "render_progress"]
 
 #: Redraws per second of the live progress view.
 PROGRESS_REFRESH_PER_S = 4

@@ -151,6 +151,6 @@ def run_reporting_errors(stats: RunStats, who: str, body: Callable[[], None]) ->
     the run reports it (and fails) instead of the thread dying unnoticed."""
     try:
         body()
-    except Exception as exc:  # noqa: BLE001 - reported in the summary
+    except Exception as exc:  # any failure: reported in the summary
         log.exception("%s failed", who)
         stats.record_error(f"{who}: {exc!r}")
