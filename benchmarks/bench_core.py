@@ -1,4 +1,4 @@
-"""Core mempool benchmarks (issue 3): every operation at 10k, 100k (and, slow, 1M) pending
+"""Core mempool benchmarks: every operation at 10k, 100k (and, slow, 1M) pending
 transactions, on the pure and the Cython core in one run.
 
 Each benchmark records extra_info {operation, size, core, calls_per_round, op_index} so

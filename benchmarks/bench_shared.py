@@ -1,4 +1,4 @@
-"""Shared mempool convergence (issue 5): 4 in-process nodes, 50k signed transactions.
+"""Shared mempool convergence: 4 in-process nodes, 50k signed transactions.
 
     python benchmarks/bench_shared.py                 # full run, prints a table
     python benchmarks/bench_shared.py --markdown      # the same as a RESULTS.md row

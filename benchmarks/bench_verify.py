@@ -1,4 +1,4 @@
-"""Signature verification throughput, every route side by side on one batch (issue 4).
+"""Signature verification throughput, every route side by side on one batch.
 
     python -m pytest benchmarks/bench_verify.py --benchmark-enable \
         --benchmark-json=/tmp/verify.json -q && python benchmarks/bench_verify.py /tmp/verify.json
@@ -18,7 +18,7 @@ verified-transaction cache is disabled so nothing is skipped). Rows:
 at once (about 2 for a 2-thread row on 2 idle cores; near 1 when other work holds a core).
 
 The table printer (``__main__``) reports transactions per second from each benchmark's median
-and the issue's ratios.
+and the target ratios.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Profile of the Cython add_txn's growth: cache misses, not instructions (issue 3).
+"""Profile of the Cython add_txn's growth: cache misses, not instructions.
 
     valgrind --tool=callgrind --cache-sim=yes --LL=33554432,16,64 \
         --toggle-collect='*CoreMempool__add*' python benchmarks/callgrind_add.py N K

@@ -8,7 +8,7 @@ Reports, in one run on this machine:
 - the highest rate whose p99 stays under 4 ticks, and the peak reached-every-node throughput as a
   ratio to (validator rate / nodes).
 
-    /work/venv/bin/python benchmarks/cluster_rate.py --nodes 4 --rates 500,1000,2000,0
+    python benchmarks/cluster_rate.py --nodes 4 --rates 500,1000,2000,0
 (rate 0 = unpaced).
 """
 

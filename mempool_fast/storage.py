@@ -14,7 +14,8 @@ import sqlite3
 import threading
 from typing import Iterable, Sequence
 
-from .types import U64_MAX, MempoolAddTransactionStatus, MempoolAddTransactionStatusCode
+from ._wire import U64_MAX, check_address, check_u64
+from .types import MempoolAddTransactionStatus, MempoolAddTransactionStatusCode
 
 __all__ = ["AccountState", "AccountStateReader", "InMemoryAccountStore", "SqliteAccountStore",
            "unknown_account"]
@@ -22,7 +23,6 @@ __all__ = ["AccountState", "AccountStateReader", "InMemoryAccountStore", "Sqlite
 #: (sequence_number, balance)
 AccountState = tuple[int, int]
 
-_ADDRESS_LEN = 32
 _I64_SPAN = 1 << 64
 _I64_MAX = (1 << 63) - 1
 
@@ -34,21 +34,6 @@ def unknown_account(address: bytes) -> MempoolAddTransactionStatus:
         f"account {bytes(address).hex()} does not exist")
 
 
-def _check_address(address) -> bytes:
-    if not isinstance(address, (bytes, bytearray, memoryview)):
-        raise ValueError(f"address must be bytes, not {type(address).__name__}")
-    address = bytes(address)
-    if len(address) != _ADDRESS_LEN:
-        raise ValueError(f"address must be {_ADDRESS_LEN} bytes, got {len(address)}")
-    return address
-
-
-def _check_u64(name: str, value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= U64_MAX:
-        raise ValueError(f"{name} must be an unsigned 64-bit integer, got {value!r}")
-    return value
-
-
 def _check_rows(accounts: Iterable[tuple[bytes, int, int]]) -> list[tuple[bytes, int, int]]:
     rows = []
     for item in accounts:
@@ -57,8 +42,8 @@ def _check_rows(accounts: Iterable[tuple[bytes, int, int]]) -> list[tuple[bytes,
         except (TypeError, ValueError):
             raise ValueError(
                 f"expected (address, sequence_number, balance), got {item!r}") from None
-        rows.append((_check_address(address), _check_u64("sequence_number", sequence_number),
-                     _check_u64("balance", balance)))
+        rows.append((check_address(address), check_u64("sequence_number", sequence_number),
+                     check_u64("balance", balance)))
     return rows
 
 
@@ -69,10 +54,10 @@ def _check_committed(committed: Iterable[tuple[bytes, int]]) -> list[tuple[bytes
             address, sequence_number = item
         except (TypeError, ValueError):
             raise ValueError(f"expected (address, sequence_number), got {item!r}") from None
-        seq = _check_u64("sequence_number", sequence_number)
+        seq = check_u64("sequence_number", sequence_number)
         if seq == U64_MAX:
             raise ValueError("a committed sequence number cannot be the largest u64")
-        pairs.append((_check_address(address), seq))
+        pairs.append((check_address(address), seq))
     return pairs
 
 
@@ -112,7 +97,7 @@ class InMemoryAccountStore(AccountStateReader):
                     self._accounts[address] = (seq + 1, state[1])
 
     def get_account_states(self, addresses: Sequence[bytes]) -> list[AccountState | None]:
-        keys = [_check_address(address) for address in addresses]
+        keys = [check_address(address) for address in addresses]
         with self._lock:
             get = self._accounts.get
             return [get(key) for key in keys]
@@ -216,7 +201,7 @@ class SqliteAccountStore(AccountStateReader):
         conn.execute("COMMIT")
 
     def get_account_states(self, addresses: Sequence[bytes]) -> list[AccountState | None]:
-        keys = [_check_address(address) for address in addresses]
+        keys = [check_address(address) for address in addresses]
         if not keys:
             return []
         unique = list(dict.fromkeys(keys))
