@@ -1,5 +1,5 @@
 """Differential test: the Cython core and the pure-Python core, driven by the same random
-operations, return the same values and hold the same state after every step (issue 3)."""
+operations, return the same values and hold the same state after every step."""
 
 from __future__ import annotations
 
