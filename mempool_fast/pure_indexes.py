@@ -1,0 +1,216 @@
+"""The pure-Python core's indexes and the operations that keep them consistent (pure.py holds
+the admission, consensus and GC rules on top).
+
+  accounts      sender -> _Account (its transactions by sequence number, gas total)
+  priority      ready transactions, best first: gas price high->low, system expiry
+                early->late, address high->low, sequence number low->high
+  timeline      timeline id -> pointer of READY (broadcastable) transactions
+  parking lot   pointers of transactions waiting for a missing predecessor
+  system TTL    (system expiry, sender, seq)
+  expiration    (client expiration time, sender, seq)
+  seq cache     LRU of each account's current sequence number
+All on sortedcontainers: O(log n) per insert or removal in every index.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from sortedcontainers import SortedDict, SortedList, SortedSet
+
+from .transaction import SignedTransaction
+from .types import RemovalReason, TimelineState
+
+__all__ = ["PoolIndexes"]
+
+_NOT_READY = TimelineState.NOT_READY
+_READY = TimelineState.READY
+_NON_QUALIFIED = TimelineState.NON_QUALIFIED
+_INVERT = bytes(range(255, -1, -1))
+
+
+class _Entry:
+    """One pending transaction and its bookkeeping."""
+
+    __slots__ = ("txn", "sender", "seq", "gas_amount", "gas_cost", "expiry", "pkey",
+                 "state", "timeline_id", "ready")
+
+    def __init__(self, txn: SignedTransaction, gas_amount: int, expiry: float,
+                 state: TimelineState) -> None:
+        self.txn = txn
+        self.sender = txn.sender
+        self.seq = txn.sequence_number
+        self.gas_amount = gas_amount
+        self.gas_cost = gas_amount * txn.gas_unit_price
+        self.expiry = expiry
+        # Sorting ascending by this key yields Libra's priority order.
+        self.pkey = (-txn.gas_unit_price, expiry, self.sender.translate(_INVERT), self.seq,
+                     self.sender)
+        self.state = state
+        self.timeline_id = 0
+        self.ready = False
+
+
+class _Account:
+    """An account's pending transactions by sequence number, and the sum of their gas costs."""
+
+    __slots__ = ("txns", "gas_total")
+
+    def __init__(self) -> None:
+        self.txns: SortedDict = SortedDict()
+        self.gas_total = 0
+
+
+
+
+class PoolIndexes:
+    """Every index of one pool, and the entry operations that keep them consistent."""
+
+    def __init__(self, capacity: int, capacity_per_user: int, removal_feed: bool) -> None:
+        self._capacity = capacity
+        self._capacity_per_user = capacity_per_user
+        self._accounts: dict[bytes, _Account] = {}
+        self._priority = SortedList()
+        self._timeline = SortedDict()
+        self._next_timeline_id = 1
+        self._parking = SortedSet()
+        self._system_ttl = SortedList()
+        self._expiration = SortedList()
+        self._seq_cache: OrderedDict[bytes, int] = OrderedDict()
+        self._size = 0
+        #: (transaction, RemovalReason) of every removal since the last drain; None: off
+        self._removed: list | None = [] if removal_feed else None
+
+    # ------------------------------------------------------------------ removal feed
+    @property
+    def removal_feed(self) -> bool:
+        """Whether removals are recorded for `drain_removed` (turning it off drops the record)."""
+        return self._removed is not None
+
+    @removal_feed.setter
+    def removal_feed(self, enabled: bool) -> None:
+        if not enabled:
+            self._removed = None
+        elif self._removed is None:
+            self._removed = []
+
+    def drain_removed(self) -> list:
+        """Every transaction removed since the last call, with why, each reported once (in
+        removal order; within one GC call the order is the core's own). O(removed)."""
+        removed = self._removed
+        if not removed:
+            return []
+        self._removed = []
+        return removed
+
+    # ------------------------------------------------------------------ entry operations
+    def _insert(self, account: _Account, entry: _Entry) -> None:
+        """Index a new entry, parked; `_promote` makes it ready when it is. O(log n)."""
+        sender, seq = entry.sender, entry.seq
+        account.txns[seq] = entry
+        account.gas_total += entry.gas_cost
+        self._system_ttl.add((entry.expiry, sender, seq))
+        self._expiration.add((entry.txn.expiration_time, sender, seq))
+        self._parking.add((sender, seq))
+        self._size += 1
+
+    @staticmethod
+    def _would_be_ready(account: _Account | None, seq: int, current: int) -> bool:
+        if seq == current:
+            return True
+        if account is None or seq - current > len(account.txns):
+            return False
+        txns = account.txns
+        return all(s in txns for s in range(current, seq))
+
+
+    # ------------------------------------------------------------------ internals
+    def _cache_put(self, sender: bytes, value: int) -> None:
+        cache = self._seq_cache
+        if sender in cache:
+            cache.move_to_end(sender)
+        elif len(cache) >= self._capacity:
+            cache.popitem(last=False)
+        cache[sender] = value
+
+    def _clean_committed(self, account: _Account, current: int, reason: RemovalReason) -> None:
+        txns = account.txns
+        stale = list(txns.irange(maximum=current, inclusive=(True, False)))
+        for seq in stale:
+            self._remove_entry(account, txns[seq], reason)
+
+    def _promote(self, account: _Account, current: int) -> None:
+        """Make every transaction from `current` up to the first gap ready."""
+        txns = account.txns
+        seq = current
+        entry = txns.get(seq)
+        while entry is not None:
+            if not entry.ready:
+                entry.ready = True
+                self._parking.remove((entry.sender, seq))
+                self._priority.add(entry.pkey)
+                if entry.state is _NOT_READY:
+                    entry.state = _READY
+                    entry.timeline_id = self._next_timeline_id
+                    self._timeline[entry.timeline_id] = (entry.sender, seq)
+                    self._next_timeline_id += 1
+            seq += 1
+            entry = txns.get(seq)
+
+    def _park(self, entry: _Entry) -> None:
+        if entry.ready:
+            entry.ready = False
+            self._priority.remove(entry.pkey)
+            self._parking.add((entry.sender, entry.seq))
+        if entry.state is _READY:
+            del self._timeline[entry.timeline_id]
+            entry.state = _NOT_READY
+            entry.timeline_id = 0
+
+    def _remove_entry(self, account: _Account, entry: _Entry, reason: RemovalReason) -> None:
+        sender, seq = entry.sender, entry.seq
+        if self._removed is not None:
+            self._removed.append((entry.txn, reason))
+        del account.txns[seq]
+        account.gas_total -= entry.gas_cost
+        if entry.ready:
+            self._priority.remove(entry.pkey)
+        else:
+            self._parking.remove((sender, seq))
+        if entry.state is _READY:
+            del self._timeline[entry.timeline_id]
+        self._system_ttl.remove((entry.expiry, sender, seq))
+        self._expiration.remove((entry.txn.expiration_time, sender, seq))
+        self._size -= 1
+        if not account.txns:
+            del self._accounts[sender]
+
+    def _check(self) -> None:
+        """Assert every internal invariant (for tests)."""
+        size = 0
+        ready = set()
+        parked = set()
+        in_timeline = {}
+        for sender, account in self._accounts.items():
+            assert account.txns, "empty account kept"
+            assert len(account.txns) <= self._capacity_per_user, "account over its cap"
+            assert account.gas_total == sum(e.gas_cost for e in account.txns.values())
+            for seq, entry in account.txns.items():
+                assert entry.sender == sender and entry.seq == seq
+                size += 1
+                (ready if entry.ready else parked).add((sender, seq))
+                if entry.state is _READY:
+                    assert entry.ready, "READY state outside the priority index"
+                    in_timeline[entry.timeline_id] = (sender, seq)
+                else:
+                    assert entry.timeline_id == 0
+                    if entry.ready:
+                        assert entry.state is _NON_QUALIFIED, "ready NOT_READY transaction"
+        assert size == self._size == len(self._system_ttl) == len(self._expiration)
+        assert ready == {(k[4], k[3]) for k in self._priority} and len(ready) == len(self._priority)
+        assert parked == set(self._parking)
+        assert dict(self._timeline) == in_timeline
+        ids = list(self._timeline.keys())
+        assert all(a < b for a, b in zip(ids, ids[1:]))
+        assert not ids or ids[-1] < self._next_timeline_id
+        assert len(self._seq_cache) <= self._capacity
