@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""C++ declarations (csrc/core_index.hpp) and the layout of the Cython CoreMempool."""
+"""C++ declarations (csrc/core/core.hpp) and the layout of the Cython CoreMempool."""
 
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
@@ -19,17 +19,18 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
 
     cdef cppclass Account
 
+    ctypedef int (*SeenProbe)(void* ctx, Account* a, uint64_t seq) noexcept
+
     cdef cppclass Entry:
         PyObject* txn
         Account* acct
         uint64_t seq
         uint64_t gas_amount
         uint64_t price
-        uint64_t expiration
-        uint64_t tid
         double expiry
         uint8_t state
         uint8_t ready
+        uint64_t expiration()
 
     cdef cppclass Account:
         vector[Entry*] txns
@@ -61,16 +62,18 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
 
         Account* find(const unsigned char* addr)
         Account* get_or_create(const unsigned char* addr) except +
-        void release(Account* a)
+        PyObject* sender_object(Account* a)
+        void settle_accounts() except +
         Entry* lookup(const Account* a, uint64_t seq)
         void cache_put(Account* a, uint64_t value) except +
-        void cache_pop(Account* a)
+        void cache_forget(Account* a) except +
         @staticmethod
         int balance_insufficient(const Account* a, uint64_t gas, uint64_t price,
                                  uint64_t balance)
         @staticmethod
         void gas_words(const Account* a, uint64_t gas, uint64_t price, uint64_t* out)
         size_t tl_lower(uint64_t tid)
+        uint64_t tid_of(const Entry* e)
         Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                       uint64_t expiration_time, double expiry, uint8_t state) except +
         void settle(Entry* e) except +
@@ -78,16 +81,19 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         void clean_committed(Account* a, uint64_t current, uint8_t reason) except +
         void remove_all(Account* a, uint8_t reason) except +
         void promote(Account* a, uint64_t current) except +
+        void promote_inserted(Entry* e, uint64_t current) except +
         cbool would_be_ready(const Account* a, uint64_t seq, uint64_t current)
         cbool evict_parked() except +
-        size_t gc_system_ttl(double now) except +
-        size_t gc_expiration(uint64_t threshold, cbool all) except +
+        cbool parking_empty()
+        size_t gc_system_ttl(double now, size_t limit) except +
+        size_t gc_expiration(uint64_t threshold, cbool all, size_t limit) except +
         void block_begin() except +
         void block_seen(const unsigned char* addr, uint64_t seq) except +
-        void block_run(size_t limit, vector[Entry*]& out) except +
+        void block_run_heads(size_t limit, vector[Entry*]& out) except +
+        int block_run_probe(size_t limit, vector[Entry*]& out, SeenProbe probe,
+                            void* ctx) except +
         size_t parking_size "parking.size"()
         size_t priority_size "priority.size"()
-        cbool parking_empty "parking.empty"()
         string check()
 
 
@@ -100,7 +106,12 @@ cdef class CoreMempool:
     cdef double _ttl_d
     cdef object _capacity_obj
     cdef object _capacity_per_user_obj
+    cdef int _walk  # get_block's walk: 0 chosen per call, 1 heads, 2 probe (tests)
 
     cdef object _add(self, object txn, object gas_amount, object db_sequence_number,
                      object balance, uint8_t state)
+    cdef object _add_steps(self, object txn, object gas_amount, object db_sequence_number,
+                           object balance, uint8_t state)
+    cdef size_t _gc_expiration(self, object block_time, size_t limit) except? 0
+    cdef bint _mostly_held(self, object seen) except -1
     cdef Entry* _entry(self, object sender, object seq)

@@ -3,8 +3,9 @@
 # distutils: language = c++
 """The Cython CoreMempool: pure.CoreMempool's API and behaviour on C++ indexes (docs/design.md §4).
 
-The index structures live in csrc/core_index.hpp; this module converts arguments, reads the
-transaction attributes once per add, and builds the Python results and statuses.
+The index structures live in csrc/core/ (core.hpp composes them); this module converts
+arguments, reads the transaction's C fields once per add, and builds the Python results and
+statuses. Every public method ends with `settle_accounts()` (the accounts it touched).
 Arguments that pure.py would take as any Python int are accepted here as unsigned 64-bit
 integers (`gas_amount`, `db_sequence_number`, sequence numbers); `balance` may be any number
 and is compared exactly.
@@ -25,6 +26,8 @@ from libcpp.string cimport string
 from libcpp.vector cimport vector
 
 from ._transaction cimport SignedTransaction as CTxn
+
+from .includes.wire cimport MF_ADDRESS_LEN
 
 from .config import MempoolConfig
 from .types import (
@@ -50,6 +53,16 @@ cdef tuple _REASONS = (None,) + tuple(sorted(RemovalReason, key=int))
 assert all(int(r) == i for i, r in enumerate(_REASONS) if r is not None)
 cdef double _TWO64 = 18446744073709551616.0
 cdef uint64_t _U64MAX = 0xFFFFFFFFFFFFFFFF
+cdef size_t _NO_LIMIT = <size_t>-1
+#: get_block reads the whole `seen` up front (and walks heads only) while it holds at most this
+#: many pointers per transaction asked for, or when most of a sample of it is pending here
+#: (in-flight transactions: a walk would visit them all anyway); otherwise (a large `seen` of
+#: mostly stale pointers) it asks `seen` only about the entries it visits.
+SEEN_PER_TAKE = 8
+SEEN_SAMPLE = 64
+cdef Py_ssize_t _SEEN_PER_TAKE = SEEN_PER_TAKE
+cdef Py_ssize_t _SEEN_SAMPLE = SEEN_SAMPLE
+_WALKS = {"auto": 0, "heads": 1, "probe": 2}
 
 
 cdef inline bint _int_u64(object v, uint64_t* out) noexcept:
@@ -133,6 +146,41 @@ cdef Py_ssize_t _limit(object n):
     return math.ceil(n)
 
 
+cdef size_t _gc_limit(object limit) except? 0:
+    """The removals a GC call may make: every one (None) or at least one."""
+    if limit is None:
+        return _NO_LIMIT
+    if not PyLong_Check(limit) or limit < 1:
+        raise ValueError(f"limit must be a positive int or None, got {limit!r}")
+    return _NO_LIMIT if limit >= <object>_NO_LIMIT else <size_t>limit
+
+
+cdef class _SeenProbe:
+    """What get_block's probing walk asks: is (an account's address, seq) in `seen`?"""
+
+    cdef CoreMempool core
+    cdef object seen
+    cdef object error
+
+    def __cinit__(self, CoreMempool core, object seen):
+        self.core = core
+        self.seen = seen
+        self.error = None
+
+
+cdef int _probe_seen(void* ctx, Account* a, uint64_t seq) noexcept:
+    cdef _SeenProbe probe = <_SeenProbe>ctx
+    cdef PyObject* sender
+    try:
+        sender = probe.core._core.sender_object(a)
+        if sender == NULL:
+            raise MemoryError()
+        return 1 if (<object>sender, seq) in probe.seen else 0
+    except BaseException as exc:  # handed to get_block, which raises it
+        probe.error = exc
+        return -1
+
+
 cdef class CoreMempool:
     """Pending transactions indexed for admission, broadcast (timeline) and consensus (priority)."""
 
@@ -151,6 +199,7 @@ cdef class CoreMempool:
         self._capacity_obj = cfg.capacity
         self._capacity_per_user_obj = cfg.capacity_per_user
         self._core.set_feed(bool(removal_feed))
+        self._walk = 0
 
     def __dealloc__(self):
         if self._core != NULL:
@@ -208,6 +257,13 @@ cdef class CoreMempool:
 
     cdef object _add(self, object txn, object gas_amount, object db_sequence_number,
                      object balance, uint8_t state):
+        try:
+            return self._add_steps(txn, gas_amount, db_sequence_number, balance, state)
+        finally:
+            self._core.settle_accounts()
+
+    cdef object _add_steps(self, object txn, object gas_amount, object db_sequence_number,
+                           object balance, uint8_t state):
         cdef Core* core = self._core
         cdef uint64_t gas = _arg_u64(gas_amount, "gas_amount")
         cdef uint64_t db = _arg_u64(db_sequence_number, "db_sequence_number")
@@ -216,7 +272,7 @@ cdef class CoreMempool:
         cdef CTxn ct
         if isinstance(txn, CTxn):  # the C fields, no attribute lookups
             ct = <CTxn>txn
-            addr = _arg_addr(ct.sender)
+            addr = <const unsigned char*>PyBytes_AS_STRING(ct._wire)
             seq = ct.sequence_number
             price = ct.gas_unit_price
             expiration = ct.expiration_time
@@ -263,12 +319,12 @@ cdef class CoreMempool:
         old = core.lookup(acct, seq)
         if old != NULL:
             old_txn = <object>old.txn
-            if old_txn == txn:
+            if old_txn is txn or old_txn == txn:
                 return _STATUS_VALID
             if (price > old.price
                     and txn.payload == old_txn.payload
                     and txn.max_gas_amount == old_txn.max_gas_amount
-                    and expiration == old.expiration):
+                    and expiration == old.expiration()):
                 core.remove_entry(old, RM_REPLACED)
             else:
                 return invalid_update()
@@ -293,13 +349,17 @@ cdef class CoreMempool:
             expiry = now + self._ttl
         cdef Entry* entry = core.insert(acct, <PyObject*>txn, seq, gas, price, expiration,
                                         expiry, state)
-        core.promote(acct, current)
+        core.promote_inserted(entry, current)
         core.settle(entry)
         return _STATUS_VALID
 
     # ------------------------------------------------------------------ consensus
     def get_block(self, batch_size, seen=frozenset()):
-        """Ready transactions by priority, each after its predecessor, skipping `seen`."""
+        """Ready transactions by priority, each after its predecessor, skipping `seen`.
+
+        O(b log b + h) for a block of b with h heads passed over when `seen` is empty or small
+        (it is read whole, O(|seen|)); past `SEEN_PER_TAKE` pointers per transaction asked for,
+        O(w) for the w entries Libra's walk visits, asking `seen` about those only."""
         cdef Core* core = self._core
         cdef vector[Entry*] out
         cdef Py_ssize_t limit = _limit(max(batch_size, 1))
@@ -307,8 +367,12 @@ cdef class CoreMempool:
         cdef const unsigned char* a
         cdef PyObject* p0
         cdef Py_ssize_t i, n
+        cdef _SeenProbe probe
         core.block_begin()
-        if seen:
+        if not seen:
+            core.block_run_heads(<size_t>limit, out)
+        elif self._walk == 1 or (self._walk == 0 and (len(seen) <= _SEEN_PER_TAKE * limit
+                                                      or self._mostly_held(seen))):
             for item in seen:
                 if not PyTuple_Check(item) or PyTuple_GET_SIZE(item) != 2:
                     continue
@@ -316,7 +380,12 @@ cdef class CoreMempool:
                 a = _addr(<object>p0)
                 if a != NULL and _key_u64(<object>PyTuple_GET_ITEM(item, 1), &s):
                     core.block_seen(a, s)
-        core.block_run(<size_t>limit, out)
+            core.block_run_heads(<size_t>limit, out)
+        else:
+            probe = _SeenProbe(self, seen)
+            if core.block_run_probe(<size_t>limit, out, <SeenProbe>_probe_seen,
+                                    <void*>probe) < 0:
+                raise probe.error
         n = <Py_ssize_t>out.size()
         result = PyList_New(n)
         for i in range(n):
@@ -325,6 +394,31 @@ cdef class CoreMempool:
             PyList_SET_ITEM(result, i, t)
         return result
 
+    cdef bint _mostly_held(self, object seen) except -1:
+        """Whether at least half of a sample of `seen` is pending here."""
+        cdef Py_ssize_t sampled = 0, held = 0
+        cdef uint64_t s
+        cdef const unsigned char* a
+        for item in seen:
+            if sampled >= _SEEN_SAMPLE:
+                break
+            sampled += 1
+            if PyTuple_Check(item) and PyTuple_GET_SIZE(item) == 2:
+                a = _addr(<object>PyTuple_GET_ITEM(item, 0))
+                if a != NULL and _key_u64(<object>PyTuple_GET_ITEM(item, 1), &s) and \
+                        self._core.lookup(self._core.find(a), s) != NULL:
+                    held += 1
+        return 2 * held >= sampled
+
+    @property
+    def _walk_policy(self):
+        """get_block's walk: "auto" (chosen per call), "heads" or "probe" (for tests)."""
+        return {v: k for k, v in _WALKS.items()}[self._walk]
+
+    @_walk_policy.setter
+    def _walk_policy(self, name):
+        self._walk = _WALKS[name]
+
     def remove_transaction(self, sender, sequence_number, is_rejected):
         """Commit (`is_rejected=False`) or reject a transaction of `sender`."""
         cdef Core* core = self._core
@@ -332,22 +426,24 @@ cdef class CoreMempool:
         cdef uint64_t seq = _arg_u64(sequence_number, "sequence_number")
         cdef Account* acct = core.find(addr)
         cdef uint64_t current
-        if is_rejected:
-            if acct != NULL and acct.in_cache and seq < acct.cached_seq:
+        try:
+            if is_rejected:
+                if acct != NULL and acct.in_cache and seq < acct.cached_seq:
+                    return
+                if acct != NULL:
+                    core.remove_all(acct, RM_REJECTED)
+                    core.cache_forget(acct)
                 return
-            if acct != NULL:
-                core.remove_all(acct, RM_REJECTED)
-                core.cache_pop(acct)
-                core.release(acct)
-            return
-        current = seq + 1 if seq != _U64MAX else seq
-        if acct != NULL and acct.in_cache and acct.cached_seq > current:
-            current = acct.cached_seq
-        acct = core.get_or_create(addr)
-        core.cache_put(acct, current)
-        if not acct.txns.empty():
-            core.clean_committed(acct, current, RM_COMMITTED)
-            core.promote(acct, current)
+            current = seq + 1 if seq != _U64MAX else seq
+            if acct != NULL and acct.in_cache and acct.cached_seq > current:
+                current = acct.cached_seq
+            acct = core.get_or_create(addr)
+            core.cache_put(acct, current)
+            if not acct.txns.empty():
+                core.clean_committed(acct, current, RM_COMMITTED)
+                core.promote(acct, current)
+        finally:
+            core.settle_accounts()
 
     # ------------------------------------------------------------------ broadcast
     def read_timeline(self, timeline_id, count):
@@ -406,32 +502,45 @@ cdef class CoreMempool:
         return batch
 
     # ------------------------------------------------------------------ garbage collection
-    def gc_by_system_ttl(self):
-        """Remove transactions whose system expiry is before `clock()`; return how many."""
-        cdef double now = self._clock()
-        return self._core.gc_system_ttl(now)
+    def gc_by_system_ttl(self, limit=None):
+        """Remove transactions whose system expiry is before `clock()`; return how many.
 
-    def gc_by_expiration_time(self, block_time):
-        """Remove transactions whose client expiration time is before `block_time`."""
+        At most `limit` (oldest first) when given, so a caller can release its lock between
+        steps. O(r log n) for r removed."""
+        cdef double now = self._clock()
+        try:
+            return self._core.gc_system_ttl(now, _gc_limit(limit))
+        finally:
+            self._core.settle_accounts()
+
+    def gc_by_expiration_time(self, block_time, limit=None):
+        """Remove transactions whose client expiration time is before `block_time` (at most
+        `limit`, earliest first, when given). O(r log n) for r removed."""
+        try:
+            return self._gc_expiration(block_time, _gc_limit(limit))
+        finally:
+            self._core.settle_accounts()
+
+    cdef size_t _gc_expiration(self, object block_time, size_t limit) except? 0:
         cdef uint64_t t
         cdef double d
         if _int_u64(block_time, &t):
-            return self._core.gc_expiration(t, False)
+            return self._core.gc_expiration(t, False, limit)
         if PyFloat_Check(block_time):
             d = PyFloat_AS_DOUBLE(block_time)
             if isnan(d) or d <= 0.0:
                 return 0
             if d >= _TWO64:
-                return self._core.gc_expiration(0, True)
+                return self._core.gc_expiration(0, True, limit)
             d = ceil(d)
             if d >= _TWO64:
-                return self._core.gc_expiration(0, True)
-            return self._core.gc_expiration(<uint64_t>d, False)
+                return self._core.gc_expiration(0, True, limit)
+            return self._core.gc_expiration(<uint64_t>d, False, limit)
         if block_time <= 0:
             return 0
         if block_time > U64_MAX:
-            return self._core.gc_expiration(0, True)
-        return self._core.gc_expiration(<uint64_t>math.ceil(block_time), False)
+            return self._core.gc_expiration(0, True, limit)
+        return self._core.gc_expiration(<uint64_t>math.ceil(block_time), False, limit)
 
     # ------------------------------------------------------------------ queries
     def health_check(self):
@@ -462,7 +571,7 @@ cdef class CoreMempool:
         cdef Entry* e = self._entry(sender, sequence_number)
         if e == NULL:
             return None
-        return (_STATE_OBJECTS[e.state], e.tid)
+        return (_STATE_OBJECTS[e.state], self._core.tid_of(e) if e.state == ST_READY else 0)
 
     def sequence_number(self, sender):
         """The cached current sequence number of an account, or None (does not touch the LRU)."""

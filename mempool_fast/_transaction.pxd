@@ -5,7 +5,7 @@ from libc.stdint cimport uint64_t
 
 
 cdef class SignedTransaction:
-    cdef readonly bytes sender
+    # the sender is the wire form's first 32 bytes (the `sender` property slices them)
     cdef readonly uint64_t sequence_number
     cdef readonly uint64_t max_gas_amount
     cdef readonly uint64_t gas_unit_price

@@ -2,7 +2,8 @@
 # cython: cdivision=True, nonecheck=False, embedsignature=True
 # distutils: language = c++
 """The Cython SignedTransaction: transaction.PySignedTransaction's API and behaviour (docs/design.md §3)
-in a compact object: the wire bytes, the sender and the four integers as C fields.
+in a compact object: the wire bytes and the four integers as C fields (the sender is the wire
+form's first 32 bytes).
 
 The core reads the C fields directly (`_transaction.pxd`); `payload`, `public_key` and
 `signature` are sliced from the wire form on access. transaction.py picks this class unless
@@ -51,7 +52,6 @@ cdef SignedTransaction _decoded(type cls, bytes data):
         t = SignedTransaction.__new__(SignedTransaction)
     else:
         t = cls.__new__(cls)
-    t.sender = data[:MF_ADDRESS_LEN]
     t.sequence_number = _le64(p + MF_SEQ_OFFSET)
     t.max_gas_amount = _le64(p + MF_MAX_GAS_OFFSET)
     t.gas_unit_price = _le64(p + MF_PRICE_OFFSET)
@@ -70,7 +70,7 @@ cdef class SignedTransaction:
 
     def __init__(self, *, sender, sequence_number, payload, max_gas_amount, gas_unit_price,
                  expiration_time, public_key, signature):
-        (self.sender, self.sequence_number, self.max_gas_amount, self.gas_unit_price,
+        (_, self.sequence_number, self.max_gas_amount, self.gas_unit_price,
          self.expiration_time, self._wire) = checked_fields(
             sender, sequence_number, payload, max_gas_amount, gas_unit_price, expiration_time,
             public_key, signature)
@@ -81,6 +81,11 @@ cdef class SignedTransaction:
 
     def __delattr__(self, name):
         raise AttributeError("SignedTransaction is immutable")
+
+    @property
+    def sender(self):
+        """The sender's 32-byte address (the wire form's first 32 bytes)."""
+        return self._wire[:MF_ADDRESS_LEN]
 
     @property
     def payload(self):
@@ -139,7 +144,7 @@ cdef class SignedTransaction:
     @property
     def pointer(self):
         """(sender, sequence_number): the transaction's place in the mempool."""
-        return (self.sender, self.sequence_number)
+        return (self._wire[:MF_ADDRESS_LEN], self.sequence_number)
 
     def __eq__(self, other):
         if self is other:

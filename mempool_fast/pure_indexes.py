@@ -6,8 +6,8 @@ the admission, consensus and GC rules on top).
                 early->late, address high->low, sequence number low->high
   timeline      timeline id -> pointer of READY (broadcastable) transactions
   parking lot   pointers of transactions waiting for a missing predecessor
-  system TTL    (system expiry, sender, seq)
-  expiration    (client expiration time, sender, seq)
+  system TTL    (system expiry, insertion number, sender, seq)
+  expiration    (client expiration time, insertion number, sender, seq)
   seq cache     LRU of each account's current sequence number
 All on sortedcontainers: O(log n) per insert or removal in every index.
 """
@@ -33,7 +33,7 @@ class _Entry:
     """One pending transaction and its bookkeeping."""
 
     __slots__ = ("txn", "sender", "seq", "gas_amount", "gas_cost", "expiry", "pkey",
-                 "state", "timeline_id", "ready")
+                 "state", "timeline_id", "ready", "order")
 
     def __init__(self, txn: SignedTransaction, gas_amount: int, expiry: float,
                  state: TimelineState) -> None:
@@ -49,6 +49,7 @@ class _Entry:
         self.state = state
         self.timeline_id = 0
         self.ready = False
+        self.order = 0  # insertion number (set by _insert): GC order among equal expiries
 
 
 class _Account:
@@ -78,6 +79,7 @@ class PoolIndexes:
         self._expiration = SortedList()
         self._seq_cache: OrderedDict[bytes, int] = OrderedDict()
         self._size = 0
+        self._next_order = 0
         #: (transaction, RemovalReason) of every removal since the last drain; None: off
         self._removed: list | None = [] if removal_feed else None
 
@@ -107,10 +109,12 @@ class PoolIndexes:
     def _insert(self, account: _Account, entry: _Entry) -> None:
         """Index a new entry, parked; `_promote` makes it ready when it is. O(log n)."""
         sender, seq = entry.sender, entry.seq
+        entry.order = self._next_order
+        self._next_order += 1
         account.txns[seq] = entry
         account.gas_total += entry.gas_cost
-        self._system_ttl.add((entry.expiry, sender, seq))
-        self._expiration.add((entry.txn.expiration_time, sender, seq))
+        self._system_ttl.add((entry.expiry, entry.order, sender, seq))
+        self._expiration.add((entry.txn.expiration_time, entry.order, sender, seq))
         self._parking.add((sender, seq))
         self._size += 1
 
@@ -179,8 +183,8 @@ class PoolIndexes:
             self._parking.remove((sender, seq))
         if entry.state is _READY:
             del self._timeline[entry.timeline_id]
-        self._system_ttl.remove((entry.expiry, sender, seq))
-        self._expiration.remove((entry.txn.expiration_time, sender, seq))
+        self._system_ttl.remove((entry.expiry, entry.order, sender, seq))
+        self._expiration.remove((entry.txn.expiration_time, entry.order, sender, seq))
         self._size -= 1
         if not account.txns:
             del self._accounts[sender]

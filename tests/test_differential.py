@@ -64,12 +64,8 @@ def same_txns(a, b) -> None:
 
 
 def same_removals(a, b) -> None:
-    """The two cores reported the same removals (the same objects, for the same reasons); the
-    order within one step may differ (each GC walks its own index order)."""
-    def key(item):
-        txn, reason = item
-        return (txn.pointer, int(reason), txn.to_bytes())
-    a, b = sorted(a, key=key), sorted(b, key=key)
+    """The two cores reported the same removals: the same objects, for the same reasons, in the
+    same order (GC removes in (expiry, insertion) order in both)."""
     assert [(t.pointer, r) for t, r in a] == [(t.pointer, r) for t, r in b]
     assert all(x is y for (x, _), (y, _) in zip(a, b))
 
@@ -152,8 +148,10 @@ class Differential(RuleBasedStateMachine):
         pointers = [(ADDRESSES[a], s) for a, s in seen]
         container = pointers if as_list else set(pointers)
         before = list(container)
-        a, b = self.both("get_block", batch, container)
-        same_txns(a, b)
+        a = self.py.get_block(batch, container)
+        for walk in ("heads", "probe", "auto"):  # both of the Cython core's walks
+            self.cy._walk_policy = walk
+            same_txns(a, self.cy.get_block(batch, container))
         assert list(container) == before
         assert len(a) <= max(batch, 1)
 
@@ -191,9 +189,9 @@ class Differential(RuleBasedStateMachine):
     def advance(self, seconds):
         self.clock.now += seconds
 
-    @rule()
-    def gc_system(self):
-        a, b = self.both("gc_by_system_ttl")
+    @rule(limit=st.sampled_from((None, None, 1, 2, 3)))
+    def gc_system(self, limit):
+        a, b = self.both("gc_by_system_ttl", limit)
         assert a == b
 
     @rule(block_time=st.one_of(st.sampled_from(EXPIRATIONS), st.integers(0, 1_200),
@@ -201,6 +199,11 @@ class Differential(RuleBasedStateMachine):
     def gc_expiration(self, block_time):
         a, b = self.both("gc_by_expiration_time", block_time)
         assert a == b
+
+    @rule(block_time=st.sampled_from(EXPIRATIONS), limit=st.integers(1, 3))
+    def gc_expiration_limited(self, block_time, limit):
+        a, b = self.both("gc_by_expiration_time", block_time, limit)
+        assert a == b <= limit
 
     # ------------------------------------------------------------------ state
     @invariant()

@@ -1,27 +1,45 @@
-// get_block's walk (Libra's): ready entries in priority order, skipping the caller's `seen`
-// pointers; an entry is taken when it is its account's current one or its predecessor was seen
-// or taken, and one passed over for that reason is taken right after its predecessor.
+// get_block: the ready transactions Libra's walk takes, in the order it takes them.
+//
+// Libra's walk visits ready entries in priority order, skips the caller's `seen` pointers, takes
+// an entry when it is its account's current one or its predecessor was seen or taken, and takes
+// one passed over for that reason right after its predecessor. Equivalently, each entry e gets
+// a release point R(e): its own position p(e) when it is a *head* (its account's current entry,
+// or, for an account the sequence cache dropped, a ready entry without a predecessor) or when
+// its predecessor is seen; otherwise max(R(pred), p(e)). The walk takes entries by (R, seq).
+//
+// Two ways to compute that:
+// - `block_run_heads` merges, in priority order, the heads index (heads only), the successors of
+//   seen entries, and a heap of released successors, so it visits O(block + heads passed over)
+//   entries instead of every entry up to the last one taken (deep accounts cost what wide ones
+//   do). It needs every seen pointer up front (`block_seen`): cheap when `seen` is small.
+// - `block_run_probe` is Libra's walk itself, asking the caller whether a pointer is seen only
+//   for the entries it visits (`SeenProbe`, memoised per entry): for a `seen` far larger than
+//   the block, mostly stale or not in the pool, it never reads all of it.
 // Scratch marks live in the entries, valid while their epoch equals the walk's (no clearing).
-// A CRTP mixin of Core: it reads the priority index and the accounts through `core()`.
+// A CRTP mixin of Core: it reads the indexes and the accounts through `core()`.
 #pragma once
 
 #include "types.hpp"
 
 namespace mpf {
 
-enum : uint8_t { MARK_SEEN = 1, MARK_TAKEN = 2, MARK_SKIPPED = 4 };
+enum : uint8_t { MARK_SEEN = 1, MARK_TAKEN = 2, MARK_SKIPPED = 4, MARK_PROBED = 8 };
 
-struct PtrKeyHash {
-    size_t operator()(const std::pair<Account*, uint64_t>& k) const noexcept {
-        return std::hash<const void*>()(k.first) ^ (k.second * 0x9E3779B97F4A7C15ULL);
-    }
-};
+// 1 when (the account's address, seq) is in the caller's `seen`, 0 when not, -1 on a Python
+// error (set, to be raised by the caller).
+typedef int (*SeenProbe)(void* ctx, Account* a, uint64_t seq);
 
 template <class CoreT>
 struct BlockWalk {
     uint32_t epoch = 0;
-    // `seen` pointers of held accounts whose sequence number the pool does not hold
-    std::unordered_set<std::pair<Account*, uint64_t>, PtrKeyHash> seen_absent;
+    std::vector<Entry*> seen_entries;                      // seen pointers the pool holds
+    std::vector<std::pair<Account*, uint64_t>> seen_absent;  // seen (held account, other seq)
+    std::vector<PrioKey> seen_successors;
+    struct Released {
+        Entry* key;  // the entry whose position is its release point
+        Entry* e;
+    };
+    std::vector<Released> released;
 
     CoreT& core() { return *static_cast<CoreT*>(this); }
 
@@ -38,58 +56,154 @@ struct BlockWalk {
     }
 
     void block_begin() {
+        seen_entries.clear();
         seen_absent.clear();
         if (++epoch == 0) {  // wrapped: forget every old mark
-            for (auto& kv : core().accounts)
-                for (Entry* e : kv.second->txns) e->mark_epoch = 0;
+            core().accounts.for_each([](Account* a) {
+                for (Entry* e : a->txns) e->mark_epoch = 0;
+            });
             epoch = 1;
         }
     }
 
-    // Record one pointer of the caller's `seen` set.
+    // Record one pointer of the caller's `seen` (for block_run_heads). O(log k) per pointer.
     void block_seen(const unsigned char* addr, uint64_t seq) {
         Account* a = core().find(addr);
         if (a == nullptr || a->txns.empty()) return;  // cannot affect this block
         Entry* e = core().lookup(a, seq);
-        if (e != nullptr) set_mark(e, MARK_SEEN);
-        else seen_absent.insert(std::make_pair(a, seq));
+        if (e == nullptr) {
+            seen_absent.emplace_back(a, seq);
+        } else if (!marked(e, epoch, MARK_SEEN)) {
+            set_mark(e, MARK_SEEN);
+            seen_entries.push_back(e);
+        }
     }
 
-    void block_take(Entry* e, std::vector<Entry*>& out) {
+    void take(Entry* e, std::vector<Entry*>& out) {
         set_mark(e, MARK_TAKEN);
         out.push_back(e);
     }
 
-    void block_run(size_t limit, std::vector<Entry*>& out) {
+    static bool earlier(Entry* a, Entry* b) { return PrioLess()(prio_key(a), prio_key(b)); }
+
+    // Heap order: the smallest release point first, then the lower sequence number.
+    static bool later_released(const Released& x, const Released& y) {
+        if (x.key != y.key) return earlier(y.key, x.key);
+        return x.e->seq > y.e->seq;
+    }
+
+    // The ready successor of `a`'s sequence number `seq` that may be released, or nullptr.
+    Entry* releasable_successor(Account* a, uint64_t seq) {
+        if (seq == UINT64_MAX) return nullptr;
+        Entry* n = core().lookup(a, seq + 1);
+        if (n == nullptr || !n->ready || marked(n, epoch, MARK_SEEN | MARK_TAKEN)) return nullptr;
+        return n;
+    }
+
+    // A successor of a seen pointer is taken at its own position; a head is anyway (the
+    // heads index holds it), so only the others are kept, by priority.
+    void add_seen_successor(Account* a, uint64_t seq) {
+        Entry* n = releasable_successor(a, seq);
+        if (n != nullptr && !n->head) seen_successors.push_back(prio_key(n));
+    }
+
+    void block_run_heads(size_t limit, std::vector<Entry*>& out) {
+        const uint32_t ep = epoch;
+        seen_successors.clear();
+        for (Entry* s : seen_entries) add_seen_successor(s->acct, s->seq);
+        for (auto& p : seen_absent) add_seen_successor(p.first, p.second);
+        std::sort(seen_successors.begin(), seen_successors.end(), PrioLess());
+        released.clear();
+        auto& heads = core().heads;
+        auto h = heads.begin();
+        size_t x = 0;
+        while (out.size() < limit) {
+            while (heads.valid(h) && marked(heads.at(h).e, ep, MARK_SEEN | MARK_TAKEN))
+                heads.next(h);
+            while (x < seen_successors.size() && marked(seen_successors[x].e, ep, MARK_TAKEN))
+                x++;
+            while (!released.empty() && marked(released.front().e, ep, MARK_TAKEN)) {
+                std::pop_heap(released.begin(), released.end(), later_released);
+                released.pop_back();
+            }
+            Entry* best = heads.valid(h) ? heads.at(h).e : nullptr;
+            Entry* best_key = best;
+            int source = 0;
+            if (x < seen_successors.size() &&
+                (best == nullptr || earlier(seen_successors[x].e, best_key))) {
+                best = best_key = seen_successors[x].e;
+                source = 1;
+            }
+            if (!released.empty()) {
+                const Released& r = released.front();
+                if (best == nullptr || earlier(r.key, best_key) ||
+                    (r.key == best_key && r.e->seq < best->seq)) {
+                    best = r.e;
+                    best_key = r.key;
+                    source = 2;
+                }
+            }
+            if (best == nullptr) return;
+            if (source == 0) heads.next(h);
+            else if (source == 1) x++;
+            else {
+                std::pop_heap(released.begin(), released.end(), later_released);
+                released.pop_back();
+            }
+            take(best, out);
+            if (Entry* n = releasable_successor(best->acct, best->seq)) {
+                released.push_back(Released{earlier(best_key, n) ? n : best_key, n});
+                std::push_heap(released.begin(), released.end(), later_released);
+            }
+        }
+    }
+
+    // Whether `e`'s pointer is seen (asks the caller once per entry per walk).
+    int seen_entry(Entry* e, SeenProbe probe, void* ctx) {
+        if (marked(e, epoch, MARK_PROBED)) return marked(e, epoch, MARK_SEEN);
+        int r = probe(ctx, e->acct, e->seq);
+        if (r < 0) return r;
+        set_mark(e, r ? (MARK_PROBED | MARK_SEEN) : MARK_PROBED);
+        return r;
+    }
+
+    // Libra's walk with `seen` asked for through `probe`; -1 when the probe raised.
+    int block_run_probe(size_t limit, std::vector<Entry*>& out, SeenProbe probe, void* ctx) {
         const uint32_t ep = epoch;
         auto& priority = core().priority;
-        for (auto it = priority.begin(); it != priority.end(); ++it) {
-            Entry* e = *it;
-            if (marked(e, ep, MARK_SEEN)) continue;
+        for (auto it = priority.begin(); priority.valid(it); priority.next(it)) {
+            Entry* e = priority.at(it).e;
+            int r = seen_entry(e, probe, ctx);
+            if (r < 0) return -1;
+            if (r) continue;
             Account* a = e->acct;
-            // an account the LRU cache dropped starts at its first pending ready transaction
             bool ok = a->in_cache ? a->cached_seq == e->seq : e->prev == nullptr;
             if (!ok && e->seq > 0) {
                 Entry* p = e->prev;
-                if (p != nullptr) ok = marked(p, ep, MARK_SEEN) || marked(p, ep, MARK_TAKEN);
-                else ok = !seen_absent.empty() &&
-                          seen_absent.count(std::make_pair(a, e->seq - 1)) != 0;
+                if (p != nullptr && marked(p, ep, MARK_TAKEN)) {
+                    ok = true;
+                } else {
+                    r = p != nullptr ? seen_entry(p, probe, ctx) : probe(ctx, a, e->seq - 1);
+                    if (r < 0) return -1;
+                    ok = r != 0;
+                }
             }
             if (!ok) {
                 set_mark(e, MARK_SKIPPED);
                 continue;
             }
-            block_take(e, out);
-            if (out.size() >= limit) break;
+            take(e, out);
+            if (out.size() >= limit) return 0;
             uint64_t s = e->seq;
             while (s != UINT64_MAX) {
                 ++s;
                 Entry* n = core().lookup(a, s);
                 if (n == nullptr || n->prev == nullptr || !marked(n, ep, MARK_SKIPPED)) break;
-                block_take(n, out);
-                if (out.size() >= limit) return;
+                take(n, out);
+                if (out.size() >= limit) return 0;
             }
         }
+        return 0;
     }
 };
 

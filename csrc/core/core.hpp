@@ -1,19 +1,29 @@
 // The Cython core (mempool_fast/_core.pyx): pending transactions indexed for admission,
 // broadcast and consensus. `Core` composes one small part per index, each in its own header:
-//   types.hpp        entries, accounts and their orders
-//   seq_cache.hpp    the LRU cache of accounts' current sequence numbers
-//   gas.hpp          per-account gas totals and the balance check
-//   timeline.hpp     the broadcast timeline
-//   ttl_indexes.hpp  system TTL and client expiration, for GC
-//   block_walk.hpp   get_block's walk
-// and holds what ties them together: the account map, the priority index (ready entries) and
-// the parking lot (the others), each entry's life (insert, promote, park, remove), GC, and the
-// removal feed. check() asserts every part's invariants.
+//   types.hpp          entries, accounts, index keys and their orders
+//   sorted_blocks.hpp  the ordered indexes' container (priority, heads, parking lot)
+//   account_table.hpp  accounts by address
+//   entry_pool.hpp     entries' memory
+//   seq_cache.hpp      the LRU cache of accounts' current sequence numbers
+//   gas.hpp            per-account gas totals and the balance check
+//   timeline.hpp       the broadcast timeline
+//   ttl_indexes.hpp    system TTL and client expiration, for GC
+//   block_walk.hpp     get_block's walks
+// and holds what ties them together: the priority index (ready entries), the heads index (the
+// ready entries get_block may take first), the parking lot (the others), each entry's life
+// (insert, promote, park, remove), GC, the removal feed, and the accounts an operation touched:
+// `settle_accounts()`, called at the end of every public operation, brings their heads up to
+// date and frees records that hold nothing. check() asserts every part's invariants.
+// Costs, n pending transactions: an add, a commit of one transaction or a removal is
+// O(log n) per index it touches (plus O(k) for the k transactions it promotes or parks).
 #pragma once
 
+#include "account_table.hpp"
 #include "block_walk.hpp"
+#include "entry_pool.hpp"
 #include "gas.hpp"
 #include "seq_cache.hpp"
+#include "sorted_blocks.hpp"
 #include "timeline.hpp"
 #include "ttl_indexes.hpp"
 #include "types.hpp"
@@ -25,12 +35,16 @@ class Core : public SeqCache, public Gas, public Timeline, public TtlIndexes,
 public:
     uint64_t capacity;
     uint64_t cap_per_user;
-    AccountMap accounts;
-    std::set<Entry*, PrioLess> priority;
-    std::set<Entry*, ParkLess> parking;
+    AccountTable accounts;
+    SortedBlocks<PrioKey, PrioLess> priority;
+    SortedBlocks<PrioKey, PrioLess> heads;
+    SortedBlocks<ParkKey, ParkLess> parking;
+    EntryPool pool;
     size_t size = 0;
     size_t n_accounts = 0;  // accounts holding at least one transaction
+    uint64_t next_order = 0;
     std::vector<Entry*> scratch;
+    std::vector<Account*> dirty;
     // Removed transactions not yet drained (only while `feed` is on).
     std::vector<Removal> removed;
     bool feed = false;
@@ -39,22 +53,21 @@ public:
         : capacity(capacity_), cap_per_user(cap_per_user_) {}
 
     ~Core() {
-        priority.clear();
-        parking.clear();
-        ttl_head = ttl_tail = nullptr;
-        ttl_late.clear();
-        expiration.clear();
-        tl.clear();
-        for (auto& kv : accounts) {
-            Account* a = kv.second;
-            for (Entry* e : a->txns) {
-                PyObject* t = e->txn;
-                delete e;
-                Py_DECREF(t);
-            }
+        std::vector<Account*> all;
+        accounts.for_each([&](Account* a) { all.push_back(a); });
+        for (Account* a : all) {
+            for (Entry* e : a->txns) Py_DECREF(e->txn);
+            Py_XDECREF(a->sender);
             delete a;
         }
-        accounts.clear();
+        std::set<Account*> zombies;
+        for (const Use& u : lru_queue)
+            if (u.a->zombie) zombies.insert(u.a);
+        for (Account* a : lru_freed) zombies.insert(a);
+        for (Account* a : zombies) {
+            Py_XDECREF(a->sender);
+            delete a;
+        }
         drop_removed();
     }
 
@@ -70,36 +83,73 @@ public:
     }
 
     // ------------------------------------------------------------------ accounts
-    Account* find(const unsigned char* addr) {
-        Addr k;
-        std::memcpy(k.b, addr, 32);
-        auto it = accounts.find(k);
-        return it == accounts.end() ? nullptr : it->second;
-    }
+    Account* find(const unsigned char* addr) const { return accounts.find(addr); }
 
     Account* get_or_create(const unsigned char* addr) {
-        Addr k;
-        std::memcpy(k.b, addr, 32);
-        auto it = accounts.find(k);
-        if (it != accounts.end()) return it->second;
-        Account* a = new Account();
-        a->addr = k;
-        accounts.emplace(k, a);
+        Account* a = accounts.find(addr);
+        if (a != nullptr) return a;
+        a = new Account();
+        std::memcpy(a->addr.b, addr, 32);
+        a->prefix = addr_prefix(addr);
+        accounts.insert(a);
+        touch(a);
         return a;
     }
 
-    // Free an account record that holds no transaction and no cached sequence number.
-    void release(Account* a) {
-        if (a != nullptr && a->txns.empty() && !a->in_cache) {
-            accounts.erase(a->addr);
-            delete a;
+    // The account's address as a bytes object (made once; borrowed), or nullptr (MemoryError).
+    PyObject* sender_object(Account* a) {
+        if (a->sender == nullptr)
+            a->sender = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(a->addr.b), 32);
+        return a->sender;
+    }
+
+    void touch(Account* a) {
+        if (!a->dirty) {
+            a->dirty = true;
+            dirty.push_back(a);
         }
     }
 
+    // End of a public operation: every touched account's heads are brought up to date, and a
+    // record that holds no transaction and no cached sequence number is freed.
+    void settle_accounts() {
+        for (size_t i = 0; i < dirty.size(); ++i) {
+            Account* a = dirty[i];
+            a->dirty = false;
+            if (a->txns.empty()) a->run_unsure = false;
+            if (a->txns.empty() && !a->in_cache) {
+                accounts.erase(a);
+                if (a->lru_refs == 0) {
+                    Py_XDECREF(a->sender);
+                    delete a;
+                } else {
+                    a->zombie = true;  // freed when the cache's queue lets go of it
+                }
+            } else {
+                refresh_heads(a);
+            }
+        }
+        dirty.clear();
+        for (Account* a : lru_freed) {
+            Py_XDECREF(a->sender);
+            delete a;
+        }
+        lru_freed.clear();
+    }
+
+    // The index of the first of `a`'s entries with a sequence number >= `seq`. An account's
+    // sequence numbers are mostly contiguous, so the guess from the first one usually hits
+    // (two entry reads); else a binary search.
     size_t lower_idx(const Account* a, uint64_t seq) const {
-        auto it = std::lower_bound(a->txns.begin(), a->txns.end(), seq,
+        const std::vector<Entry*>& v = a->txns;
+        if (v.empty()) return 0;
+        uint64_t first = v[0]->seq;
+        if (seq <= first) return 0;
+        uint64_t guess = seq - first;
+        if (guess < v.size() && v[guess]->seq == seq && v[guess - 1]->seq < seq) return guess;
+        auto it = std::lower_bound(v.begin(), v.end(), seq,
                                    [](const Entry* e, uint64_t s) { return e->seq < s; });
-        return static_cast<size_t>(it - a->txns.begin());
+        return static_cast<size_t>(it - v.begin());
     }
 
     Entry* lookup(const Account* a, uint64_t seq) const {
@@ -109,30 +159,82 @@ public:
         return nullptr;
     }
 
-    // Put or refresh `a`'s cached current sequence number (LRU); an account evicted from the
-    // cache is released if it holds nothing.
+    // Put or refresh `a`'s cached current sequence number (LRU).
     void cache_put(Account* a, uint64_t value) {
         Account* evicted = cache_touch(a, value, capacity);
-        if (evicted != nullptr) release(evicted);
+        touch(a);
+        if (evicted != nullptr) {
+            if (!evicted->txns.empty()) evicted->run_unsure = true;
+            touch(evicted);
+        }
+    }
+
+    void cache_forget(Account* a) {
+        cache_pop(a);
+        touch(a);
+    }
+
+    // ------------------------------------------------------------------ heads
+    // A head is a ready entry get_block may take at its own position: its account's current
+    // one, or, for an account the sequence cache dropped, one without a predecessor.
+    bool is_head(const Entry* e) const {
+        if (!e->ready) return false;
+        const Account* a = e->acct;
+        return a->in_cache ? a->cached_seq == e->seq : e->prev == nullptr;
+    }
+
+    void set_head(Entry* e, bool on) {
+        if (on == (e->head != 0)) return;
+        Account* a = e->acct;
+        e->head = on;
+        if (on) {
+            heads.insert(prio_key(e));
+            a->n_heads++;
+            a->head_entry = e;
+        } else {
+            heads.erase(prio_key(e));
+            a->n_heads--;
+            if (a->head_entry == e) a->head_entry = nullptr;
+        }
+    }
+
+    void refresh_heads(Account* a) {
+        if (!a->in_cache) {
+            for (Entry* e : a->txns) set_head(e, is_head(e));
+            return;
+        }
+        // the only possible head is the entry at the current sequence number
+        Entry* want = lookup(a, a->cached_seq);
+        if (want != nullptr && !want->ready) want = nullptr;
+        if (a->n_heads == 1 && a->head_entry == want) return;
+        if (a->n_heads == 1 && a->head_entry != nullptr) {
+            set_head(a->head_entry, false);
+        } else if (a->n_heads > 0) {  // several, from a time out of the cache
+            for (Entry* e : a->txns)
+                if (e != want) set_head(e, false);
+        }
+        if (want != nullptr) set_head(want, true);
     }
 
     // ------------------------------------------------------------------ entries
     Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                   uint64_t expiration_time, double expiry, uint8_t state) {
-        Entry* e = new Entry();
+        Entry* e = pool.alloc();
         e->txn = txn;
         e->acct = a;
         e->seq = seq;
         e->gas_amount = gas;
         e->price = price;
-        e->expiration = expiration_time;
-        e->tid = 0;
         e->expiry = expiry;
+        e->order = next_order++;
+        e->tl_idx = 0;
         e->mark_epoch = 0;
         e->mark = 0;
         e->state = state;
         e->ready = 0;
         e->placed = 0;
+        e->ttl_late = 0;
+        e->head = 0;
         e->prev = nullptr;
         size_t i = lower_idx(a, seq);
         if (i > 0 && a->txns[i - 1]->seq + 1 == seq) e->prev = a->txns[i - 1];
@@ -142,15 +244,16 @@ public:
         Py_INCREF(txn);
         gas_add(a, static_cast<u128>(gas) * price);
         ttl_link(e);
-        exp_link(e);
+        exp_link(e, expiration_time);
         size++;
-        return e;  // unplaced: promote() makes it ready, or settle() parks it
+        touch(a);
+        return e;  // unplaced: promote_from() makes it ready, or settle() parks it
     }
 
-    // Park a new entry that promote() did not make ready.
+    // Park a new entry that promote_from() did not make ready.
     void settle(Entry* e) {
         if (!e->placed) {
-            e->pos_it = parking.insert(e).first;
+            parking.insert(park_key(e));
             e->placed = 1;
         }
     }
@@ -158,22 +261,24 @@ public:
     // Drop `e` from every index but its account's vector.
     void unlink(Entry* e) {
         gas_sub(e->acct, static_cast<u128>(e->gas_amount) * e->price);
-        if (e->ready) priority.erase(e->pos_it); else if (e->placed) parking.erase(e->pos_it);
+        set_head(e, false);
+        if (e->ready) priority.erase(prio_key(e));
+        else if (e->placed) parking.erase(park_key(e));
         if (e->state == ST_READY) tl_remove(e);
         ttl_unlink(e);
         exp_unlink(e);
         size--;
+        touch(e->acct);
     }
 
     // Free an unlinked entry; its transaction reference goes to the feed when it is on.
     void free_entry(Entry* e, uint8_t reason) {
         PyObject* t = e->txn;
-        delete e;
+        pool.release(e);
         if (feed) removed.push_back(Removal{t, reason});
         else Py_DECREF(t);
     }
 
-    // Remove one entry; the caller releases the account record when done with it.
     void remove_entry(Entry* e, uint8_t reason) {
         Account* a = e->acct;
         size_t i = lower_idx(a, e->seq);
@@ -204,41 +309,69 @@ public:
         a->txns.clear();
         for (Entry* e : scratch) free_entry(e, reason);
         scratch.clear();
+        touch(a);
     }
 
-    // Make every transaction from `current` up to the first gap ready.
-    void promote(Account* a, uint64_t current) {
-        size_t i = lower_idx(a, current);
-        uint64_t s = current;
+    void make_ready(Entry* e) {
+        e->ready = 1;
+        if (e->placed) parking.erase(park_key(e));
+        e->placed = 1;
+        priority.insert(prio_key(e));
+        if (e->state == ST_NOT_READY) {
+            e->state = ST_READY;
+            tl_append(e);
+        }
+    }
+
+    // Make every transaction from `seq` up to the first gap ready. While the account's runs
+    // are maximal (it never left the cache holding transactions) the walk stops at the first
+    // entry already ready: O(promoted); otherwise it walks the whole run, as the pure core.
+    void promote_from(Account* a, uint64_t seq) {
+        size_t i = lower_idx(a, seq);
+        uint64_t s = seq;
         while (i < a->txns.size() && a->txns[i]->seq == s) {
             Entry* e = a->txns[i];
-            if (!e->ready) {
-                e->ready = 1;
-                if (e->placed) parking.erase(e->pos_it);
-                e->placed = 1;
-                e->pos_it = priority.insert(e).first;
-                if (e->state == ST_NOT_READY) {
-                    e->state = ST_READY;
-                    tl_append(e);
-                }
+            if (e->ready) {
+                if (!a->run_unsure) break;
+            } else {
+                make_ready(e);
             }
             ++i;
             if (s == UINT64_MAX) break;
             ++s;
         }
+        touch(a);
+    }
+
+    // Make every transaction from `current` up to the first gap ready.
+    void promote(Account* a, uint64_t current) { promote_from(a, current); }
+
+    // After inserting `e` at or above `current`: make the run it completes ready. It completes
+    // one when every sequence number from `current` to it is held (with maximal runs: when it
+    // is current or its predecessor is a ready one at or above `current`).
+    void promote_inserted(Entry* e, uint64_t current) {
+        Account* a = e->acct;
+        if (a->run_unsure) {
+            promote_from(a, current);  // what the pure core does after every insert
+            return;
+        }
+        Entry* p = e->prev;
+        if (e->seq == current || (p != nullptr && p->ready && p->seq >= current))
+            promote_from(a, e->seq);
     }
 
     void park(Entry* e) {
+        set_head(e, false);
         if (e->ready) {
             e->ready = 0;
-            priority.erase(e->pos_it);
-            e->pos_it = parking.insert(e).first;
+            priority.erase(prio_key(e));
+            parking.insert(park_key(e));
         }
         if (e->state == ST_READY) {
             tl_remove(e);
             e->state = ST_NOT_READY;
-            e->tid = 0;
         }
+        touch(e->acct);
     }
 
     bool would_be_ready(const Account* a, uint64_t seq, uint64_t current) const {
@@ -250,13 +383,12 @@ public:
         return true;
     }
 
+    bool parking_empty() const { return parking.empty(); }
+
     // Evict the greatest parked pointer; false when nothing is parked.
     bool evict_parked() {
         if (parking.empty()) return false;
-        Entry* victim = *parking.rbegin();
-        Account* a = victim->acct;
-        remove_entry(victim, RM_EVICTED);
-        release(a);
+        remove_entry(parking.back().e, RM_EVICTED);
         return true;
     }
 
@@ -271,77 +403,86 @@ public:
                 for (size_t j = i + 1; j < a->txns.size(); ++j) park(a->txns[j]);
             }
             remove_entry(e, reason);
-            release(a);
         }
         return expired.size();
     }
 
-    size_t gc_system_ttl(double now) {
+    // At most `limit` removals per call, oldest first, so a caller can release its lock between.
+    size_t gc_system_ttl(double now, size_t limit) {
         std::vector<Entry*> expired;
-        collect_system_expired(now, expired);
+        collect_system_expired(now, limit, expired);
         return gc_remove(expired, RM_SYSTEM_TTL);
     }
 
     // Remove entries whose expiration time is below `threshold` (all of them if `all`).
-    size_t gc_expiration(uint64_t threshold, bool all) {
+    size_t gc_expiration(uint64_t threshold, bool all, size_t limit) {
         std::vector<Entry*> expired;
-        collect_expired(threshold, all, expired);
+        collect_expired(threshold, all, limit, expired);
         return gc_remove(expired, RM_EXPIRED);
     }
 
     // ------------------------------------------------------------------ invariants
-    std::string check_account(const Account* a, size_t& ready, size_t& parked,
-                              size_t& in_tl) const {
+    std::string check_account(const Account* a, size_t& ready, size_t& parked, size_t& in_tl,
+                              size_t& n_heads) const {
         if (a->txns.empty() && !a->in_cache) return "empty account record kept";
         if (a->txns.size() > cap_per_user) return "account over its cap";
+        if (a->prefix != addr_prefix(a->addr.b) || a->zombie || a->dirty)
+            return "account record broken";
         for (size_t i = 0; i < a->txns.size(); ++i) {
             const Entry* e = a->txns[i];
             if (e->acct != a) return "entry points to another account";
             const Entry* want_prev =
                 (i > 0 && a->txns[i - 1]->seq + 1 == e->seq) ? a->txns[i - 1] : nullptr;
             if (e->prev != want_prev) return "predecessor link wrong";
-            if (!e->placed || *e->pos_it != e || e->exp_it->first != e->expiration)
-                return "stale index iterator";
+            if (!e->placed) return "entry not placed";
             if (i > 0 && a->txns[i - 1]->seq >= e->seq) return "account txns not sorted";
+            Entry* me = const_cast<Entry*>(e);
             if (e->ready) {
                 ready++;
-                if (priority.find(const_cast<Entry*>(e)) == priority.end())
-                    return "ready entry missing from priority index";
+                if (!priority.contains(prio_key(me))) return "ready entry missing from priority";
             } else {
                 parked++;
-                if (parking.find(const_cast<Entry*>(e)) == parking.end())
-                    return "parked entry missing from parking lot";
+                if (!parking.contains(park_key(me))) return "parked entry missing from parking";
+            }
+            if (e->head != is_head(e)) return "heads index out of date";
+            if (e->head && a->n_heads == 1 && a->head_entry != e) return "head entry wrong";
+            if (e->head) {
+                n_heads++;
+                if (!heads.contains(prio_key(me))) return "head missing from the heads index";
             }
             if (e->state == ST_READY) {
                 if (!e->ready) return "READY state outside the priority index";
-                if (e->tid == 0 || e->tid >= next_tid) return "bad timeline id";
                 if (!in_timeline(e)) return "READY entry missing from the timeline";
                 in_tl++;
-            } else {
-                if (e->tid != 0) return "timeline id outside READY";
-                if (e->ready && e->state != ST_NON_QUALIFIED) return "ready NOT_READY transaction";
+            } else if (e->ready && e->state != ST_NON_QUALIFIED) {
+                return "ready NOT_READY transaction";
             }
         }
         return check_gas(a);
     }
 
     std::string check() const {
-        size_t total = 0, ready = 0, parked = 0, accts = 0, in_tl = 0;
-        for (auto& kv : accounts) {
-            const Account* a = kv.second;
-            if (std::memcmp(kv.first.b, a->addr.b, 32) != 0) return "account key mismatch";
-            std::string problem = check_account(a, ready, parked, in_tl);
-            if (!problem.empty()) return problem;
+        size_t total = 0, ready = 0, parked = 0, accts = 0, in_tl = 0, n_heads = 0, cached = 0;
+        std::string problem;
+        if (!accounts.check()) return "account table broken";
+        accounts.for_each([&](Account* a) {
+            if (!problem.empty()) return;
+            problem = check_account(a, ready, parked, in_tl, n_heads);
             if (!a->txns.empty()) accts++;
+            if (a->in_cache) cached++;
             total += a->txns.size();
-        }
+        });
+        if (!problem.empty()) return problem;
         if (accts != n_accounts) return "account count mismatch";
-        if (total != size) return "size mismatch";
+        if (total != size || pool.live() != size) return "size mismatch";
+        if (!priority.check() || !heads.check() || !parking.check()) return "index order broken";
         if (priority.size() != ready) return "priority index size mismatch";
         if (parking.size() != parked) return "parking lot size mismatch";
-        for (const std::string& problem :
-             {check_ttl(size), check_timeline(in_tl), check_cache(capacity, accounts)})
-            if (!problem.empty()) return problem;
+        if (heads.size() != n_heads) return "heads index size mismatch";
+        if (!dirty.empty()) return "accounts left unsettled";
+        for (const std::string& p :
+             {check_ttl(size), check_timeline(in_tl), check_cache(capacity, cached)})
+            if (!p.empty()) return p;
         return std::string();
     }
 };

@@ -27,11 +27,13 @@ struct Timeline {
     }
 
     void tl_append(Entry* e) {  // O(1) amortised
-        e->tid = next_tid++;
-        e->tl_idx = tl.size();
-        tl.push_back(TlSlot{e->tid, e});
+        e->tl_idx = static_cast<uint32_t>(tl.size());
+        tl.push_back(TlSlot{next_tid++, e});
         tl_live++;
     }
+
+    // The timeline id of a READY entry.
+    uint64_t tid_of(const Entry* e) const { return tl[e->tl_idx].tid; }
 
     void tl_remove(Entry* e) {  // O(1) amortised
         tl[e->tl_idx].e = nullptr;
@@ -46,7 +48,7 @@ struct Timeline {
         fresh.reserve(tl_live + tl_live / 2 + 16);
         for (size_t i = tl_head; i < tl.size(); ++i)
             if (tl[i].e != nullptr) {
-                tl[i].e->tl_idx = fresh.size();
+                tl[i].e->tl_idx = static_cast<uint32_t>(fresh.size());
                 fresh.push_back(tl[i]);
             }
         tl.swap(fresh);
@@ -60,7 +62,7 @@ struct Timeline {
             if (i > tl_head && tl[i - 1].tid >= tl[i].tid) return "timeline ids not increasing";
             if (tl[i].e != nullptr) {
                 live++;
-                if (tl[i].e->tid != tl[i].tid || tl[i].e->state != ST_READY)
+                if (tl[i].e->tl_idx != i || tl[i].e->state != ST_READY)
                     return "timeline slot disagrees with its entry";
             }
         }
@@ -71,8 +73,8 @@ struct Timeline {
 
     // Whether READY entry `e` sits in its slot.
     bool in_timeline(const Entry* e) const {
-        size_t j = tl_lower(e->tid);
-        return j < tl.size() && tl[j].tid == e->tid && tl[j].e == e && j == e->tl_idx;
+        return e->tl_idx >= tl_head && e->tl_idx < tl.size() && tl[e->tl_idx].e == e &&
+               tl[e->tl_idx].tid < next_tid;
     }
 };
 

@@ -1,7 +1,8 @@
-// The two expiry indexes GC reads.
-// System TTL: expiry is insertion time + a constant, so its order is the insertion order: an
-// intrusive list appended at the tail in O(1); an entry older than the tail (the clock went
-// back) goes to an ordered set instead, and GC reads both.
+// The two expiry indexes GC reads, both in (expiry, insertion order) order, which is the order
+// GC removes in (so a GC limited to k removals removes the same k in both cores).
+// System TTL: expiry is insertion time + a constant, so the order is the insertion order: an
+// intrusive list appended at the tail in O(1); an entry whose expiry is below the tail's (the
+// clock went back) goes to an ordered set instead, and GC merges the two.
 // Client expiration: whole seconds shared by many entries: one intrusive list per second in an
 // ordered map (small, hot in cache), O(1) insert and removal within a bucket.
 #pragma once
@@ -11,15 +12,19 @@
 namespace mpf {
 
 struct TtlIndexes {
+    typedef std::pair<std::pair<double, uint64_t>, Entry*> LateKey;
+
     Entry* ttl_head = nullptr;
     Entry* ttl_tail = nullptr;
-    std::set<Entry*, TtlLess> ttl_late;
-    ExpMap expiration;
+    std::set<LateKey> ttl_late;
+    std::map<uint64_t, ExpBucket> expiration;
+
+    static LateKey late_key(Entry* e) { return LateKey{{e->expiry, e->order}, e}; }
 
     void ttl_link(Entry* e) {
         e->ttl_late = ttl_tail != nullptr && e->expiry < ttl_tail->expiry;
         if (e->ttl_late) {
-            e->ttl_it = ttl_late.insert(e).first;
+            ttl_late.insert(late_key(e));
             return;
         }
         e->ttl_prev = ttl_tail;
@@ -30,17 +35,17 @@ struct TtlIndexes {
 
     void ttl_unlink(Entry* e) {
         if (e->ttl_late) {
-            ttl_late.erase(e->ttl_it);
+            ttl_late.erase(late_key(e));
             return;
         }
         if (e->ttl_prev != nullptr) e->ttl_prev->ttl_next = e->ttl_next; else ttl_head = e->ttl_next;
         if (e->ttl_next != nullptr) e->ttl_next->ttl_prev = e->ttl_prev; else ttl_tail = e->ttl_prev;
     }
 
-    void exp_link(Entry* e) {
-        ExpMap::iterator it = expiration.try_emplace(e->expiration).first;
-        ExpBucket& b = it->second;
-        e->exp_it = it;
+    void exp_link(Entry* e, uint64_t expiration_time) {
+        ExpBucket& b = expiration.try_emplace(expiration_time).first->second;
+        b.second = expiration_time;
+        e->exp_bucket = &b;
         e->exp_next = nullptr;
         e->exp_prev = b.tail;
         if (b.tail != nullptr) b.tail->exp_next = e; else b.head = e;
@@ -48,50 +53,72 @@ struct TtlIndexes {
     }
 
     void exp_unlink(Entry* e) {
-        ExpBucket& b = e->exp_it->second;
+        ExpBucket& b = *e->exp_bucket;
         if (e->exp_prev != nullptr) e->exp_prev->exp_next = e->exp_next; else b.head = e->exp_next;
         if (e->exp_next != nullptr) e->exp_next->exp_prev = e->exp_prev; else b.tail = e->exp_prev;
-        if (b.head == nullptr) expiration.erase(e->exp_it);
+        if (b.head == nullptr) expiration.erase(b.second);
     }
 
-    // Entries whose system expiry is before `now`. O(expired).
-    void collect_system_expired(double now, std::vector<Entry*>& out) const {
-        for (Entry* e = ttl_head; e != nullptr && e->expiry < now; e = e->ttl_next)
-            out.push_back(e);
-        for (auto it = ttl_late.begin(); it != ttl_late.end() && (*it)->expiry < now; ++it)
-            out.push_back(*it);
+    static bool before(const Entry* a, const Entry* b) {
+        return a->expiry < b->expiry || (a->expiry == b->expiry && a->order < b->order);
     }
 
-    // Entries whose client expiration time is below `threshold` (all of them if `all`).
-    void collect_expired(uint64_t threshold, bool all, std::vector<Entry*>& out) const {
+    // Up to `limit` entries whose system expiry is before `now`, in (expiry, order) order.
+    void collect_system_expired(double now, size_t limit, std::vector<Entry*>& out) const {
+        const Entry* e = ttl_head;
+        auto late = ttl_late.begin();
+        while (out.size() < limit) {
+            bool list_ok = e != nullptr && e->expiry < now;
+            bool late_ok = late != ttl_late.end() && late->second->expiry < now;
+            if (!list_ok && !late_ok) return;
+            if (list_ok && (!late_ok || before(e, late->second))) {
+                out.push_back(const_cast<Entry*>(e));
+                e = e->ttl_next;
+            } else {
+                out.push_back(late->second);
+                ++late;
+            }
+        }
+    }
+
+    // Up to `limit` entries whose client expiration time is below `threshold` (every one if
+    // `all`), by expiration second then insertion order.
+    void collect_expired(uint64_t threshold, bool all, size_t limit,
+                         std::vector<Entry*>& out) const {
         for (auto it = expiration.begin();
              it != expiration.end() && (all || it->first < threshold); ++it)
-            for (Entry* e = it->second.head; e != nullptr; e = e->exp_next) out.push_back(e);
+            for (Entry* e = it->second.head; e != nullptr; e = e->exp_next) {
+                if (out.size() >= limit) return;
+                out.push_back(e);
+            }
     }
 
     std::string check_ttl(size_t size) const {
         size_t in_ttl = 0;
         for (const Entry* e = ttl_head; e != nullptr; e = e->ttl_next) {
+            if (e->ttl_late) return "system TTL list holds a late entry";
             if (e->ttl_next != nullptr ? e->ttl_next->ttl_prev != e : ttl_tail != e)
                 return "system TTL list broken";
-            if (e->ttl_next != nullptr && e->ttl_next->expiry < e->expiry)
+            if (e->ttl_next != nullptr && before(e->ttl_next, e))
                 return "system TTL list out of order";
             if (++in_ttl > size) break;
         }
-        for (const Entry* e : ttl_late)
-            if (!e->ttl_late) return "system TTL set holds a list entry";
+        for (const LateKey& k : ttl_late)
+            if (!k.second->ttl_late || k != late_key(k.second)) return "system TTL set broken";
         size_t in_exp = 0;
         for (const auto& kv : expiration) {
-            if (kv.second.head == nullptr || kv.second.head->exp_prev != nullptr)
+            const ExpBucket& b = kv.second;
+            if (b.second != kv.first || b.head == nullptr || b.head->exp_prev != nullptr)
                 return "expiration bucket broken";
             const Entry* last = nullptr;
-            for (const Entry* x = kv.second.head; x != nullptr; x = x->exp_next) {
-                if (x->expiration != kv.first || x->exp_prev != last)
-                    return "expiration bucket broken";
+            for (const Entry* x = b.head; x != nullptr; x = x->exp_next) {
+                if (x->exp_bucket != &b || x->exp_prev != last) return "expiration bucket broken";
+                if (last != nullptr && last->order >= x->order)
+                    return "expiration bucket out of order";
                 last = x;
                 if (++in_exp > size) return "expiration buckets hold more than the pool";
             }
-            if (kv.second.tail != last) return "expiration bucket broken";
+            if (b.tail != last) return "expiration bucket broken";
         }
         if (in_ttl + ttl_late.size() != size || in_exp != size) return "size mismatch";
         return std::string();

@@ -1,7 +1,8 @@
-// The data of the Cython core's indexes: entries, accounts, their orders (csrc/core/core.hpp).
-// Entries are heap structs owning a strong reference to their Python SignedTransaction;
-// accounts hold their entries in a vector sorted by sequence number. Everything here runs
-// with the GIL held (Py_DECREF when an entry is freed).
+// The data of the Cython core's indexes (csrc/core/core.hpp): entries, accounts, and the keys
+// the ordered indexes hold. Entries live in a pool (entry_pool.hpp) and own a strong reference
+// to their Python SignedTransaction; accounts hold their entries in a vector sorted by sequence
+// number. Index keys carry what their order compares (price, expiry, an address prefix), so a
+// search reads keys, not entries. Everything here runs with the GIL held.
 #pragma once
 
 #include <Python.h>
@@ -12,13 +13,10 @@
 #include <map>
 #include <set>
 #include <string>
-#include <type_traits>
-#include <unordered_map>
-#include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace mpf {
-
 
 typedef unsigned __int128 u128;
 
@@ -33,117 +31,122 @@ struct Addr {
     unsigned char b[32];
 };
 
-struct AddrHash {
-    // Addresses are SHA3-256 outputs: their first 8 bytes are already uniform.
-    size_t operator()(const Addr& a) const noexcept {
-        uint64_t h;
-        std::memcpy(&h, a.b, sizeof h);
-        return static_cast<size_t>(h);
-    }
-};
-
-struct AddrEq {
-    bool operator()(const Addr& x, const Addr& y) const noexcept {
-        return std::memcmp(x.b, y.b, 32) == 0;
-    }
-};
+// The first 8 bytes of an address as a big-endian integer: compares like memcmp of them.
+inline uint64_t addr_prefix(const unsigned char* a) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = (v << 8) | a[i];
+    return v;
+}
 
 struct Account;
 struct Entry;
 
 // The entries of one client expiration time (whole seconds), an intrusive list in insertion order.
 struct ExpBucket {
+    uint64_t second;
     Entry* head = nullptr;
     Entry* tail = nullptr;
 };
-typedef std::map<uint64_t, ExpBucket> ExpMap;
-
-typedef std::set<Entry*>::const_iterator SetIt;
 
 struct Entry {
-    PyObject* txn;  // strong reference
+    PyObject* txn;         // strong reference
     Account* acct;
-    Entry* prev;          // the account's entry at seq - 1, if present
-    SetIt pos_it;         // in the priority index when ready, else in the parking lot
-    Entry* ttl_prev;      // system-TTL list, ordered by expiry (insertion order on ties)
+    Entry* prev;           // the account's entry at seq - 1, if present
+    Entry* ttl_prev;       // system-TTL list, in insertion order
     Entry* ttl_next;
-    SetIt ttl_it;         // in the out-of-order TTL set instead, when ttl_late
-    ExpMap::iterator exp_it;  // the expiration-time bucket holding this entry
-    Entry* exp_prev;
+    Entry* exp_prev;       // its expiration bucket's list
     Entry* exp_next;
+    ExpBucket* exp_bucket;
     uint64_t seq;
     uint64_t gas_amount;
     uint64_t price;
-    uint64_t expiration;  // client expiration time, seconds
-    uint64_t tid;         // timeline id while READY, else 0
-    size_t tl_idx;        // its slot in Core::tl while READY (kept by tl_compact)
-    double expiry;        // system expiry: clock() + system_transaction_timeout_secs
-    uint32_t mark_epoch;  // get_block scratch marks, valid while equal to Core::epoch
+    double expiry;         // system expiry: clock() + system_transaction_timeout_secs
+    uint64_t order;        // insertion number: GC removes in (expiry, order) order
+    uint32_t tl_idx;       // its slot in the timeline while READY
+    uint32_t mark_epoch;   // get_block scratch marks, valid while equal to the walk's epoch
     uint8_t mark;
     uint8_t state;
-    uint8_t ready;
-    uint8_t placed;       // in the priority index or the parking lot yet
-    uint8_t ttl_late;     // inserted with an expiry below the list's tail (clock went back)
+    uint8_t ready;         // in the priority index (else in the parking lot once placed)
+    uint8_t placed;        // in the priority index or the parking lot yet
+    uint8_t ttl_late;      // in the out-of-order TTL set (inserted after the clock went back)
+    uint8_t head;          // in the heads index (see core.hpp)
+
+    uint64_t expiration() const { return exp_bucket->second; }
 };
 
 struct Account {
     Addr addr;
+    uint64_t prefix;           // addr_prefix(addr)
     std::vector<Entry*> txns;  // sorted by seq
     u128 gas_lo = 0;           // sum of gas_amount * price over txns, as a 192-bit number
     uint64_t gas_hi = 0;
     uint64_t cached_seq = 0;   // LRU sequence-number cache value, valid when in_cache
+    uint64_t lru_stamp = 0;    // the cache's stamp of its latest use
+    PyObject* sender = nullptr;  // its address as a bytes object, made when first needed
+    Entry* head_entry = nullptr;  // its head while it has exactly one (core.hpp: heads)
+    uint32_t n_heads = 0;
+    uint32_t lru_refs = 0;     // the cache's queue entries naming it (it may not be freed before)
     bool in_cache = false;
-    Account* lru_prev = nullptr;
-    Account* lru_next = nullptr;
+    bool dirty = false;        // touched by the current operation (core.hpp: settle_accounts)
+    bool zombie = false;       // released while the cache's queue still names it
+    // Left the cache while holding transactions: its ready entries at or above the current
+    // sequence number may then differ from the run starting at it, so promotion walks the
+    // whole run (as the pure core does) instead of stopping at the first ready entry.
+    bool run_unsure = false;
 };
 
-inline int addr_cmp(const Entry* a, const Entry* b) {
-    return a->acct == b->acct ? 0 : std::memcmp(a->acct->addr.b, b->acct->addr.b, 32);
+inline int addr_cmp(const Account* a, const Account* b) {
+    return a == b ? 0 : std::memcmp(a->addr.b, b->addr.b, 32);
 }
 
-// gas price high->low, system expiry early->late, address high->low, seq low->high
+// A ready entry in the priority index (and the heads index): gas price high->low, system expiry
+// early->late, address high->low, sequence number low->high.
+struct PrioKey {
+    uint64_t price;
+    double expiry;
+    uint64_t prefix;
+    Entry* e;
+};
+
+inline PrioKey prio_key(Entry* e) { return PrioKey{e->price, e->expiry, e->acct->prefix, e}; }
+
 struct PrioLess {
-    bool operator()(const Entry* a, const Entry* b) const noexcept {
-        if (a->price != b->price) return a->price > b->price;
-        if (a->expiry < b->expiry) return true;
-        if (b->expiry < a->expiry) return false;
-        int c = addr_cmp(a, b);
+    bool operator()(const PrioKey& a, const PrioKey& b) const noexcept {
+        if (a.price != b.price) return a.price > b.price;
+        if (a.expiry < b.expiry) return true;
+        if (b.expiry < a.expiry) return false;
+        if (a.prefix != b.prefix) return a.prefix > b.prefix;
+        if (a.e == b.e) return false;
+        int c = addr_cmp(a.e->acct, b.e->acct);
         if (c) return c > 0;
-        return a->seq < b->seq;
+        return a.e->seq < b.e->seq;
     }
 };
 
-// (sender, seq) ascending: eviction takes the greatest
+// A parked entry: (sender, seq) ascending; eviction takes the greatest.
+struct ParkKey {
+    uint64_t prefix;
+    uint64_t seq;
+    Entry* e;
+};
+
+inline ParkKey park_key(Entry* e) { return ParkKey{e->acct->prefix, e->seq, e}; }
+
 struct ParkLess {
-    bool operator()(const Entry* a, const Entry* b) const noexcept {
-        int c = addr_cmp(a, b);
-        if (c) return c < 0;
-        return a->seq < b->seq;
+    bool operator()(const ParkKey& a, const ParkKey& b) const noexcept {
+        if (a.prefix != b.prefix) return a.prefix < b.prefix;
+        if (a.e->acct != b.e->acct) {
+            int c = addr_cmp(a.e->acct, b.e->acct);
+            if (c) return c < 0;
+        }
+        return a.seq < b.seq;
     }
 };
-
-// Only the set of expired entries matters to GC, so ties break by address of the entry.
-struct TtlLess {
-    bool operator()(const Entry* a, const Entry* b) const noexcept {
-        if (a->expiry < b->expiry) return true;
-        if (b->expiry < a->expiry) return false;
-        return a < b;
-    }
-};
-
-static_assert(std::is_same<std::set<Entry*, PrioLess>::const_iterator, SetIt>::value &&
-              std::is_same<std::set<Entry*, ParkLess>::const_iterator, SetIt>::value &&
-              std::is_same<std::set<Entry*, TtlLess>::const_iterator, SetIt>::value,
-              "entry iterators are stored as one type");
-
-
 
 // One entry of the removal feed: a strong reference to the removed transaction, and why.
 struct Removal {
     PyObject* txn;
     uint8_t reason;
 };
-
-typedef std::unordered_map<Addr, Account*, AddrHash, AddrEq> AccountMap;
 
 }  // namespace mpf
