@@ -17,7 +17,7 @@ from .includes.wire cimport MF_PREFIX_LEN, MF_PUBLIC_KEY_LEN, MF_SIGNATURE_LEN, 
 
 from ._wire import SIGNING_PREFIX
 
-__all__ = ["ROUTES", "DEFAULT_ROUTE", "verify_into", "verify", "verify_message"]
+__all__ = ["ROUTES", "DEFAULT_ROUTE", "Cursor", "verify_into", "verify", "verify_message"]
 
 cdef mf_sign_verify_detached_fn _detached = NULL
 cdef mf_sign_open_fn _open = NULL
@@ -37,30 +37,53 @@ RFC8032_VECTORS = (
 )
 
 
+cdef extern from *:
+    """
+    /* Claim the next index of a range shared by several threads (a relaxed fetch-and-add:
+     * each index is handed out exactly once; the results are read after the threads join). */
+    static inline Py_ssize_t mf_claim(Py_ssize_t *counter) {
+        return __atomic_fetch_add(counter, (Py_ssize_t)1, __ATOMIC_RELAXED);
+    }
+    """
+    Py_ssize_t mf_claim(Py_ssize_t *counter) noexcept nogil
+
+
+cdef inline Py_ssize_t _next(Py_ssize_t i, Py_ssize_t *claimed) noexcept nogil:
+    """The index to verify after ``i`` (``i = -1``: the first): in order, or the next unclaimed."""
+    if claimed == NULL:
+        return i + 1
+    return mf_claim(claimed)
+
+
 cdef Py_ssize_t _loop_detached(mf_sign_verify_detached_fn fn, const unsigned char **wires,
                                const Py_ssize_t *lens, Py_ssize_t n, unsigned char *out,
-                               unsigned char *msg) noexcept nogil:
-    # msg holds the signing prefix at [0:32]; each raw part is copied right after it.
+                               unsigned char *msg, Py_ssize_t *claimed) noexcept nogil:
+    # msg holds the signing prefix at [0:32]; each raw part is copied right after it (the
+    # signed message is prefix | raw, and the prefix is not in the wire form).
     cdef Py_ssize_t i, raw_len, valid = 0
     cdef const unsigned char *w
-    for i in range(n):
+    i = _next(-1, claimed)
+    while i < n:
         w = wires[i]
         raw_len = lens[i] - MF_WIRE_TAIL_LEN
         memcpy(msg + MF_PREFIX_LEN, w, <size_t>raw_len)
         out[i] = fn(w + raw_len + MF_PUBLIC_KEY_LEN, msg,
                     <unsigned long long>(MF_PREFIX_LEN + raw_len), w + raw_len) == 0
         valid += out[i]
+        i = _next(i, claimed)
     return valid
 
 
 cdef Py_ssize_t _loop_open(mf_sign_open_fn fn, const unsigned char **wires,
                            const Py_ssize_t *lens, Py_ssize_t n, unsigned char *out,
-                           unsigned char *sm, unsigned char *m) noexcept nogil:
+                           unsigned char *sm, unsigned char *m,
+                           Py_ssize_t *claimed) noexcept nogil:
     # sm = signature | prefix | raw (prefix fixed at [64:96]); m receives the opened message.
     cdef Py_ssize_t i, raw_len, valid = 0
     cdef unsigned long long mlen = 0
     cdef const unsigned char *w
-    for i in range(n):
+    i = _next(-1, claimed)
+    while i < n:
         w = wires[i]
         raw_len = lens[i] - MF_WIRE_TAIL_LEN
         memcpy(sm, w + raw_len + MF_PUBLIC_KEY_LEN, MF_SIGNATURE_LEN)
@@ -69,6 +92,7 @@ cdef Py_ssize_t _loop_open(mf_sign_open_fn fn, const unsigned char **wires,
                     <unsigned long long>(MF_SIGNATURE_LEN + MF_PREFIX_LEN + raw_len),
                     w + raw_len) == 0
         valid += out[i]
+        i = _next(i, claimed)
     return valid
 
 
@@ -82,12 +106,31 @@ cdef int _route_code(route) except -1:
     raise ValueError(f"unknown or unavailable verification route {route!r}; available: {ROUTES}")
 
 
+cdef class Cursor:
+    """Shares one range of ``verify_into`` between threads: pass the same cursor (and the same
+    ``wires``, ``out``, ``start`` and ``stop``) to each; every thread then verifies the next
+    transaction nobody has claimed yet, until none is left. A cursor serves one range once."""
+
+    cdef Py_ssize_t _claimed
+
+    def __cinit__(self):
+        self._claimed = 0
+
+    @property
+    def claimed(self):
+        """Transactions handed out so far (it may overshoot the range by one per thread)."""
+        return self._claimed
+
+
 def verify_into(wires, unsigned char[::1] out not None, Py_ssize_t start=0, stop=None, *,
-                route=None):
+                route=None, Cursor cursor=None):
     """Verify ``wires[start:stop]`` (wire-form transactions, bytes) with the GIL released.
 
     Writes 1 (valid) or 0 into ``out[start:stop]`` and returns how many are valid. Threads may
-    verify disjoint ranges of the same ``wires`` and ``out`` at once.
+    verify disjoint ranges of the same ``wires`` and ``out`` at once. With a ``cursor`` the
+    range is shared instead: threads given the same range and cursor split it dynamically (each
+    takes the next unclaimed transaction), and each returns how many of those it verified are
+    valid. A thread that starts late, or whose core is busy, then simply verifies fewer.
     """
     cdef int code = _route_code(route)
     cdef Py_ssize_t total = len(wires)
@@ -99,10 +142,14 @@ def verify_into(wires, unsigned char[::1] out not None, Py_ssize_t start=0, stop
     cdef Py_ssize_t n = end - start
     if n == 0:
         return 0
-    # A private list of references keeps every bytes object alive while the GIL is released.
-    cdef list refs = list(wires[start:end])
+    # A private list of references keeps every bytes object alive while the GIL is released
+    # (slicing a list already copies it; anything else is copied into a list once).
+    cdef list refs = wires[start:end] if type(wires) is list else list(wires[start:end])
+    if len(refs) != n:
+        raise ValueError(f"wires[{start}:{end}] holds {len(refs)} items, not {n}")
     cdef const unsigned char **ptrs = <const unsigned char **>malloc(n * sizeof(void *))
     cdef Py_ssize_t *lens = <Py_ssize_t *>malloc(n * sizeof(Py_ssize_t))
+    cdef Py_ssize_t *claimed = <Py_ssize_t *>NULL if cursor is None else &cursor._claimed
     cdef unsigned char *buf = NULL
     cdef unsigned char *res = &out[start]
     cdef Py_ssize_t i, length, max_raw = 0, valid = 0
@@ -128,7 +175,7 @@ def verify_into(wires, unsigned char[::1] out not None, Py_ssize_t start=0, stop
                 raise MemoryError()
             memcpy(buf, _prefix, MF_PREFIX_LEN)
             with nogil:
-                valid = _loop_detached(_detached, ptrs, lens, n, res, buf)
+                valid = _loop_detached(_detached, ptrs, lens, n, res, buf, claimed)
         else:
             length = MF_SIGNATURE_LEN + MF_PREFIX_LEN + max_raw
             buf = <unsigned char *>malloc(2 * length)
@@ -136,7 +183,7 @@ def verify_into(wires, unsigned char[::1] out not None, Py_ssize_t start=0, stop
                 raise MemoryError()
             memcpy(buf + MF_SIGNATURE_LEN, _prefix, MF_PREFIX_LEN)
             with nogil:
-                valid = _loop_open(_open, ptrs, lens, n, res, buf, buf + length)
+                valid = _loop_open(_open, ptrs, lens, n, res, buf, buf + length, claimed)
     finally:
         free(buf)
         free(lens)

@@ -4,11 +4,17 @@
 a ``MempoolAddTransactionStatus`` saying why not. The checks run cheapest first and the first
 failure is reported:
 
-1. ``PAYLOAD_TOO_LARGE``: payload longer than ``config.max_payload_bytes``;
+1. ``PAYLOAD_TOO_LARGE``: payload longer than ``config.max_payload_bytes`` (read off the wire
+   length: payload = wire - 164 bytes);
 2. ``MAX_GAS_TOO_HIGH``: ``max_gas_amount`` above ``config.max_gas_amount``;
-3. the verified-transaction cache: a hit is valid, nothing more runs;
-4. ``INVALID_SENDER``: ``sender != account_address(public_key)`` (one SHA3-256);
+3. the verified-transaction cache (only when it is on): a hit is valid, nothing more runs;
+4. ``INVALID_SENDER``: ``sender != account_address(public_key)`` (one SHA3-256, memoized for
+   recently seen public keys);
 5. ``INVALID_SIGNATURE``: Ed25519 over ``signing_message()`` (the expensive check, batched).
+
+Copies of one transaction (identical wire bytes) within a batch share one check. With the cache
+off no digest is computed; with it on, the key is BLAKE2b-256 of the wire bytes, so a hit
+implies byte-identical wire bytes.
 
 Two implementations share everything but step 5: ``BatchValidator`` verifies the whole batch in
 C through libsodium with the GIL released (``_verify``), splitting large batches over a thread
@@ -30,7 +36,10 @@ import nacl.exceptions
 import nacl.signing
 
 from . import _impl
-from ._wire import PUBLIC_KEY_LEN, SIGNATURE_LEN, SIGNING_PREFIX, account_address
+from ._wire import (  # account_address: still importable from here, as before
+    MIN_WIRE_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN, SIGNING_PREFIX, TAIL_LEN,
+    account_address,  # noqa: F401
+)
 from .config import MempoolConfig
 from .transaction import SignedTransaction
 from .types import MempoolAddTransactionStatus, MempoolAddTransactionStatusCode as Code
@@ -50,6 +59,13 @@ __all__ = [
 ]
 
 _DIGEST_SIZE = 32  # bytes of BLAKE2b: collision-resistant, so a hit may skip verification
+_blake2b = hashlib.blake2b
+_sha3_256 = hashlib.sha3_256
+#: The public key inside the wire form (raw | public key | signature).
+_PUBLIC_KEY_START, _PUBLIC_KEY_END = -TAIL_LEN, -SIGNATURE_LEN
+#: Public keys whose account address one validator remembers (emptied when full).
+ADDRESS_MEMO_SIZE = 4096
+_NOTHING = bytearray()
 
 
 # -- statuses -------------------------------------------------------------------------------------
@@ -78,7 +94,7 @@ def invalid_signature() -> MempoolAddTransactionStatus:
 
 def transaction_digest(wire: bytes) -> bytes:
     """Cache key of a transaction: BLAKE2b-256 of its wire bytes (collision resistant)."""
-    return hashlib.blake2b(wire, digest_size=_DIGEST_SIZE).digest()
+    return _blake2b(wire, digest_size=_DIGEST_SIZE).digest()
 
 
 # -- the verified-transaction cache --------------------------------------------------------------
@@ -156,75 +172,107 @@ class _BaseValidator:
         self._stats_lock = threading.Lock()
         self._max_payload = self.config.max_payload_bytes
         self._max_gas = self.config.max_gas_amount
+        #: Recent public key -> account address (SHA3-256 of the key, what `account_address`
+        #: returns): an account sends many transactions, so most sender checks are one dict
+        #: lookup (dict operations are atomic under the GIL; concurrent batches may share it).
+        self._addresses: dict[bytes, bytes] = {}
+        self._address_memo_size = ADDRESS_MEMO_SIZE
 
     def validate(self, txns: Sequence[SignedTransaction]
                  ) -> list[MempoolAddTransactionStatus | None]:
         """One result per transaction, in order: None when valid, else why it is not."""
         txns = list(txns)
-        for index, txn in enumerate(txns):
-            if not isinstance(txn, SignedTransaction):
-                raise TypeError(f"item {index} is {type(txn).__name__}, not SignedTransaction")
-        results: list[MempoolAddTransactionStatus | None] = [None] * len(txns)
+        n = len(txns)
+        results: list[MempoolAddTransactionStatus | None] = [None] * n
         use_cache = self.cache.capacity > 0
-        hits = rejected = 0
-        # Transactions that still need a signature check; duplicates within the batch share one.
+        cached = self.cache._entries  # probed without the lock: a lookup is atomic
+        hits: list[bytes] = []
+        rejected = 0
+        # Transactions that still need a signature check, in order: their wire bytes, the index
+        # of the first transaction with that wire (and its cache digest when the cache is on).
+        # Later duplicates within the batch share the first one's check: (slot, index) pairs.
         wires: list[bytes] = []
-        digests: list[bytes | None] = []
-        slots: list[list[int]] = []
+        indexes: list[int] = []
+        digests: list[bytes] = []
+        duplicates: list[tuple[int, int]] = []
         first_slot: dict[bytes, int] = {}
         max_payload, max_gas = self._max_payload, self._max_gas
+        max_wire = max_payload + MIN_WIRE_LEN  # payload length = wire length - MIN_WIRE_LEN
+        addresses, memo_size = self._addresses, self._address_memo_size
+        txn_type = SignedTransaction
         for index, txn in enumerate(txns):
-            if len(txn.payload) > max_payload:
-                results[index] = payload_too_large(len(txn.payload), max_payload)
+            if type(txn) is not txn_type and not isinstance(txn, txn_type):
+                # Nothing is changed before this point: stats, cache and LRU order are
+                # updated only once the whole batch has been checked.
+                raise TypeError(f"item {index} is {type(txn).__name__}, not SignedTransaction")
+            wire = txn.to_bytes()
+            if len(wire) > max_wire:
+                results[index] = payload_too_large(len(wire) - MIN_WIRE_LEN, max_payload)
                 rejected += 1
                 continue
             if txn.max_gas_amount > max_gas:
                 results[index] = max_gas_too_high(txn.max_gas_amount, max_gas)
                 rejected += 1
                 continue
-            wire = txn.to_bytes()
-            digest = None
             if use_cache:
-                digest = transaction_digest(wire)
-                if self.cache.hit(digest):
-                    hits += 1
+                key = transaction_digest(wire)
+                if key in cached:
+                    hits.append(key)
                     continue
-            key = digest if digest is not None else wire
-            slot = first_slot.get(key)
-            if slot is not None:
-                slots[slot].append(index)
+            else:
+                key = wire
+            slot = first_slot.setdefault(key, len(wires))
+            if slot != len(wires):
+                duplicates.append((slot, index))
                 continue
-            derived = account_address(txn.public_key)
+            public_key = wire[_PUBLIC_KEY_START:_PUBLIC_KEY_END]
+            derived = addresses.get(public_key)
+            if derived is None:
+                derived = _sha3_256(public_key).digest()
+                if len(addresses) >= memo_size:
+                    addresses.clear()
+                addresses[public_key] = derived
             if derived != txn.sender:
+                del first_slot[key]  # a later copy is checked (and rejected) on its own
                 results[index] = invalid_sender(txn.sender, derived)
                 rejected += 1
                 continue
-            first_slot[key] = len(wires)
             wires.append(wire)
-            digests.append(digest)
-            slots.append([index])
-        valid = self._verify_wires(wires) if wires else b""
-        verified: list[bytes] = []
-        for ok, digest, indexes in zip(valid, digests, slots):
-            if ok:
-                if digest is not None:
-                    verified.append(digest)
-            else:
-                status = invalid_signature()
-                for index in indexes:
+            indexes.append(index)
+            if use_cache:
+                digests.append(key)
+        valid = self._verify_wires(wires) if wires else _NOTHING
+        if type(valid) is not bytearray:  # a subclass may return any sequence of 1 / 0
+            valid = bytearray(map(bool, valid))
+        bad = valid.find(0)  # the common case, every signature valid, is one C scan
+        all_valid = bad < 0
+        if not all_valid:
+            statuses: dict[int, MempoolAddTransactionStatus] = {}
+            while bad >= 0:
+                statuses[bad] = results[indexes[bad]] = invalid_signature()
+                rejected += 1
+                bad = valid.find(0, bad + 1)
+            for slot, index in duplicates:
+                status = statuses.get(slot)
+                if status is not None:
                     results[index] = status
-                rejected += len(indexes)
-        if verified:
-            self.cache.add_many(verified)
+                    rejected += 1
+        hit_count = len(hits)
+        if use_cache and (hits or digests):
+            # Hits become most recently used, then the newly verified are remembered.
+            hits.extend(digests if all_valid else
+                        [digest for digest, ok in zip(digests, valid) if ok])
+            self.cache.add_many(hits)
         with self._stats_lock:
             stats = self.stats
-            stats.transactions += len(txns)
-            stats.cache_hits += hits
+            stats.transactions += n
+            stats.cache_hits += hit_count
             stats.signatures_verified += len(wires)
             stats.rejected += rejected
         return results
 
-    def _verify_wires(self, wires: list[bytes]) -> Sequence[int]:
+    def _verify_wires(self, wires: list[bytes]) -> bytearray:
+        """1 (valid) or 0 per wire-form transaction (any sequence of 1 / 0 is accepted)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -255,16 +303,19 @@ class PurePythonValidator(_BaseValidator):
 
     implementation = "python"
 
-    def _verify_wires(self, wires: list[bytes]) -> Sequence[int]:
-        return [_pynacl_verify(wire) for wire in wires]
+    def _verify_wires(self, wires: list[bytes]) -> bytearray:
+        return bytearray([_pynacl_verify(wire) for wire in wires])
 
 
 class BatchValidator(_BaseValidator):
     """Verifies a whole batch in C with the GIL released, split across a small thread pool.
 
-    A batch is split into at most ``threads`` chunks of at least
-    ``config.verify_min_batch_per_thread`` transactions; the calling thread verifies one chunk
-    and pool threads the others. ``route`` picks the libsodium entry point (see ``_verify``).
+    A batch of ``n`` signatures is split into ``min(threads, n // min_chunk)`` chunks, where
+    ``min_chunk`` is ``config.verify_min_batch_per_thread``: so a node's broadcast batch of 100
+    already runs on two cores. The calling thread verifies alongside the threads of a
+    persistent pool (``threads - 1`` of them, started on first use); they share the batch
+    through a ``_verify.Cursor``, each taking the next unverified transaction, so the work
+    balances itself. ``route`` picks the libsodium entry point (see ``_verify``).
     """
 
     implementation = "cython"
@@ -278,12 +329,17 @@ class BatchValidator(_BaseValidator):
             raise ValueError(f"unknown verification route {route!r}; available: "
                              f"{_verify.ROUTES}")
         self.route = route or _verify.DEFAULT_ROUTE
+        self._verify_into = _verify.verify_into
+        self._cursor_type = getattr(_verify, "Cursor", None)
         self._min_chunk = max(1, self.config.verify_min_batch_per_thread)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._closed = False
 
     def _executor(self) -> ThreadPoolExecutor:
+        pool = self._pool
+        if pool is not None:
+            return pool
         with self._pool_lock:
             if self._closed:
                 raise RuntimeError("validator is closed")
@@ -292,18 +348,30 @@ class BatchValidator(_BaseValidator):
                                                 thread_name_prefix="mempool-verify")
             return self._pool
 
-    def _verify_wires(self, wires: list[bytes]) -> Sequence[int]:
+    def _verify_wires(self, wires: list[bytes]) -> bytearray:
         n = len(wires)
         out = bytearray(n)
+        verify_into, route = self._verify_into, self.route
         chunks = min(self.threads, n // self._min_chunk)
         if chunks <= 1:
-            _verify.verify_into(wires, out, 0, n, route=self.route)
+            verify_into(wires, out, 0, n, route=route)
             return out
-        bounds = [n * i // chunks for i in range(chunks + 1)]
-        pool = self._executor()
-        futures = [pool.submit(_verify.verify_into, wires, out, bounds[i], bounds[i + 1],
-                               route=self.route) for i in range(1, chunks)]
-        _verify.verify_into(wires, out, bounds[0], bounds[1], route=self.route)
+        submit = self._executor().submit
+        cursor_type = self._cursor_type
+        if cursor_type is not None:
+            # The threads share the whole batch through a cursor, each verifying the next
+            # unclaimed transaction: a pool thread that wakes late, or whose core is busy with
+            # other work, just verifies fewer, and all finish within about one signature.
+            cursor = cursor_type()
+            futures = [submit(verify_into, wires, out, 0, n, route=route, cursor=cursor)
+                       for _ in range(chunks - 1)]
+            verify_into(wires, out, 0, n, route=route, cursor=cursor)
+        else:  # a verify_into without cursors: fixed chunks, the first (largest) one here
+            first = -(-n // chunks)
+            bounds = [first + (n - first) * i // (chunks - 1) for i in range(chunks)]
+            futures = [submit(verify_into, wires, out, bounds[i], bounds[i + 1], route=route)
+                       for i in range(chunks - 1)]
+            verify_into(wires, out, 0, first, route=route)
         for future in futures:
             future.result()
         return out

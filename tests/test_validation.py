@@ -344,6 +344,105 @@ def test_large_batch_is_split_across_pool_threads(big_batch, monkeypatch):
     assert [None if r is None else r.code for r in results] == expected[:1000]
 
 
+def test_broadcast_batch_of_100_is_shared_by_two_threads_by_default(accounts, monkeypatch):
+    """The default split threshold lets a batch of 100 use both threads, through one cursor."""
+    if _verify is None:
+        pytest.skip("extension not built (test_batch_verifier_is_built_and_default fails)")
+    calls = []
+    verify_into = _verify.verify_into
+
+    class Spy:  # records which threads ran the C loop, and with which cursor
+        ROUTES = _verify.ROUTES
+        DEFAULT_ROUTE = _verify.DEFAULT_ROUTE
+        Cursor = _verify.Cursor
+
+        @staticmethod
+        def verify_into(*args, **kwargs):
+            valid = verify_into(*args, **kwargs)
+            calls.append((threading.get_ident(), kwargs.get("cursor"), valid))
+            return valid
+
+    monkeypatch.setattr(validation, "_verify", Spy)
+    txns = [accounts.txn(2, i) for i in range(100)]
+    txns[37] = corrupt_signature(txns[37], 9)
+    with validation.BatchValidator(threads=2, cache_size=0) as validator:
+        results = validator.validate(txns)
+    assert len({ident for ident, _, _ in calls}) == 2
+    assert threading.get_ident() in {ident for ident, _, _ in calls}
+    assert len({id(cursor) for _, cursor, _ in calls}) == 1 and calls[0][1] is not None
+    assert sum(valid for _, _, valid in calls) == 99  # each transaction verified once
+    assert [i for i, r in enumerate(results) if r is not None] == [37]
+    assert results[37].code == Code.INVALID_SIGNATURE
+    assert validator.stats.signatures_verified == 100
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_cursor_shares_one_range_between_threads(accounts, route):
+    wires = [accounts.txn(3, i).to_bytes() for i in range(60)]
+    for i in (0, 17, 59):
+        wires[i] = flip_bit(wires[i], 8 * len(wires[i]) - 5)
+    expected = _verify.verify(wires, route=route)
+    assert expected.count(0) == 3
+    out = bytearray(len(wires) + 5)
+    out[len(wires):] = b"\x07" * 5  # beyond the range: untouched
+    cursor = _verify.Cursor()
+    counts = []
+    threads = [threading.Thread(target=lambda: counts.append(_verify.verify_into(
+        wires, out, 0, len(wires), route=route, cursor=cursor))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    counts.append(_verify.verify_into(wires, out, 0, len(wires), route=route, cursor=cursor))
+    for thread in threads:
+        thread.join()
+    assert out[:len(wires)] == expected and out[len(wires):] == b"\x07" * 5
+    assert sum(counts) == 57 and len(counts) == 4
+    assert cursor.claimed >= len(wires)
+    # A spent cursor hands out nothing more; a sub-range counts from its own start.
+    assert _verify.verify_into(wires, bytearray(len(wires)), 0, len(wires), route=route,
+                               cursor=cursor) == 0
+    sub = bytearray(len(wires))
+    assert _verify.verify_into(wires, sub, 10, 20, route=route, cursor=_verify.Cursor()) == 9
+    assert sub[10:20] == expected[10:20] and sub.count(0) == len(wires) - 9
+
+
+def test_cache_off_computes_no_digest(accounts, make_validator, monkeypatch):
+    def no_digest(wire):
+        raise AssertionError("digest computed with the cache off")
+
+    monkeypatch.setattr(validation, "transaction_digest", no_digest)
+    validator = make_validator(cache_size=0)
+    txn = accounts.txn(6, 4)
+    bad = corrupt_signature(txn, 33)
+    results = validator.validate([txn, txn, bad, bad, txn])
+    assert results[0] is results[1] is results[4] is None
+    assert results[2] == results[3] and results[2].code == Code.INVALID_SIGNATURE
+    stats = validator.stats
+    assert (stats.transactions, stats.signatures_verified, stats.rejected) == (5, 2, 2)
+
+
+def test_copies_of_a_bad_sender_are_each_rejected(accounts, make_validator):
+    txn = resign(accounts.key(1), accounts.txn(1, 9), sender=accounts.address(3))
+    validator = make_validator()
+    first, second = validator.validate([txn, SignedTransaction.from_bytes(txn.to_bytes())])
+    assert first == second and first.code == Code.INVALID_SENDER
+    assert validator.stats.rejected == 2 and validator.stats.signatures_verified == 0
+
+
+def test_sender_check_is_right_past_the_address_memo(accounts, make_validator, monkeypatch):
+    validator = make_validator(cache_size=0)
+    validator._address_memo_size = 3
+    good = [accounts.txn(i, 0) for i in range(1, 9)]
+    forged = [resign(accounts.key(i), accounts.txn(i, 1), sender=accounts.address(i + 1))
+              for i in range(1, 9)]
+    for _ in range(2):  # the second time most keys were memoized, some evicted
+        results = validator.validate(good + forged)
+        assert results[:8] == [None] * 8
+        for i, status in enumerate(results[8:], start=1):
+            assert status.code == Code.INVALID_SENDER
+            assert account_address(bytes(accounts.key(i).verify_key)).hex() in status.message
+        assert 0 < len(validator._addresses) <= 3
+
+
 def test_c_loop_releases_the_gil(big_batch):
     """While one thread verifies 10k signatures, this thread keeps running Python code."""
     if _verify is None:
