@@ -79,6 +79,10 @@ class MempoolConfig:
     system_transaction_timeout_secs: float = setting(86400, lo=0, hi=1e12, kind=float)
     #: How often the GC thread runs `gc_by_system_ttl`.
     system_transaction_gc_interval_ms: int = setting(180_000, lo=0, hi=_MAX_MS)
+    #: Most transactions one step of GC or commit removes under the core lock; a larger
+    #: sweep (a mass expiry, a huge commit) takes the lock once per step, so a submit or
+    #: get_block waits at most one step (about 2 ms at the default on the Cython core).
+    core_step_size: int = setting(2_048, lo=1, hi=_MAX_COUNT)
     #: How often the outbound sync thread serves every live peer.
     shared_mempool_tick_interval_ms: int = setting(50, lo=0, hi=_MAX_MS)
     #: Most transactions in one broadcast batch.
@@ -112,8 +116,10 @@ class MempoolConfig:
     max_gas_amount: int = setting(1_000_000, lo=0, hi=(1 << 64) - 1)
     #: Threads that verify signatures of one large batch (0: one per core).
     verify_threads: int = setting(0, lo=0, hi=1024)
-    #: Smallest batch split across verify threads.
-    verify_min_batch_per_thread: int = setting(64, lo=1, hi=1 << 20)
+    #: Fewest signatures per verify thread: a batch of n is split across
+    #: min(verify_threads, n // this) threads. Handing a chunk to a pool thread costs about one
+    #: signature check, so 8 already lets a broadcast batch of 100 use two cores.
+    verify_min_batch_per_thread: int = setting(8, lo=1, hi=1 << 20)
     #: Verified transactions remembered so none is verified twice (0 disables the cache).
     verified_cache_size: int = setting(200_000, lo=0, hi=_MAX_COUNT)
 

@@ -223,6 +223,29 @@ def test_commit_and_reject_notifications(cluster, accounts):
     assert t1.pointer in node.mempool  # a bad call changed nothing
 
 
+def test_gc_and_commit_take_the_core_lock_in_steps(cluster, accounts, clock):
+    """A sweep larger than core_step_size removes everything, one lock hold per step."""
+    cfg = manual_config(core_step_size=3, system_transaction_timeout_secs=100)
+    c = cluster(connect=False, names=("a",), config=cfg)
+    node = c["a"]
+    steps: list[int] = []
+    node._core.add_listener(lambda removed: steps.append(len(removed)))
+    now = int(node._clock())
+    old = [accounts.txn(0, seq) for seq in range(7)]
+    submit_ok(node, old)
+    clock.advance(60)
+    committed = [accounts.txn(1, seq) for seq in range(5)]
+    expiring = [accounts.txn(2, seq, expiration=now + 500) for seq in range(4)]
+    submit_ok(node, committed + expiring)
+    clock.advance(50)  # `old` is past its system TTL, the others are not
+    assert node.gc() == 7
+    assert steps == [3, 3, 1]
+    steps.clear()
+    assert node.commit_transactions([t.pointer for t in committed], block_time=now + 600) == 4
+    assert steps == [3, 2, 3, 1]
+    assert len(node.mempool) == 0
+
+
 # ------------------------------------------------------------------------ acknowledged broadcast
 def test_rebroadcast_when_the_receiver_is_full(cluster, accounts, clock):
     cfg = manual_config()

@@ -213,8 +213,15 @@ class SharedMempool:
                 log.exception("system TTL GC failed")
 
     def gc(self) -> int:
-        """One GC pass: remove transactions past their system TTL; return how many."""
-        return self._core.apply(_gc_by_system_ttl)
+        """One GC pass: remove transactions past their system TTL; return how many. Runs in
+        steps of `core_step_size`, taking the core lock once per step."""
+        step = self.config.core_step_size
+        total = 0
+        while True:
+            removed = self._core.apply(_gc_by_system_ttl, step)
+            total += removed
+            if removed < step:
+                return total
 
     # ------------------------------------------------------------------ journal
     def recover_journal(self):
@@ -372,7 +379,17 @@ class SharedMempool:
         rejected = check_pointers(rejected, "rejected")
         if not isinstance(block_time, (int, float)) or isinstance(block_time, bool):
             raise TypeError("block_time must be a number of seconds")
-        expired = self._core.apply(_commit, committed, rejected, block_time)
+        step = self.config.core_step_size
+        for start in range(0, len(committed), step):
+            self._core.apply(_remove, committed[start:start + step], False)
+        for start in range(0, len(rejected), step):
+            self._core.apply(_remove, rejected[start:start + step], True)
+        expired = 0
+        while True:
+            removed = self._core.apply(_gc_by_expiration_time, block_time, step)
+            expired += removed
+            if removed < step:
+                break
         if committed:
             self._notifier.notify(SharedMempoolNotification.COMMIT)
         if rejected:
@@ -381,21 +398,22 @@ class SharedMempool:
 
 
 # -- what runs under the core lock (module functions: no closure per call) --
-def _gc_by_system_ttl(core) -> int:
-    return core.gc_by_system_ttl()
+def _gc_by_system_ttl(core, limit: int) -> int:
+    return core.gc_by_system_ttl(limit)
+
+
+def _gc_by_expiration_time(core, block_time: float, limit: int) -> int:
+    return core.gc_by_expiration_time(block_time, limit)
 
 
 def _get_block(core, batch_size: int, seen) -> list:
     return core.get_block(batch_size, seen)
 
 
-def _commit(core, committed, rejected, block_time: float) -> int:
+def _remove(core, pointers, is_rejected: bool) -> None:
     remove = core.remove_transaction
-    for sender, seq in committed:
-        remove(sender, seq, False)
-    for sender, seq in rejected:
-        remove(sender, seq, True)
-    return core.gc_by_expiration_time(block_time)
+    for sender, seq in pointers:
+        remove(sender, seq, is_rejected)
 
 
 def _sizes(core) -> dict[str, int]:
