@@ -19,7 +19,8 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
 
     cdef cppclass Account
 
-    ctypedef int (*SeenProbe)(void* ctx, Account* a, uint64_t seq) noexcept
+    cdef cppclass SeenSet:
+        SeenSet(PyObject* seen)
 
     cdef cppclass Entry:
         PyObject* txn
@@ -90,8 +91,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         void block_begin() except +
         void block_seen(const unsigned char* addr, uint64_t seq) except +
         void block_run_heads(size_t limit, vector[Entry*]& out) except +
-        int block_run_probe(size_t limit, vector[Entry*]& out, SeenProbe probe,
-                            void* ctx) except +
+        int block_run_probe(size_t limit, vector[Entry*]& out, SeenSet& seen) except +
         size_t parking_size "parking.size"()
         size_t priority_size "priority.size"()
         string check()

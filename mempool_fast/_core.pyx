@@ -155,30 +155,9 @@ cdef size_t _gc_limit(object limit) except? 0:
     return _NO_LIMIT if limit >= <object>_NO_LIMIT else <size_t>limit
 
 
-cdef class _SeenProbe:
-    """What get_block's probing walk asks: is (an account's address, seq) in `seen`?"""
-
-    cdef CoreMempool core
-    cdef object seen
-    cdef object error
-
-    def __cinit__(self, CoreMempool core, object seen):
-        self.core = core
-        self.seen = seen
-        self.error = None
-
-
-cdef int _probe_seen(void* ctx, Account* a, uint64_t seq) noexcept:
-    cdef _SeenProbe probe = <_SeenProbe>ctx
-    cdef PyObject* sender
-    try:
-        sender = probe.core._core.sender_object(a)
-        if sender == NULL:
-            raise MemoryError()
-        return 1 if (<object>sender, seq) in probe.seen else 0
-    except BaseException as exc:  # handed to get_block, which raises it
-        probe.error = exc
-        return -1
+cdef int _raise_current() except -1:
+    """Propagate the Python error a C++ call left set (its return value said so)."""
+    return -1
 
 
 cdef class CoreMempool:
@@ -367,7 +346,8 @@ cdef class CoreMempool:
         cdef const unsigned char* a
         cdef PyObject* p0
         cdef Py_ssize_t i, n
-        cdef _SeenProbe probe
+        cdef SeenSet* probe
+        cdef int walked
         core.block_begin()
         if not seen:
             core.block_run_heads(<size_t>limit, out)
@@ -382,10 +362,13 @@ cdef class CoreMempool:
                     core.block_seen(a, s)
             core.block_run_heads(<size_t>limit, out)
         else:
-            probe = _SeenProbe(self, seen)
-            if core.block_run_probe(<size_t>limit, out, <SeenProbe>_probe_seen,
-                                    <void*>probe) < 0:
-                raise probe.error
+            probe = new SeenSet(<PyObject*>seen)
+            try:
+                walked = core.block_run_probe(<size_t>limit, out, probe[0])
+            finally:
+                del probe
+            if walked < 0:
+                _raise_current()
         n = <Py_ssize_t>out.size()
         result = PyList_New(n)
         for i in range(n):

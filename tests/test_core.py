@@ -166,6 +166,52 @@ def test_get_block_seen_of_unknown_pointers_is_harmless(core, accounts):
     assert core.get_block(10, seen) == [accounts.txn(0, 0)]
 
 
+class _StashingSeen(set):
+    """A seen set that keeps every key it is asked about, and can raise on the n-th question."""
+
+    def __init__(self, items, raise_at=None):
+        super().__init__(items)
+        self.asked = []
+        self.raise_at = raise_at
+
+    def __contains__(self, key):
+        self.asked.append((key, tuple(key)))
+        if self.raise_at is not None and len(self.asked) >= self.raise_at:
+            raise LookupError("seen failed")
+        return super().__contains__(key)
+
+
+def _large_seen_pool(core, accounts):
+    """Every account's seq 0 to 2 at mixed prices, and a `seen` of many unknown pointers plus
+    two real ones (so a core may choose to ask it about visited entries only)."""
+    txns = [accounts.txn(i, s, gas_price=(7 * i + 3 * s) % 11 + 1)
+            for i in range(8) for s in range(3)]
+    for txn in txns:
+        assert add(core, txn) == Code.VALID
+    stale = {(bytes([0xEE]) * 32, n) for n in range(2_000)}
+    return txns, stale | {txns[0].pointer, txns[4].pointer}
+
+
+def test_get_block_with_a_large_seen_of_any_kind_agrees(core, accounts):
+    txns, seen = _large_seen_pool(core, accounts)
+    expected = core.get_block(10, set(seen))
+    assert txns[0] not in expected and txns[4] not in expected
+    assert core.get_block(10, frozenset(seen)) == expected
+    stashing = _StashingSeen(seen)
+    assert core.get_block(10, stashing) == expected
+    # a key a container kept is never changed afterwards
+    assert all(tuple(key) == copy for key, copy in stashing.asked)
+
+
+def test_get_block_propagates_an_error_of_seen_and_changes_nothing(core, accounts):
+    txns, seen = _large_seen_pool(core, accounts)
+    before = core.get_block(30, set(seen))
+    with pytest.raises(LookupError, match="seen failed"):
+        core.get_block(10, _StashingSeen(seen, raise_at=3))
+    assert core.get_block(30, set(seen)) == before
+    assert len(core) == len(txns)
+
+
 def test_get_block_does_not_take_parked_transactions(core, accounts):
     assert add(core, accounts.txn(0, 1, gas_price=9)) == Code.VALID  # parked: seq 0 missing
     assert add(core, accounts.txn(1, 0)) == Code.VALID

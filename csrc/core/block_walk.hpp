@@ -12,22 +12,23 @@
 //   seen entries, and a heap of released successors, so it visits O(block + heads passed over)
 //   entries instead of every entry up to the last one taken (deep accounts cost what wide ones
 //   do). It needs every seen pointer up front (`block_seen`): cheap when `seen` is small.
-// - `block_run_probe` is Libra's walk itself, asking the caller whether a pointer is seen only
-//   for the entries it visits (`SeenProbe`, memoised per entry): for a `seen` far larger than
-//   the block, mostly stale or not in the pool, it never reads all of it.
+// - `block_run_probe` is Libra's walk itself, asking `seen` (seen_set.hpp) about the entries it
+//   visits only, memoised per entry: for a `seen` far larger than the block, mostly stale or
+//   not in the pool, it never reads all of it.
 // Scratch marks live in the entries, valid while their epoch equals the walk's (no clearing).
 // A CRTP mixin of Core: it reads the indexes and the accounts through `core()`.
 #pragma once
 
+#include "seen_set.hpp"
 #include "types.hpp"
 
 namespace mpf {
 
 enum : uint8_t { MARK_SEEN = 1, MARK_TAKEN = 2, MARK_SKIPPED = 4, MARK_PROBED = 8 };
-
-// 1 when (the account's address, seq) is in the caller's `seen`, 0 when not, -1 on a Python
-// error (set, to be raised by the caller).
-typedef int (*SeenProbe)(void* ctx, Account* a, uint64_t seq);
+// How many entries ahead of the probing walk its entries, then their predecessors and
+// accounts, then the accounts' address objects are fetched (measured: benchmarks/core_workloads.py
+// get_block_stale_seen).
+enum { PREFETCH_ENTRY = 16, PREFETCH_ACCOUNT = 8, PREFETCH_SENDER = 4 };
 
 template <class CoreT>
 struct BlockWalk {
@@ -60,6 +61,7 @@ struct BlockWalk {
         seen_absent.clear();
         if (++epoch == 0) {  // wrapped: forget every old mark
             core().accounts.for_each([](Account* a) {
+                a->skip_epoch = 0;
                 for (Entry* e : a->txns) e->mark_epoch = 0;
             });
             epoch = 1;
@@ -81,6 +83,7 @@ struct BlockWalk {
 
     void take(Entry* e, std::vector<Entry*>& out) {
         set_mark(e, MARK_TAKEN);
+        __builtin_prefetch(e->txn, 1);  // the result list takes a reference to it next
         out.push_back(e);
     }
 
@@ -158,47 +161,88 @@ struct BlockWalk {
         }
     }
 
-    // Whether `e`'s pointer is seen (asks the caller once per entry per walk).
-    int seen_entry(Entry* e, SeenProbe probe, void* ctx) {
+    // Whether `e`'s pointer is seen (asks `seen` once per entry per walk); -1 on a Python error.
+    int seen_entry(Entry* e, SeenSet& seen) {
         if (marked(e, epoch, MARK_PROBED)) return marked(e, epoch, MARK_SEEN);
-        int r = probe(ctx, e->acct, e->seq);
+        PyObject* sender = core().sender_object(e->acct);
+        int r = sender == nullptr ? -1 : seen.contains(sender, e->seq);
         if (r < 0) return r;
         set_mark(e, r ? (MARK_PROBED | MARK_SEEN) : MARK_PROBED);
         return r;
     }
 
-    // Libra's walk with `seen` asked for through `probe`; -1 when the probe raised.
-    int block_run_probe(size_t limit, std::vector<Entry*>& out, SeenProbe probe, void* ctx) {
+    // Libra's walk, asking `seen` only about the entries it visits; -1 on a Python error (set).
+    // An entry's own pointer is asked about only once it may be taken: one passed over for its
+    // predecessor is asked about if that predecessor is taken later.
+    int block_run_probe(size_t limit, std::vector<Entry*>& out, SeenSet& seen) {
         const uint32_t ep = epoch;
         auto& priority = core().priority;
+        // The walk is bound by memory latency (entry, predecessor, account, its address object,
+        // all scattered): three cursors ahead of it fetch them in stages, so each is in cache
+        // by the time the walk reads it.
+        auto ahead_entry = priority.begin(), ahead_account = ahead_entry,
+             ahead_sender = ahead_entry;
+        for (int i = 0; i < PREFETCH_ENTRY && priority.valid(ahead_entry); ++i) {
+            __builtin_prefetch(priority.at(ahead_entry).e);
+            priority.next(ahead_entry);
+        }
+        for (int i = 0; i < PREFETCH_ACCOUNT && priority.valid(ahead_account); ++i)
+            priority.next(ahead_account);
+        for (int i = 0; i < PREFETCH_SENDER && priority.valid(ahead_sender); ++i)
+            priority.next(ahead_sender);
         for (auto it = priority.begin(); priority.valid(it); priority.next(it)) {
+            if (priority.valid(ahead_entry)) {
+                __builtin_prefetch(priority.at(ahead_entry).e);
+                priority.next(ahead_entry);
+            }
+            if (priority.valid(ahead_account)) {
+                const Entry* f = priority.at(ahead_account).e;
+                __builtin_prefetch(f->acct);
+                if (f->prev != nullptr) __builtin_prefetch(f->prev);
+                priority.next(ahead_account);
+            }
+            if (priority.valid(ahead_sender)) {
+                const PyObject* sender = priority.at(ahead_sender).e->acct->sender;
+                if (sender != nullptr) __builtin_prefetch(sender);
+                priority.next(ahead_sender);
+            }
             Entry* e = priority.at(it).e;
-            int r = seen_entry(e, probe, ctx);
-            if (r < 0) return -1;
-            if (r) continue;
-            Account* a = e->acct;
-            bool ok = a->in_cache ? a->cached_seq == e->seq : e->prev == nullptr;
+            bool ok = e->head;  // its account's current entry (see Core::is_head)
             if (!ok && e->seq > 0) {
                 Entry* p = e->prev;
                 if (p != nullptr && marked(p, ep, MARK_TAKEN)) {
                     ok = true;
                 } else {
-                    r = p != nullptr ? seen_entry(p, probe, ctx) : probe(ctx, a, e->seq - 1);
+                    int r;
+                    if (p != nullptr) {
+                        r = seen_entry(p, seen);
+                    } else {
+                        PyObject* sender = core().sender_object(e->acct);
+                        r = sender == nullptr ? -1 : seen.contains(sender, e->seq - 1);
+                    }
                     if (r < 0) return -1;
                     ok = r != 0;
                 }
             }
             if (!ok) {
                 set_mark(e, MARK_SKIPPED);
+                e->acct->skip_epoch = ep;
                 continue;
             }
+            int r = seen_entry(e, seen);
+            if (r < 0) return -1;
+            if (r) continue;
             take(e, out);
             if (out.size() >= limit) return 0;
+            if (e->acct->skip_epoch != ep) continue;  // no successor waits for it
             uint64_t s = e->seq;
             while (s != UINT64_MAX) {
                 ++s;
-                Entry* n = core().lookup(a, s);
+                Entry* n = core().lookup(e->acct, s);
                 if (n == nullptr || n->prev == nullptr || !marked(n, ep, MARK_SKIPPED)) break;
+                r = seen_entry(n, seen);
+                if (r < 0) return -1;
+                if (r) break;  // seen: its successors were judged at their own positions
                 take(n, out);
                 if (out.size() >= limit) return 0;
             }

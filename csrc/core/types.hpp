@@ -49,27 +49,29 @@ struct ExpBucket {
 };
 
 struct Entry {
+    // what get_block's walks read first, together at the front
     PyObject* txn;         // strong reference
     Account* acct;
     Entry* prev;           // the account's entry at seq - 1, if present
-    Entry* ttl_prev;       // system-TTL list, in insertion order
-    Entry* ttl_next;
-    Entry* exp_prev;       // its expiration bucket's list
-    Entry* exp_next;
-    ExpBucket* exp_bucket;
     uint64_t seq;
-    uint64_t gas_amount;
     uint64_t price;
-    double expiry;         // system expiry: clock() + system_transaction_timeout_secs
-    uint64_t order;        // insertion number: GC removes in (expiry, order) order
-    uint32_t tl_idx;       // its slot in the timeline while READY
     uint32_t mark_epoch;   // get_block scratch marks, valid while equal to the walk's epoch
+    uint32_t tl_idx;       // its slot in the timeline while READY
     uint8_t mark;
     uint8_t state;
     uint8_t ready;         // in the priority index (else in the parking lot once placed)
     uint8_t placed;        // in the priority index or the parking lot yet
     uint8_t ttl_late;      // in the out-of-order TTL set (inserted after the clock went back)
     uint8_t head;          // in the heads index (see core.hpp)
+    // the rest
+    uint64_t gas_amount;
+    double expiry;         // system expiry: clock() + system_transaction_timeout_secs
+    uint64_t order;        // insertion number: GC removes in (expiry, order) order
+    Entry* ttl_prev;       // system-TTL list, in insertion order
+    Entry* ttl_next;
+    Entry* exp_prev;       // its expiration bucket's list
+    Entry* exp_next;
+    ExpBucket* exp_bucket;
 
     uint64_t expiration() const { return exp_bucket->second; }
 };
@@ -86,6 +88,7 @@ struct Account {
     Entry* head_entry = nullptr;  // its head while it has exactly one (core.hpp: heads)
     uint32_t n_heads = 0;
     uint32_t lru_refs = 0;     // the cache's queue entries naming it (it may not be freed before)
+    uint32_t skip_epoch = 0;   // get_block's probing walk passed over one of its entries
     bool in_cache = false;
     bool dirty = false;        // touched by the current operation (core.hpp: settle_accounts)
     bool zombie = false;       // released while the cache's queue still names it
