@@ -9,12 +9,13 @@ tests and simulations, ``SqliteAccountStore(path)`` is a node's embedded default
 from __future__ import annotations
 
 import abc
+import operator
 import os
 import sqlite3
 import threading
 from typing import Iterable, Sequence
 
-from ._wire import U64_MAX, check_address, check_u64
+from ._wire import ADDRESS_LEN, U64_MAX, check_address, check_u64
 from .types import MempoolAddTransactionStatus, MempoolAddTransactionStatusCode
 
 __all__ = ["AccountState", "AccountStateReader", "InMemoryAccountStore", "SqliteAccountStore",
@@ -97,13 +98,37 @@ class InMemoryAccountStore(AccountStateReader):
                     self._accounts[address] = (seq + 1, state[1])
 
     def get_account_states(self, addresses: Sequence[bytes]) -> list[AccountState | None]:
-        keys = [check_address(address) for address in addresses]
+        keys = _addresses(addresses)
         with self._lock:
-            get = self._accounts.get
-            return [get(key) for key in keys]
+            return list(map(self._accounts.get, keys))
 
     def __len__(self) -> int:
         return len(self._accounts)
+
+
+#: Prepared statements kept per connection (sqlite3's default is 128); `_padded` needs ~110.
+_STATEMENT_CACHE = 256
+_first = operator.itemgetter(0)
+_BYTES = {bytes}
+_ADDRESS_LEN = {ADDRESS_LEN}
+
+
+def _padded(n: int) -> int:
+    """`n` rounded up to the next size of the form m * 2**k with 8 <= m < 16 (at most 1/8 more;
+    exact up to 16): about eight statement texts per doubling of the batch size."""
+    if n <= 16:
+        return n
+    shift = n.bit_length() - 4
+    return -(-n >> shift) << shift
+
+
+def _addresses(addresses: Sequence[bytes]) -> list[bytes]:
+    """The addresses as a list of 32-byte bytes (checked per batch; each one only when the
+    batch holds something else: then `check_address` converts or raises)."""
+    keys = addresses if type(addresses) is list else list(addresses)
+    if set(map(type, keys)) <= _BYTES and set(map(len, keys)) <= _ADDRESS_LEN:
+        return keys
+    return [check_address(address) for address in keys]
 
 
 def _to_i64(value: int) -> int:
@@ -118,8 +143,12 @@ def _to_u64(value: int) -> int:
 class SqliteAccountStore(AccountStateReader):
     """Accounts in an SQLite file (WAL mode), one connection per thread.
 
-    A batch read is one ``SELECT ... IN (...)`` per chunk of at most SQLite's variable limit,
-    inside one read transaction so a batch sees a single snapshot even while a writer commits.
+    A batch read is one SELECT (the addresses as a VALUES list joined to the table): a single
+    statement is its own read transaction in autocommit mode, so the batch sees one snapshot
+    even while a writer commits. A batch of more addresses than SQLite's variable limit is read
+    in chunks of at most the limit inside one explicit read transaction (the same single
+    snapshot). Parameter counts are rounded up to a few sizes so that the prepared statements
+    stay in each connection's statement cache whatever the batch sizes.
     """
 
     def __init__(self, path: str | os.PathLike, *, timeout: float = 5.0,
@@ -144,6 +173,8 @@ class SqliteAccountStore(AccountStateReader):
         conn.execute("CREATE TABLE IF NOT EXISTS accounts (address BLOB PRIMARY KEY, "
                      "sequence_number INTEGER NOT NULL, balance INTEGER NOT NULL) WITHOUT ROWID")
         self._max_vars = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        #: parameter count -> the batch read statement with that many parameters (`_select`)
+        self._select_sql: dict[int, str] = {}
         if max_variables is not None:
             if not isinstance(max_variables, int) or max_variables < 1:
                 raise ValueError(f"max_variables must be a positive int, got {max_variables!r}")
@@ -159,7 +190,8 @@ class SqliteAccountStore(AccountStateReader):
             # check_same_thread=False only so close() may close every thread's connection;
             # each connection is otherwise used by the thread that opened it.
             conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
-                                   check_same_thread=False)
+                                   check_same_thread=False,
+                                   cached_statements=_STATEMENT_CACHE)
             conn.execute("PRAGMA synchronous=NORMAL")
             self._connections.append(conn)
         self._local.conn = conn
@@ -201,23 +233,50 @@ class SqliteAccountStore(AccountStateReader):
         conn.execute("COMMIT")
 
     def get_account_states(self, addresses: Sequence[bytes]) -> list[AccountState | None]:
-        keys = [check_address(address) for address in addresses]
+        keys = _addresses(addresses)
         if not keys:
             return []
-        unique = list(dict.fromkeys(keys))
-        found: dict[bytes, AccountState] = {}
+        limit = self._max_vars
         conn = self._conn()
+        if len(keys) <= limit:
+            # One statement: in autocommit mode it is its own read transaction, one snapshot.
+            return self._select(conn, keys)
+        # Several statements: one read transaction around them keeps one snapshot.
+        states: list[AccountState | None] = []
         conn.execute("BEGIN")
         try:
-            for start in range(0, len(unique), self._max_vars):
-                chunk = unique[start:start + self._max_vars]
-                query = ("SELECT address, sequence_number, balance FROM accounts WHERE address "
-                         f"IN ({','.join('?' * len(chunk))})")
-                for address, seq, balance in conn.execute(query, chunk):
-                    found[address] = (_to_u64(seq), _to_u64(balance))
+            for start in range(0, len(keys), limit):
+                states += self._select(conn, keys[start:start + limit])
         finally:
             conn.execute("COMMIT")
-        return [found.get(key) for key in keys]
+        return states
+
+    def _select(self, conn: sqlite3.Connection, keys: list[bytes]) -> list[AccountState | None]:
+        """The state of each of `keys` (at most the variable limit), in order, in one statement.
+
+        The addresses are a VALUES list LEFT JOINed to the table: one row per address, in the
+        list's order (SQLite keeps a LEFT JOIN's left side as the outer loop; the addresses the
+        rows carry are checked, with a lookup by address if the order ever differs). The list
+        is padded with NULLs (which match nothing) to a size from `_padded`, so that a few
+        statement texts serve every batch size from the connection's statement cache.
+        """
+        n = len(keys)
+        size = min(_padded(n), self._max_vars)
+        sql = self._select_sql.get(size)
+        if sql is None:
+            sql = self._select_sql.setdefault(size, (
+                f"WITH k(address) AS (VALUES {','.join(['(?)'] * size)}) "
+                "SELECT k.address, accounts.sequence_number, accounts.balance "
+                "FROM k LEFT JOIN accounts ON accounts.address = k.address"))
+        params = keys if size == n else keys + [None] * (size - n)
+        rows = conn.execute(sql, params).fetchall()
+        head = rows[:n] if len(rows) > n else rows
+        if list(map(_first, head)) != keys:  # not in order (never seen): match by address
+            found = {row[0]: row for row in rows if row[1] is not None}
+            head = [found.get(key, (key, None, None)) for key in keys]
+        return [None if seq is None else (seq + _I64_SPAN if seq < 0 else seq,
+                                          balance + _I64_SPAN if balance < 0 else balance)
+                for _, seq, balance in head]
 
     def __len__(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM accounts").fetchone()[0]

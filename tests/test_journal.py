@@ -368,6 +368,202 @@ def test_fsync_policies(tmp_path, clock):
     assert b.stats().fsyncs == 3  # close flushes the rest
 
 
+def test_an_append_writes_exactly_the_records_format_frame_makes(tmp_path):
+    """The batch framing (one crc per record, cached headers) is byte for byte format.frame,
+    before and after a compaction changes the file's salt."""
+    path = tmp_path / "j"
+    rng = random.Random(21)
+    txns = [make_txn(rng, i, 0, payload_len=n) for i, n in enumerate([0, 5, 5, 63, 0, 200])]
+
+    def records(data: bytes, batch) -> bytes:
+        seed = _salt_seed(data[len(FILE_MAGIC):HEADER_LEN])
+        return b"".join(_frame(KIND_ADD, t.to_bytes(), seed) for t in batch)
+
+    with open_journal(path, compact_min_bytes=0, compact_dead_fraction=0.01) as j:
+        assert j.append(txns[:4]) == 4
+        assert j.append(txns[4:]) == 2
+        data = path.read_bytes()
+        assert data[HEADER_LEN:] == records(data, txns)
+        j.forget([txns[0].pointer])
+        assert j.compact()  # a new file with a new salt
+        size = j.file_size()
+        late = [make_txn(rng, 40 + i, 0, payload_len=5) for i in range(3)]
+        assert j.append(late) == 3
+        data = path.read_bytes()
+        assert data[size:] == records(data, late)
+    with open_journal(path) as j:
+        assert j.replay() == txns[1:] + late
+        assert j.stats().open_corrupt_regions == 0
+
+
+def test_a_compaction_while_a_batch_is_framed_is_caught_under_the_lock(tmp_path):
+    """A batch is framed before the lock is taken; a compaction that changes the salt in
+    between must not let the old salt's checksums reach the new file."""
+    path = tmp_path / "j"
+    rng = random.Random(22)
+    first = [make_txn(rng, i, 0, payload_len=8) for i in range(4)]
+    second = [make_txn(rng, 10 + i, 0, payload_len=8) for i in range(3)]
+    with open_journal(path, compact_min_bytes=0, compact_dead_fraction=0.01) as j:
+        j.append(first)
+        j.forget([first[0].pointer])
+        head_crcs = j._head_crcs
+        compacted = []
+
+        def compact_once(seed, lengths):
+            crcs = head_crcs(seed, lengths)  # computed for the old salt...
+            if not compacted:
+                compacted.append(j.compact())  # ...which a compaction now replaces
+            return crcs
+
+        j._head_crcs = compact_once
+        assert j.append(second) == 3
+        assert compacted == [True]
+        assert j.replay() == first[1:] + second
+    with open_journal(path) as j:
+        assert j.replay() == first[1:] + second
+        assert j.stats().open_corrupt_regions == 0
+
+
+def test_a_batch_mixing_new_live_replaced_and_repeated_pointers(tmp_path):
+    rng = random.Random(23)
+    live = [make_txn(rng, i, 0) for i in range(3)]
+    replacement = make_txn(rng, 1, 0, payload_len=70)  # same pointer as live[1]
+    fresh = make_txn(rng, 9, 0)
+    twice_a, twice_b = make_txn(rng, 8, 0), make_txn(rng, 8, 0)
+    with open_journal(tmp_path / "j") as j:
+        j.append(live)
+        assert j.append([live[0], replacement, fresh, twice_a, fresh, twice_b]) == 4
+        assert j.stats().duplicate_txns == 2
+        expected = [live[0], live[2], replacement, fresh, twice_b]
+        assert j.replay() == expected
+        body = j.file_size() - HEADER_LEN
+        assert j.dead_fraction() == pytest.approx(
+            1 - sum(REC_HEADER_LEN + len(t.to_bytes()) for t in expected) / body)
+    with open_journal(tmp_path / "j") as j:
+        assert j.replay() == expected
+
+
+def test_append_refuses_what_is_not_a_transaction_and_writes_nothing(tmp_path):
+    with open_journal(tmp_path / "j") as j:
+        size = j.file_size()
+        with pytest.raises(TypeError, match="SignedTransaction"):
+            j.append(make_txns(3) + [object()])
+        assert j.file_size() == size and len(j) == 0
+
+
+class _SlowFdatasync:
+    """Stands in for fdatasync: records each call; the calls listed in `block` wait for
+    `release[i]` (set by the test) after signalling `started[i]`."""
+
+    def __init__(self, block=(0,)):
+        self.calls = 0
+        self.block = set(block)
+        self.started = [threading.Event() for _ in range(4)]
+        self.release = [threading.Event() for _ in range(4)]
+
+    def __call__(self, fd):
+        index = self.calls
+        self.calls += 1
+        if index in self.block:
+            self.started[index].set()
+            assert self.release[index].wait(10)
+
+
+def _in_thread(fn, *args):
+    done = threading.Event()
+    errors = []
+
+    def run():
+        try:
+            fn(*args)
+        except BaseException as exc:  # surfaced by the test
+            errors.append(exc)
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return done, errors
+
+
+def test_concurrent_appenders_share_one_fdatasync(tmp_path, monkeypatch):
+    """A waiter arriving while another's fdatasync runs waits for that one: if it covered the
+    waiter's write there is no fsync of its own; the appenders whose writes it did not cover
+    share the next one."""
+    from mempool_fast.journal import group_commit
+
+    fake = _SlowFdatasync(block=(0,))
+    monkeypatch.setattr(group_commit, "fdatasync", fake)
+    txns = make_txns(6)
+    with open_journal(tmp_path / "j", fsync="always") as j:
+        _, covered_ticket = j.append_unsynced(txns[:1])  # written, not yet durable
+        leader, leader_errors = _in_thread(j.append, txns[1:2])
+        assert fake.started[0].wait(10)  # the leader's fdatasync (covering both) is running
+        covered, covered_errors = _in_thread(j.wait_durable, covered_ticket)
+        late = [_in_thread(j.append, [t]) for t in txns[2:5]]  # written during that fsync
+        commit = j._file.commit
+        deadline = time.monotonic() + 10
+        while commit.ticket < 5 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert commit.ticket == 5
+        time.sleep(0.05)
+        assert not covered.is_set() and not leader.is_set()  # nobody returns before it ends
+        fake.release[0].set()
+        for done, errors in [(leader, leader_errors), (covered, covered_errors)] + late:
+            assert done.wait(10) and errors == []
+        assert fake.calls == 2  # the leader's, and one for the three late writers
+        assert j.stats().fsyncs == 2
+        j.append(txns[:1])  # a duplicate: nothing written, already durable
+        assert fake.calls == 2
+    assert fake.calls == 2  # close: everything is durable already
+
+
+def test_a_covered_waiter_does_not_wait_for_the_next_fdatasync(tmp_path, monkeypatch):
+    """Once the fdatasync that covers a write has ended, its waiter returns, even while the
+    next one (for writes that came later) is still running."""
+    from mempool_fast.journal import group_commit
+
+    fake = _SlowFdatasync(block=(0, 1))
+    monkeypatch.setattr(group_commit, "fdatasync", fake)
+    txns = make_txns(3)
+    with open_journal(tmp_path / "j", fsync="always") as j:
+        _, covered_ticket = j.append_unsynced(txns[:1])
+        first, first_errors = _in_thread(j.append, txns[1:2])
+        assert fake.started[0].wait(10)
+        covered, covered_errors = _in_thread(j.wait_durable, covered_ticket)
+        second, second_errors = _in_thread(j.append, txns[2:3])
+        commit = j._file.commit
+        deadline = time.monotonic() + 10
+        while commit.ticket < 3 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.05)
+        fake.release[0].set()
+        assert fake.started[1].wait(10)  # the second fdatasync runs, for the late write
+        assert covered.wait(10) and first.wait(10)
+        assert covered_errors == [] and first_errors == []
+        assert not second.is_set()
+        fake.release[1].set()
+        assert second.wait(10) and second_errors == []
+        assert fake.calls == 2
+
+
+def test_a_failed_fdatasync_fails_its_waiters_and_the_next_one_retries(tmp_path, monkeypatch):
+    from mempool_fast.journal import group_commit
+
+    calls = []
+
+    def failing_once(fd):
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(group_commit, "fdatasync", failing_once)
+    txns = make_txns(2)
+    with open_journal(tmp_path / "j", fsync="always") as j:
+        with pytest.raises(OSError):
+            j.append(txns[:1])
+        assert j.append(txns[1:]) == 1  # covers the first write too
+        assert len(calls) == 2 and j.stats().fsyncs == 1
+
+
 @pytest.mark.skipif(not hasattr(MempoolConfig, "journal_fsync"),
                     reason="MempoolConfig has no journal_* fields yet")
 def test_from_config(tmp_path):

@@ -191,3 +191,82 @@ def test_in_memory_store_concurrent_readers(tmp_path):
             thread.join()
     assert errors == []
     assert store.get_account_states([addr(5)]) == [(199, 0)]
+
+
+# -- SQLite batch reads: statements, snapshot, order --------------------------------------------
+
+def _statements(store):
+    """The SQL statements this thread's connection runs from now on (a list that fills up)."""
+    seen: list[str] = []
+    store._conn().set_trace_callback(seen.append)
+    return seen
+
+
+def test_sqlite_batch_read_is_one_statement_within_the_variable_limit(tmp_path):
+    with SqliteAccountStore(tmp_path / "one.db", max_variables=500) as store:
+        store.set_accounts([(addr(i), i, 7) for i in range(0, 300, 3)])
+        queried = [addr(i) for i in range(300)] + [addr(0), addr(3)]
+        seen = _statements(store)
+        states = store.get_account_states(queried)
+        assert states == [(i, 7) if i % 3 == 0 else None for i in range(300)] + [(0, 7),
+                                                                                    (3, 7)]
+        assert len(seen) == 1 and seen[0].lstrip().upper().startswith("WITH")
+
+
+def test_sqlite_chunked_read_is_one_read_transaction(tmp_path):
+    with SqliteAccountStore(tmp_path / "chunks.db", max_variables=100) as store:
+        store.set_accounts([(addr(i), i, 1) for i in range(250)])
+        seen = _statements(store)
+        assert store.get_account_states([addr(i) for i in range(250)]) == [
+            (i, 1) for i in range(250)]
+        assert [q.split()[0].upper() for q in seen] == ["BEGIN", "WITH", "WITH", "WITH",
+                                                        "COMMIT"]
+
+
+def test_sqlite_batch_sizes_share_a_few_prepared_statements(tmp_path):
+    from mempool_fast.storage import _padded
+
+    for n in range(1, 5000):
+        padded = _padded(n)
+        assert n <= padded <= max(n, n + n // 8 + 1)
+    with SqliteAccountStore(tmp_path / "sizes.db") as store:
+        store.set_accounts([(addr(i), i, i) for i in range(300)])
+        seen = _statements(store)
+        for n in range(1, 301):
+            assert store.get_account_states([addr(i) for i in range(n)]) == [
+                (i, i) for i in range(n)]
+        # the trace shows the bound values: count the VALUES rows of each statement
+        sizes = {query.count("),(") + 1 for query in seen}
+        assert sizes == {_padded(n) for n in range(1, 301)} and len(sizes) <= 60
+
+
+def test_sqlite_rows_out_of_order_are_matched_by_address(tmp_path):
+    """The read relies on SQLite answering in the VALUES list's order only after checking it."""
+
+    class Shuffling:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, sql, params=()):
+            rows = self.conn.execute(sql, params).fetchall()
+
+            class Cursor:
+                def fetchall(self):
+                    return rows[::-1]
+            return Cursor()
+
+    with SqliteAccountStore(tmp_path / "order.db") as store:
+        store.set_accounts([(addr(i), i, U64_MAX - i) for i in range(0, 40, 2)])
+        store._local.conn = Shuffling(store._conn())
+        queried = [addr(i) for i in range(40)] + [addr(2)]
+        assert store.get_account_states(queried) == [
+            (i, U64_MAX - i) if i % 2 == 0 else None for i in range(40)] + [(2, U64_MAX - 2)]
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_bytes_like_addresses_read_like_bytes(store, kind):
+    store.set_accounts([(addr(1), 1, 2), (addr(2), 3, 4)])
+    assert store.get_account_states([kind(addr(2)), addr(1), kind(addr(9))]) == [
+        (3, 4), (1, 2), None]
+    with pytest.raises(ValueError, match="bytes"):
+        store.get_account_states([addr(1), 5])

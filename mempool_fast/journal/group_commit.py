@@ -1,10 +1,15 @@
 """The journal's fsync policy and group commit: one fdatasync serves every write before it.
 
 Writes are numbered as they complete (`wrote`, under the journal's write lock); a writer waits
-for its own number (`wait`). Whoever fdatasyncs first covers every write completed by then, so
-concurrent appenders share one fsync. "always" waits for it, "batch" only once the interval has
-passed since the last fsync (a timer covers quiet periods: `sync`), "never" leaves it to the OS.
-`lock` serialises fdatasync and is held by a compaction while it swaps the file.
+for its own number (`wait`). One waiter at a time is the leader: it fdatasyncs, covering every
+write completed when it started. A waiter that arrives while that fdatasync runs waits for it
+(it does not queue for the descriptor): if its write was covered it returns without an fsync of
+its own; otherwise the first such waiter becomes the next leader and covers all of them at
+once. So concurrent appenders share fsyncs, and a waiter whose write is already durable returns
+at once. "always" waits for it, "batch" only once the interval has passed since the last fsync
+(a timer covers quiet periods: `sync`), "never" leaves it to the OS. `lock` serialises
+fdatasync and is held by a compaction while it swaps the file (and by close); the waiters'
+condition is a leaf, never held while another lock is taken.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ class GroupCommit:
         self._clock = clock
         self._fd = fd
         self.lock = threading.Lock()
+        #: Waiters for the running fdatasync (`_leading`: one is running or about to).
+        self._waiters = threading.Condition(threading.Lock())
+        self._leading = False
         self._written = 0  # writes completed
         self._synced = 0  # writes known durable
         self._last_sync = clock()
@@ -55,9 +63,25 @@ class GroupCommit:
         self.sync(ticket)
 
     def sync(self, ticket: int) -> None:
-        """fdatasync now unless write `ticket` is already durable."""
-        with self.lock:
-            self.sync_locked(ticket)
+        """fdatasync now unless write `ticket` is already durable, or becomes durable by the
+        fdatasync another thread is running (then wait for that one)."""
+        if self._synced >= ticket:
+            return
+        with self._waiters:
+            while True:
+                if self._synced >= ticket:
+                    return
+                if not self._leading:
+                    self._leading = True
+                    break
+                self._waiters.wait()
+        try:
+            with self.lock:
+                self.sync_locked(ticket)
+        finally:
+            with self._waiters:
+                self._leading = False
+                self._waiters.notify_all()
 
     def sync_locked(self, ticket: int) -> None:
         fd = self._fd()

@@ -21,18 +21,23 @@ a time. Order: compact -> file -> group commit.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
+import operator
 import os
+import struct
 import threading
 import time
+import zlib
 from typing import Callable, Iterable
 
 from .._wire import check_pointers
 from ..config import MempoolConfig
 from ..errors import JournalClosed, JournalCorrupt, MalformedTransaction
-from ..transaction import SignedTransaction, is_transaction
+from ..transaction import PySignedTransaction, SignedTransaction, is_transaction
 from . import compaction
-from .format import FORGET_ITEM, HEADER_LEN, KIND_FORGET, KIND_ADD, REC_HEADER_LEN, Damage, frame
+from .format import (FORGET_ITEM, HEADER_LEN, KIND_FORGET, KIND_ADD, RECORD_MAGIC, REC_HEADER_LEN,
+                     Damage, frame)
 from .journal_file import JournalFile
 from .loading import read_live
 
@@ -41,6 +46,29 @@ __all__ = ["TransactionJournal", "JournalStats"]
 log = logging.getLogger(__name__)
 
 _DEFAULTS = MempoolConfig()
+
+# Record framing of an append (format.frame per batch: magic | crc32 | length | kind | payload;
+# the crc covers length, kind and payload, seeded by the file's salt).
+_RECORD_HEADER = struct.Struct("<4sIIB")
+_ADD_FIELDS = struct.Struct("<IB")
+assert _RECORD_HEADER.size == REC_HEADER_LEN
+_crc32 = zlib.crc32
+#: Distinct payload lengths whose record header is cached (the cache starts over past it).
+_HEADER_CACHE_MAX = 4096
+_to_bytes = operator.methodcaller("to_bytes")
+_pointer = operator.attrgetter("pointer")
+
+
+def _check_transactions(txns: list) -> None:
+    """TypeError unless every item is a SignedTransaction of either class (checked per class)."""
+    for cls in set(map(type, txns)):
+        if cls not in _TRANSACTION_CLASSES:
+            sample = next(txn for txn in txns if type(txn) is cls)
+            if not is_transaction(sample):
+                raise TypeError(f"append takes SignedTransaction objects, got {cls.__name__}")
+
+
+_TRANSACTION_CLASSES = {SignedTransaction, PySignedTransaction}
 
 
 @dataclasses.dataclass
@@ -93,6 +121,8 @@ class TransactionJournal:
         self._compact_lock = threading.Lock()
         self._stats = JournalStats()
         self._closed = False
+        #: salt seed -> {payload length: crc of the record's length and kind fields}
+        self._head_crc_cache: dict[int, dict[int, int]] = {}
         self._file = JournalFile(self.path, fsync=fsync, fsync_interval_s=fsync_interval_ms
                                  / 1000.0, clock=clock)
         self._lock = self._file.lock
@@ -158,42 +188,101 @@ class TransactionJournal:
 
     def append_unsynced(self, txns: Iterable[SignedTransaction]) -> tuple[int, int]:
         """`append` without the wait: returns (records written, ticket); the batch is durable
-        once `wait_durable(ticket)` returns."""
-        txns = list(txns)
-        for txn in txns:
-            if not is_transaction(txn):
-                raise TypeError(f"append takes SignedTransaction objects, got {type(txn).__name__}")
+        once `wait_durable(ticket)` returns.
+
+        The batch is one write, framed per batch: wire forms, checksums (one crc32 per record,
+        over its payload, seeded by a cached checksum of its length and kind) and the bytes to
+        write are made before the lock is taken; under it, a batch of new pointers (the common
+        case) only gets its offsets and goes out. Resubmissions, replacements, a pointer twice
+        in the batch or a compaction in between take the record-by-record path."""
+        txns = txns if type(txns) is list else list(txns)
+        _check_transactions(txns)
+        n = len(txns)
+        wires = list(map(_to_bytes, txns))
+        pointers = list(map(_pointer, txns))
+        lengths = list(map(len, wires))
+        digests = list(map(hash, wires))
+        reclens = list(map(REC_HEADER_LEN.__add__, lengths))
         file = self._file
+        seed = file.seed  # checked again under the lock (a compaction changes it)
+        head_crcs = self._head_crcs(seed, lengths)
+        crcs = list(map(_crc32, wires, map(head_crcs.__getitem__, lengths)))
+        heads = map(_RECORD_HEADER.pack, itertools.repeat(RECORD_MAGIC, n), crcs, lengths,
+                    itertools.repeat(KIND_ADD, n))
+        data = b"".join(itertools.chain.from_iterable(zip(heads, wires)))
         with self._lock:
             self._check_open()
             live = self._live
-            pending: dict[tuple[bytes, int], tuple[int, int, int]] = {}
-            parts = []
-            off = file.size
-            for txn in txns:
-                wire = txn.to_bytes()
-                pointer = txn.pointer
-                digest = hash(wire)
-                current = pending.get(pointer) or live.get(pointer)
-                reclen = REC_HEADER_LEN + len(wire)
-                if current is not None and current[2] == digest and current[1] == reclen:
-                    self._stats.duplicate_txns += 1
+            if n and file.seed == seed:
+                offsets = list(itertools.accumulate(reclens, initial=file.size))
+                offsets.pop()
+                entries = dict(zip(pointers, zip(offsets, reclens, digests)))
+                if len(entries) == n and live.keys().isdisjoint(entries):
+                    file.write_locked(data)
+                    live.update(entries)
+                    self._live_bytes += len(data)
+                    self._stats.appended_txns += n
+                    self._stats.appended_batches += 1
+                    return n, file.commit.ticket
+            records = self._append_each_locked(wires, pointers, lengths, digests, reclens)
+            return records, file.commit.ticket
+
+    def _append_each_locked(self, wires: list, pointers: list, lengths: list, digests: list,
+                            reclens: list) -> int:
+        """The record-by-record append (hold `_lock`): a transaction identical to the live one
+        at its pointer (or to an earlier one of the batch) is skipped, a different one replaces
+        it. Returns how many records were written."""
+        file = self._file
+        live = self._live
+        head_crcs = self._head_crcs(file.seed, lengths)
+        entries: dict[tuple[bytes, int], tuple[int, int, int]] = {}
+        parts: list[bytes] = []
+        records = added = replaced = duplicates = 0
+        off = file.size
+        for wire, pointer, length, digest, reclen in zip(wires, pointers, lengths, digests,
+                                                         reclens):
+            current = entries.get(pointer)
+            if current is None:
+                current = live.get(pointer)
+                if current is not None:
+                    if current[2] == digest and current[1] == reclen:
+                        duplicates += 1
+                        continue
+                    replaced += current[1]
+            else:
+                if current[2] == digest and current[1] == reclen:
+                    duplicates += 1
                     continue
-                parts.append(frame(KIND_ADD, wire, file.seed))
-                pending[pointer] = (off, reclen, digest)
-                off += reclen
-            if parts:
-                file.write_locked(b"".join(parts))
-                for pointer, entry in pending.items():
-                    old = live.get(pointer)
-                    if old is not None:
-                        self._live_bytes -= old[1]
-                    live[pointer] = entry
-                    self._live_bytes += entry[1]
-                self._stats.appended_txns += len(parts)
-                self._stats.appended_batches += 1
-            ticket = file.commit.ticket
-        return len(parts), ticket
+                added -= current[1]
+            parts += (_RECORD_HEADER.pack(RECORD_MAGIC, _crc32(wire, head_crcs[length]), length,
+                                          KIND_ADD), wire)
+            entries[pointer] = (off, reclen, digest)
+            off += reclen
+            added += reclen
+            records += 1
+        self._stats.duplicate_txns += duplicates
+        if records:
+            file.write_locked(b"".join(parts))
+            live.update(entries)
+            self._live_bytes += added - replaced
+            self._stats.appended_txns += records
+            self._stats.appended_batches += 1
+        return records
+
+    def _head_crcs(self, seed: int, lengths: list[int]) -> dict[int, int]:
+        """{payload length: crc32 of a KIND_ADD record's length and kind fields seeded by
+        `seed`} covering `lengths`: `format.frame` split so a payload is checksummed once.
+        One dict per salt, so a thread framing under an old salt never mixes into the new."""
+        crcs = self._head_crc_cache.get(seed)
+        if crcs is None or len(crcs) > _HEADER_CACHE_MAX:
+            crcs = {}
+            if len(self._head_crc_cache) >= 2:  # only the current salt and maybe the last
+                self._head_crc_cache = {}
+            self._head_crc_cache[seed] = crcs
+        missing = set(lengths).difference(crcs)
+        for length in missing:
+            crcs[length] = _crc32(_ADD_FIELDS.pack(length, KIND_ADD), seed)
+        return crcs
 
     def wait_durable(self, ticket: int) -> None:
         """Return once the writes up to `ticket` (from `append_unsynced`) are durable per the

@@ -10,19 +10,35 @@ or reading account state.
 from __future__ import annotations
 
 import collections
+import itertools
+import operator
 from typing import Any, Callable, Sequence
 
 from ..config import MempoolConfig
 from ..metrics import MempoolMetrics
 from ..storage import unknown_account
-from ..types import STATUS_VALID, MempoolAddTransactionStatus, TimelineState, transaction_expired
+from ..types import (STATUS_VALID, MempoolAddTransactionStatus, MempoolAddTransactionStatusCode,
+                     TimelineState, transaction_expired)
 from .guarded_core import GuardedCore
 
 __all__ = ["Admission"]
 
+_VALID = MempoolAddTransactionStatusCode.VALID
+_expiration = operator.attrgetter("expiration_time")
+_sender = operator.attrgetter("sender")
+_code = operator.attrgetter("code")
+_first = operator.itemgetter(0)
+_ALWAYS_VALID = itertools.repeat(STATUS_VALID)
+
 
 class Admission:
-    """Validate -> account state -> core, for one shared mempool."""
+    """Validate -> account state -> core, for one shared mempool.
+
+    The work is per batch wherever it can be: the expiry check, the validator's verdicts, the
+    account read and the statuses take a fast path when the whole batch passes (the common
+    case) and only look at transactions one by one when some did not; the status counters are
+    bumped once per code and batch.
+    """
 
     def __init__(self, config: MempoolConfig, validator: Any, storage: Any, core: GuardedCore,
                  metrics: MempoolMetrics, clock: Callable[[], float]) -> None:
@@ -32,65 +48,101 @@ class Admission:
         self._core = core
         self._metrics = metrics
         self._clock = clock
+        self._status_counters: dict[tuple[str, Any], Any] = {}
 
     def admit(self, txns: Sequence, state: TimelineState, origin: str,
               on_valid_locked: Callable[[list], None] | None = None
               ) -> list[MempoolAddTransactionStatus]:
         """One status per transaction, in order. `on_valid_locked(txns)` is called with the
         newly VALID ones while the core lock is still held."""
+        if not txns:
+            return []
+        txns = txns if type(txns) is list else list(txns)
         now = self._clock()
-        results: list = [None] * len(txns)
-        fresh = []
-        for i, txn in enumerate(txns):
-            if txn.expiration_time < now:
-                results[i] = transaction_expired(txn.expiration_time, now)
-            else:
-                fresh.append(i)
-        if fresh:
-            self._validate_and_add([txns[i] for i in fresh], fresh, results, state,
-                                   on_valid_locked)
-        by_code = collections.Counter(status.code for status in results)
-        for code, n in by_code.items():
-            self._metrics.statuses.labels(origin=origin, code=code.name).inc(n)
+        if min(map(_expiration, txns)) >= now:
+            results = self._validate_and_add(txns, state, on_valid_locked)
+        else:
+            results: list = [None] * len(txns)
+            fresh = []
+            for i, txn in enumerate(txns):
+                if txn.expiration_time < now:
+                    results[i] = transaction_expired(txn.expiration_time, now)
+                else:
+                    fresh.append(i)
+            if fresh:
+                added = self._validate_and_add([txns[i] for i in fresh], state,
+                                               on_valid_locked)
+                for i, status in zip(fresh, added):
+                    results[i] = status
+        self._count(results, origin)
         return results
 
-    def _validate_and_add(self, txns: list, where: list[int], results: list,
-                          state: TimelineState, on_valid_locked) -> None:
-        checked = list(self._validator.validate(txns))
-        if len(checked) != len(txns):
+    def _count(self, results: list, origin: str) -> None:
+        counters = self._status_counters
+        for code, n in collections.Counter(map(_code, results)).items():
+            counter = counters.get((origin, code))
+            if counter is None:
+                counter = counters[(origin, code)] = self._metrics.statuses.labels(
+                    origin=origin, code=code.name)
+            counter.inc(n)
+
+    def _validate_and_add(self, txns: list, state: TimelineState, on_valid_locked) -> list:
+        """The statuses of `txns` (none expired), in order."""
+        checked = list(self._validator.validate(txns))  # a copy: it is filled in below
+        n = len(txns)
+        if len(checked) != n:
             raise RuntimeError(f"the validator returned {len(checked)} results for "
-                               f"{len(txns)} transactions (one per transaction, in order)")
-        passed = [k for k, status in enumerate(checked) if status is None]
-        for k, status in enumerate(checked):
-            if status is not None:
-                results[where[k]] = status
-        if not passed:
-            return
-        senders = [txns[k].sender for k in passed]
-        states = list(self._storage.get_account_states(senders))
+                               f"{n} transactions (one per transaction, in order)")
+        passed_count = checked.count(None)
+        if passed_count == 0:
+            return checked
+        if passed_count == n:
+            passed, where = txns, None
+        else:
+            where = [k for k, status in enumerate(checked) if status is None]
+            passed = [txns[k] for k in where]
+        senders = list(map(_sender, passed))
+        states = self._storage.get_account_states(senders)
+        if type(states) is not list:
+            states = list(states)
         if len(states) != len(senders):
             raise ValueError(
                 f"{type(self._storage).__name__}.get_account_states returned {len(states)} "
                 f"states for {len(senders)} addresses; the contract is one (sequence_number, "
                 "balance) or None per address, in order")
-        batch, slots = [], []
-        for k, account in zip(passed, states):
-            txn = txns[k]
-            if account is None:
-                results[where[k]] = unknown_account(txn.sender)
-            else:
-                batch.append((txn, txn.max_gas_amount, account[0], account[1]))
-                slots.append(where[k])
-        if batch:
+        if None not in states:
+            batch = [(txn, txn.max_gas_amount, account[0], account[1])
+                     for txn, account in zip(passed, states)]
             added = self._core.apply(_add, batch, state, on_valid_locked)
-            for slot, status in zip(slots, added):
-                results[slot] = status
+            if where is None:
+                return list(added)
+            slots = where
+        else:
+            # unknown senders: their status now, the others to the core
+            batch, slots = [], []
+            for k, (txn, account) in enumerate(zip(passed, states)):
+                slot = k if where is None else where[k]
+                if account is None:
+                    checked[slot] = unknown_account(txn.sender)
+                else:
+                    batch.append((txn, txn.max_gas_amount, account[0], account[1]))
+                    slots.append(slot)
+            if not batch:
+                return checked
+            added = self._core.apply(_add, batch, state, on_valid_locked)
+        for slot, status in zip(slots, added):
+            checked[slot] = status
+        return checked
 
 
 def _add(core, batch: list, state: TimelineState, on_valid_locked) -> list:
     statuses = core.add_txns(batch, state)
     if on_valid_locked is not None:
-        valid = [item[0] for item, status in zip(batch, statuses) if status is STATUS_VALID]
+        if len(statuses) == len(batch) and all(map(operator.is_, statuses, _ALWAYS_VALID)):
+            valid = list(map(_first, batch))
+        else:
+            valid = [item[0] for item, status in zip(batch, statuses)
+                     if status is STATUS_VALID or status.code == _VALID]
         if valid:
             on_valid_locked(valid)
     return statuses
