@@ -212,3 +212,171 @@ def test_compaction_never_runs_inside_a_request_of_a_running_node(node_factory, 
         assert wait_until(lambda: journal.stats().compactions == 1)
     assert callers and all(name.startswith("smp-journal") for name in callers), callers
     assert journal.replay() == [txns[3]]
+
+
+# -- the binding's in-flight bookkeeping (removals racing an append) --
+def _binding(tmp_path, name="b"):
+    from mempool_fast.shared.durability import JournalBinding
+
+    journal = TransactionJournal(tmp_path / name, fsync="never")
+    return JournalBinding(journal, retry_interval_s=1.0), journal
+
+
+class _Worker:
+    """One thread of its own that runs calls in order (the binding registers per thread):
+    `call(fn, *args)` waits for the result, `start(fn, *args)` does not."""
+
+    def __init__(self):
+        import queue
+
+        self._jobs = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, args, done, out = job
+            try:
+                out.append(fn(*args))
+            finally:
+                done.set()
+
+    def start(self, fn, *args):
+        done, out = threading.Event(), []
+        self._jobs.put((fn, args, done, out))
+        return done, out
+
+    def call(self, fn, *args):
+        done, out = self.start(fn, *args)
+        assert done.wait(10)
+        return out[0] if out else None
+
+    def close(self):
+        self._jobs.put(None)
+        self._thread.join()
+
+
+def _remove(binding, removals):
+    """What GuardedCore does with a removal: mark it under the core lock, deliver it after."""
+    binding.removed_locked(removals)
+    binding.removed(removals)
+
+
+def test_a_removal_while_the_batch_is_in_flight_is_forgotten_right_after_the_write(tmp_path,
+                                                                                   accounts):
+    from mempool_fast.types import RemovalReason
+
+    binding, journal = _binding(tmp_path)
+    with journal:
+        x, y, z = accounts.txn(0, 0), accounts.txn(1, 0), accounts.txn(2, 0)
+        journal.append([z])
+        binding.accepted_locked([x, y])
+        _remove(binding, [(x, RemovalReason.COMMITTED), (z, RemovalReason.COMMITTED)])
+        assert set(journal.pointers()) == set()  # z (not in flight) at once; x waits
+        binding.append([x, y])
+        assert set(journal.pointers()) == {y.pointer}
+        _remove(binding, [(y, RemovalReason.REJECTED)])  # nothing in flight: at once
+        assert len(journal) == 0
+
+
+def test_a_transaction_accepted_again_before_the_write_is_not_forgotten(tmp_path, accounts):
+    """Removed while its batch is in flight, then accepted again by another request (it is back
+    in the pool): neither append may drop it."""
+    from mempool_fast.types import RemovalReason
+
+    binding, journal = _binding(tmp_path)
+    with journal:
+        x = accounts.txn(0, 0)
+        other = _Worker()
+        binding.accepted_locked([x])
+        _remove(binding, [(x, RemovalReason.REJECTED)])
+        other.call(binding.accepted_locked, [x])  # resubmitted, back in the pool
+        binding.append([x])
+        other.call(binding.append, [x])
+        other.close()
+        assert journal.replay() == [x]
+        _remove(binding, [(x, RemovalReason.COMMITTED)])  # its later removal forgets it
+        assert len(journal) == 0
+
+
+def test_a_removal_delivered_after_the_transaction_was_admitted_again_keeps_it(tmp_path,
+                                                                               accounts):
+    """The core removes x, releases its lock, and before the removal reaches the binding a
+    client admits x again: the late delivery must not drop the journaled x from the pool."""
+    from mempool_fast.types import RemovalReason
+
+    binding, journal = _binding(tmp_path)
+    with journal:
+        x = accounts.txn(0, 0)
+        binding.accepted_locked([x])
+        binding.append([x])
+        removal = [(x, RemovalReason.COMMITTED)]
+        binding.removed_locked(removal)  # under the core lock
+        binding.accepted_locked([x])  # the next holder of the core lock admits it again
+        binding.append([x])
+        binding.removed(removal)  # the first removal is delivered only now
+        assert journal.replay() == [x]
+        _remove(binding, [(x, RemovalReason.REJECTED)])  # its own removal forgets it
+        assert len(journal) == 0
+
+
+def test_concurrent_batches_holding_one_transaction_all_see_its_removal(tmp_path, accounts):
+    from mempool_fast.types import RemovalReason
+
+    binding, journal = _binding(tmp_path)
+    with journal:
+        x, y = accounts.txn(0, 0), accounts.txn(1, 0)
+        other = _Worker()
+        other.call(binding.accepted_locked, [x, y])
+        binding.accepted_locked([x])
+        _remove(binding, [(x, RemovalReason.EVICTED)])
+        binding.append([x])  # forgets x after writing it...
+        assert set(journal.pointers()) == set()
+        other.call(binding.append, [x, y])  # ...and so does the other appender after its write
+        other.close()
+        assert journal.replay() == [y]
+        assert journal.stats().appended_txns == 3 and journal.stats().forgotten == 2
+
+
+def test_a_batch_accepted_but_never_appended_does_not_keep_removals_forever(tmp_path,
+                                                                            accounts):
+    """A request that failed between admission and its append leaves a registration behind;
+    the thread's next batch drops it and forgets what left the pool meanwhile."""
+    from mempool_fast.types import RemovalReason
+
+    binding, journal = _binding(tmp_path)
+    with journal:
+        x, w = accounts.txn(0, 0), accounts.txn(1, 0)
+        journal.append([x])  # journaled by an earlier request
+        binding.accepted_locked([x])  # resubmitted; this request then fails before appending
+        _remove(binding, [(x, RemovalReason.COMMITTED)])
+        assert x.pointer in journal
+        binding.accepted_locked([w])
+        assert x.pointer not in journal
+        binding.append([w])
+        _remove(binding, [(w, RemovalReason.COMMITTED)])
+        assert len(journal) == 0
+
+
+def test_a_commit_between_admission_and_append_forgets_after_the_write(node_factory, accounts):
+    """Through the shared mempool: a transaction committed after the core admitted it but
+    before its batch reached the journal is written, then forgotten; its batch-mate stays."""
+    make, _ = node_factory
+    node, journal = make()
+    x, y = accounts.txn(0, 0), accounts.txn(1, 0)
+    append_unsynced = journal.append_unsynced
+    commits = []
+
+    def commit_first(txns):
+        if not commits:
+            commits.append(node.commit_transactions([x.pointer], 0))
+        return append_unsynced(txns)
+
+    journal.append_unsynced = commit_first
+    assert [s.code for s in node.submit_transactions([x, y])] == [Code.VALID] * 2
+    assert commits == [0] and x.pointer not in node.mempool
+    assert journal.replay() == [y]
+    assert journal.stats().appended_txns == 2 and journal.stats().forgotten == 1

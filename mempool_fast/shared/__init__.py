@@ -20,7 +20,7 @@ syncs` batches, `shared_mempool_max_inbound_syncs_per_peer` per peer), gc (every
 `system_transaction_gc_interval_ms`), journal (maintenance, when there is a journal).
 
 Lock order (a thread holding one may take only those to its right; most are never nested):
-  journal binding -> core -> journal file locks;  peer book, inbound pool, tracker,
+  core -> journal binding -> journal file locks;  peer book, inbound pool, tracker,
   notifier and metrics are leaves, never held while another is taken. No lock is held across a
   send, a validation, an account-state read, an fsync or a compaction.
 """
@@ -127,6 +127,7 @@ class SharedMempool:
         self._core.add_listener(self.metrics.count_removals)
         self._core.add_listener(lambda removals: self._tracker.removed(removals, self._clock()))
         if self._binding is not None:
+            self._core.add_locked_listener(self._binding.removed_locked)
             self._core.add_listener(self._binding.removed)
         self._threads: list[threading.Thread] = []
         self._started = False

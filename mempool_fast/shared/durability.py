@@ -1,11 +1,19 @@
 """The journal binding: client transactions are durable before they are acknowledged, and are
 forgotten exactly when the core's removal feed says they left the pool.
 
-Order matters and holds without any lock across I/O: a VALID client transaction is registered
-as *pending* while the core lock is still held (`accepted_locked`), then appended outside it.
-A removal that arrives for a pending transaction (committed or evicted before its append
-landed) leaves a tombstone, and the appender forgets it right after writing. So no forget is
-ever lost and no dead record is ever left behind.
+Order matters and holds without any lock across I/O. Under the core lock, in the order the core
+did them, the binding learns of admissions (`accepted_locked`) and removals (`removed_locked`):
+a removal marks its transaction *doomed*, an admission of the same transaction clears the mark.
+Outside the lock, a delivered removal (`removed`) forgets a transaction only if it is still
+doomed, so a transaction accepted again before its old removal arrives stays journaled. A
+batch of VALID client transactions is *in flight* from `accepted_locked` until its `append` (in
+the same thread: the registration is per thread) has written it; a doomed transaction of a
+batch in flight is forgotten by the appender right after writing. So no forget is ever lost,
+none ever drops a transaction that is in the pool, and no dead record is ever left behind.
+
+The bookkeeping is per batch: registering and finishing a batch cost the same for 1 or 2,000
+transactions. Only a removal that arrives while batches are in flight looks inside them (each
+batch's set of transactions is built once, on first need).
 
 A worker thread (while the shared mempool runs) does what must not happen inside a request:
 compaction when due, the "batch" fsync policy's timer, and offering again the transactions a
@@ -15,11 +23,10 @@ the caller.
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from ..journal import TransactionJournal
 from ..journal.recovery import RecoveryReport, recover, settle
@@ -28,15 +35,27 @@ __all__ = ["JournalBinding"]
 
 log = logging.getLogger(__name__)
 
-_Key = tuple[tuple[bytes, int], int]
 
+class _Flight:
+    """One accepted batch until its append has written it."""
 
-def _key(txn) -> _Key:
-    return (txn.pointer, hash(txn))
+    __slots__ = ("txns", "_members", "removed")
+
+    def __init__(self, txns: list) -> None:
+        self.txns = txns
+        self._members: set | None = None
+        #: Transactions of this batch the removal feed reported while it was in flight.
+        self.removed: list = []
+
+    def __contains__(self, txn: object) -> bool:
+        members = self._members
+        if members is None:
+            members = self._members = set(self.txns)
+        return txn in members
 
 
 class JournalBinding:
-    """Owns the pending/tombstone bookkeeping (one lock, memory only) and the worker thread."""
+    """Owns the in-flight bookkeeping (one lock, memory only) and the worker thread."""
 
     def __init__(self, journal: TransactionJournal, *, retry_interval_s: float,
                  clock: Callable[[], float] = time.time) -> None:
@@ -44,8 +63,10 @@ class JournalBinding:
         self._retry_interval = retry_interval_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._pending: collections.Counter[_Key] = collections.Counter()
-        self._tombstones: dict[_Key, object] = {}
+        #: thread id -> the batch that thread registered and has not appended yet
+        self._flights: dict[int, _Flight] = {}
+        #: removed under the core lock and not admitted again since: to forget
+        self._doomed: dict[Any, None] = {}
         self._held: list = []
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -54,11 +75,22 @@ class JournalBinding:
 
     # -- the client path --
     def accepted_locked(self, txns) -> None:
-        """Under the core lock: these client transactions were just admitted."""
+        """Under the core lock: these client transactions were just admitted; the same thread
+        appends them next (`append`)."""
+        flight = _Flight(txns if type(txns) is list else list(txns))
+        thread = threading.get_ident()
         with self._lock:
-            pending = self._pending
-            for txn in txns:
-                pending[_key(txn)] += 1
+            doomed = self._doomed
+            if doomed:  # accepted again: back in the pool, its next removal will come
+                for txn in flight.txns:
+                    doomed.pop(txn, None)
+            # A batch this thread registered and never appended (its request failed between
+            # the two): nothing of it was written; what left the pool meanwhile is forgotten.
+            stale = self._flights.pop(thread, None)
+            forget = self._still_doomed(stale.removed) if stale is not None else []
+            self._flights[thread] = flight
+        if forget and not self.journal.closed:
+            self.journal.forget_transactions(forget)
 
     def append(self, txns) -> int:
         """Write the accepted transactions (no fsync yet); returns the durability ticket.
@@ -66,18 +98,9 @@ class JournalBinding:
         try:
             _, ticket = self.journal.append_unsynced(txns)
         finally:
-            forget = []
             with self._lock:
-                for txn in txns:
-                    key = _key(txn)
-                    left = self._pending[key] - 1
-                    if left > 0:
-                        self._pending[key] = left
-                        continue
-                    del self._pending[key]
-                    gone = self._tombstones.pop(key, None)
-                    if gone is not None:
-                        forget.append(gone)
+                flight = self._flights.pop(threading.get_ident(), None)
+                forget = self._still_doomed(flight.removed) if flight is not None else []
             if forget and not self.journal.closed:
                 self.journal.forget_transactions(forget)
         return ticket
@@ -86,19 +109,45 @@ class JournalBinding:
         self.journal.wait_durable(ticket)
 
     # -- the removal feed --
-    def removed(self, removals) -> None:
-        """Forget what left the core (a replaced transaction only if it is the journaled one)."""
-        forget = []
+    def removed_locked(self, removals) -> None:
+        """Under the core lock, as the core removed them: these transactions are doomed."""
         with self._lock:
-            pending = self._pending
+            doomed = self._doomed
             for txn, _reason in removals:
-                key = _key(txn)
-                if key in pending:
-                    self._tombstones[key] = txn
-                else:
+                doomed[txn] = None
+
+    def removed(self, removals) -> None:
+        """Forget what left the core and was not admitted again since (a replaced transaction
+        only if it is the journaled one); a batch in flight forgets its own after writing."""
+        with self._lock:
+            doomed = self._doomed
+            in_flight = list(self._flights.values())
+            forget = []
+            for txn, _reason in removals:
+                if txn not in doomed:
+                    continue  # admitted again, or already forgotten by a later delivery
+                kept = False
+                for flight in in_flight:
+                    if txn in flight:
+                        flight.removed.append(txn)
+                        kept = True
+                if not kept:
+                    del doomed[txn]
                     forget.append(txn)
         if forget and self.journal.forget_transactions(forget):
             self._compaction_maybe_due()
+
+    def _still_doomed(self, txns: list) -> list:
+        """Under the binding lock, for a batch just written (or dropped): those of `txns` to
+        forget now. Each stays doomed while another batch in flight holds it (that batch
+        writes it too, and forgets it after)."""
+        doomed = self._doomed
+        forget = [txn for txn in txns if txn in doomed]
+        flights = self._flights.values()
+        for txn in forget:
+            if not any(txn in flight for flight in flights):
+                doomed.pop(txn, None)
+        return forget
 
     def _compaction_maybe_due(self) -> None:
         if self._worker is not None:
