@@ -25,7 +25,7 @@ from libc.stdint cimport uint8_t, uint64_t
 from libcpp.string cimport string
 from libcpp.vector cimport vector
 
-from ._transaction cimport SignedTransaction as CTxn
+from ._transaction cimport SignedTransaction as CTxn, txn_expiration, txn_price, txn_seq, txn_wire
 
 from .includes.wire cimport MF_ADDRESS_LEN
 
@@ -251,10 +251,10 @@ cdef class CoreMempool:
         cdef CTxn ct
         if isinstance(txn, CTxn):  # the C fields, no attribute lookups
             ct = <CTxn>txn
-            addr = <const unsigned char*>PyBytes_AS_STRING(ct._wire)
-            seq = ct.sequence_number
-            price = ct.gas_unit_price
-            expiration = ct.expiration_time
+            addr = txn_wire(ct)
+            seq = txn_seq(ct)
+            price = txn_price(ct)
+            expiration = txn_expiration(ct)
         else:
             addr = _arg_addr(txn.sender)
             seq = _arg_u64(txn.sequence_number, "sequence_number")

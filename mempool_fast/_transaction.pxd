@@ -1,14 +1,41 @@
 # cython: language_level=3
 """The C layout of the Cython SignedTransaction, so other extensions read its fields directly."""
 
+from cpython.bytes cimport PyBytes_AS_STRING
 from libc.stdint cimport uint64_t
+
+from .includes.wire cimport (
+    MF_EXPIRATION_OFFSET, MF_MAX_GAS_OFFSET, MF_PRICE_OFFSET, MF_SEQ_OFFSET,
+)
 
 
 cdef class SignedTransaction:
-    # the sender is the wire form's first 32 bytes (the `sender` property slices them)
-    cdef readonly uint64_t sequence_number
-    cdef readonly uint64_t max_gas_amount
-    cdef readonly uint64_t gas_unit_price
-    cdef readonly uint64_t expiration_time
+    # Only the wire form: the sender is its first 32 bytes and the integers are read from it
+    # on access (txn_* below), so a pending transaction costs one small object and its bytes.
     cdef bytes _wire
-    cdef Py_hash_t _hash  # -1: not computed yet (a Python hash is never -1)
+
+
+cdef inline uint64_t le64(const unsigned char* p) noexcept:
+    return (<uint64_t>p[0] | (<uint64_t>p[1] << 8) | (<uint64_t>p[2] << 16)
+            | (<uint64_t>p[3] << 24) | (<uint64_t>p[4] << 32) | (<uint64_t>p[5] << 40)
+            | (<uint64_t>p[6] << 48) | (<uint64_t>p[7] << 56))
+
+
+cdef inline const unsigned char* txn_wire(SignedTransaction t) noexcept:
+    return <const unsigned char*>PyBytes_AS_STRING(t._wire)
+
+
+cdef inline uint64_t txn_seq(SignedTransaction t) noexcept:
+    return le64(txn_wire(t) + MF_SEQ_OFFSET)
+
+
+cdef inline uint64_t txn_max_gas(SignedTransaction t) noexcept:
+    return le64(txn_wire(t) + MF_MAX_GAS_OFFSET)
+
+
+cdef inline uint64_t txn_price(SignedTransaction t) noexcept:
+    return le64(txn_wire(t) + MF_PRICE_OFFSET)
+
+
+cdef inline uint64_t txn_expiration(SignedTransaction t) noexcept:
+    return le64(txn_wire(t) + MF_EXPIRATION_OFFSET)

@@ -2,11 +2,11 @@
 # cython: cdivision=True, nonecheck=False, embedsignature=True
 # distutils: language = c++
 """The Cython SignedTransaction: transaction.PySignedTransaction's API and behaviour (docs/design.md §3)
-in a compact object: the wire bytes and the four integers as C fields (the sender is the wire
-form's first 32 bytes).
+in a compact object: the wire bytes alone; every field is read from them on access (the
+sender is their first 32 bytes).
 
-The core reads the C fields directly (`_transaction.pxd`); `payload`, `public_key` and
-`signature` are sliced from the wire form on access. transaction.py picks this class unless
+The core reads the integers through the inline accessors of `_transaction.pxd`; `payload`,
+`public_key` and `signature` are sliced from the wire form on access. transaction.py picks this class unless
 pure Python is selected. The layout and the argument checks are `mempool_fast._wire`'s.
 """
 
@@ -27,16 +27,11 @@ from .errors import MalformedTransaction
 __all__ = ["SignedTransaction"]
 
 if (_wire.RAW_HEADER_LEN, _wire.TAIL_LEN, _wire.MIN_WIRE_LEN, _wire.SEQ_OFFSET,
-        _wire.EXPIRATION_OFFSET, _wire.PAYLOAD_LEN_OFFSET, _wire.ADDRESS_LEN) != (
-        MF_RAW_HEADER_LEN, MF_WIRE_TAIL_LEN, MF_MIN_WIRE_LEN, MF_SEQ_OFFSET,
-        MF_EXPIRATION_OFFSET, MF_PAYLOAD_LEN_OFFSET, MF_ADDRESS_LEN):
+        _wire.MAX_GAS_OFFSET, _wire.PRICE_OFFSET, _wire.EXPIRATION_OFFSET,
+        _wire.PAYLOAD_LEN_OFFSET, _wire.ADDRESS_LEN) != (
+        MF_RAW_HEADER_LEN, MF_WIRE_TAIL_LEN, MF_MIN_WIRE_LEN, MF_SEQ_OFFSET, MF_MAX_GAS_OFFSET,
+        MF_PRICE_OFFSET, MF_EXPIRATION_OFFSET, MF_PAYLOAD_LEN_OFFSET, MF_ADDRESS_LEN):
     raise ImportError("includes/wire.pxd and _wire.py disagree on the wire layout")
-
-
-cdef inline uint64_t _le64(const unsigned char* p) noexcept:
-    return (<uint64_t>p[0] | (<uint64_t>p[1] << 8) | (<uint64_t>p[2] << 16)
-            | (<uint64_t>p[3] << 24) | (<uint64_t>p[4] << 32) | (<uint64_t>p[5] << 40)
-            | (<uint64_t>p[6] << 48) | (<uint64_t>p[7] << 56))
 
 
 cdef inline uint32_t _le32(const unsigned char* p) noexcept:
@@ -46,18 +41,12 @@ cdef inline uint32_t _le32(const unsigned char* p) noexcept:
 
 cdef SignedTransaction _decoded(type cls, bytes data):
     """A transaction of `cls` over checked wire bytes `data` (its header is trusted)."""
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
     cdef SignedTransaction t
     if cls is SignedTransaction:
         t = SignedTransaction.__new__(SignedTransaction)
     else:
         t = cls.__new__(cls)
-    t.sequence_number = _le64(p + MF_SEQ_OFFSET)
-    t.max_gas_amount = _le64(p + MF_MAX_GAS_OFFSET)
-    t.gas_unit_price = _le64(p + MF_PRICE_OFFSET)
-    t.expiration_time = _le64(p + MF_EXPIRATION_OFFSET)
     t._wire = data
-    t._hash = -1
     return t
 
 
@@ -70,17 +59,31 @@ cdef class SignedTransaction:
 
     def __init__(self, *, sender, sequence_number, payload, max_gas_amount, gas_unit_price,
                  expiration_time, public_key, signature):
-        (_, self.sequence_number, self.max_gas_amount, self.gas_unit_price,
-         self.expiration_time, self._wire) = checked_fields(
-            sender, sequence_number, payload, max_gas_amount, gas_unit_price, expiration_time,
-            public_key, signature)
-        self._hash = -1
+        fields = checked_fields(sender, sequence_number, payload, max_gas_amount,
+                                gas_unit_price, expiration_time, public_key, signature)
+        self._wire = fields[len(fields) - 1]  # (sender, the four integers, wire bytes)
 
     def __setattr__(self, name, value):
         raise AttributeError("SignedTransaction is immutable")
 
     def __delattr__(self, name):
         raise AttributeError("SignedTransaction is immutable")
+
+    @property
+    def sequence_number(self):
+        return txn_seq(self)
+
+    @property
+    def max_gas_amount(self):
+        return txn_max_gas(self)
+
+    @property
+    def gas_unit_price(self):
+        return txn_price(self)
+
+    @property
+    def expiration_time(self):
+        return txn_expiration(self)
 
     @property
     def sender(self):
@@ -144,7 +147,7 @@ cdef class SignedTransaction:
     @property
     def pointer(self):
         """(sender, sequence_number): the transaction's place in the mempool."""
-        return (self._wire[:MF_ADDRESS_LEN], self.sequence_number)
+        return (self._wire[:MF_ADDRESS_LEN], txn_seq(self))
 
     def __eq__(self, other):
         if self is other:
@@ -154,9 +157,7 @@ cdef class SignedTransaction:
         return NotImplemented  # a PySignedTransaction answers the reflected comparison
 
     def __hash__(self):
-        if self._hash == -1:
-            self._hash = hash(self._wire)
-        return self._hash
+        return hash(self._wire)  # bytes keep their hash once computed
 
     def __reduce__(self):
         return (_from_wire, (self._wire,))

@@ -42,6 +42,8 @@ RAW_HEADER_LEN = HEADER.size  # 68
 TAIL_LEN = PUBLIC_KEY_LEN + SIGNATURE_LEN  # 96
 MIN_WIRE_LEN = RAW_HEADER_LEN + TAIL_LEN  # 164
 SEQ_OFFSET = 32
+MAX_GAS_OFFSET = 40
+PRICE_OFFSET = 48
 EXPIRATION_OFFSET = 56
 PAYLOAD_LEN_OFFSET = 64
 #: A (sender, sequence_number) pointer as it travels in RPC frames and journal records.

@@ -30,7 +30,9 @@ public:
 
     void insert(const Key& k) {
         if (blocks_.empty()) {
-            blocks_.emplace_back(1, k);
+            blocks_.emplace_back();
+            blocks_.back().reserve(2 * LOAD + 1);
+            blocks_.back().push_back(k);
             maxes_.push_back(k);
             n_ = 1;
             return;
@@ -110,7 +112,9 @@ private:
 
     void split(size_t b) {
         std::vector<Key>& v = blocks_[b];
-        std::vector<Key> upper(v.begin() + LOAD, v.end());
+        std::vector<Key> upper;
+        upper.reserve(2 * LOAD + 1);  // a block never reallocates: capacity stays 2 * LOAD + 1
+        upper.assign(v.begin() + LOAD, v.end());
         v.resize(LOAD);
         maxes_[b] = v.back();
         maxes_.insert(maxes_.begin() + b + 1, upper.back());
