@@ -153,3 +153,16 @@ def test_feed_matches_the_pool_across_a_random_run(core, accounts):
 def _contents(core, accounts):
     return [t for a in range(8) for s in range(5)
             if (t := core.get(accounts.address(a), s)) is not None]
+
+
+def test_an_account_out_of_the_cache_with_two_heads_stays_consistent(make_core, accounts):
+    """Found by the differential state machine: an account whose sequence number the LRU cache
+    drops holds two ready entries without predecessors (both heads); when one stops being a
+    head the other must remain its recorded head."""
+    core = make_core(capacity=3, capacity_per_user=2)
+    rich = 10**6
+    steps = [(0, 0, 0), (0, 6, 0), (0, 0, 6), (2, 0, 0), (1, 0, 0), (3, 0, 0), (0, 0, 6)]
+    for index, seq, db in steps:
+        core.add_txn(accounts.txn(index, seq, gas_price=0), 0, db, rich, NOT_READY)
+        core._check()
+    assert len(core) == 3

@@ -194,7 +194,17 @@ public:
         } else {
             heads.erase(prio_key(e));
             a->n_heads--;
-            if (a->head_entry == e) a->head_entry = nullptr;
+            if (a->head_entry == e) {
+                a->head_entry = nullptr;
+                if (a->n_heads == 1) {  // an account out of the cache had several: the other
+                    for (Entry* x : a->txns) {
+                        if (x->head) {
+                            a->head_entry = x;
+                            break;
+                        }
+                    }
+                }
+            }
         }
     }
 
