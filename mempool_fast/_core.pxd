@@ -95,6 +95,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         size_t parking_size "parking.size"()
         size_t priority_size "priority.size"()
         string check()
+        size_t longest_account_probe "accounts.longest_probe"()
 
 
 cdef class CoreMempool:

@@ -583,6 +583,10 @@ cdef class CoreMempool:
     def account_count(self):
         return self._core.n_accounts
 
+    def _longest_account_probe(self):
+        """The longest run of occupied slots in the account table (for tests)."""
+        return self._core.longest_account_probe()
+
     def _check(self):
         """Raise AssertionError when an internal invariant does not hold (for tests)."""
         cdef string problem = self._core.check()

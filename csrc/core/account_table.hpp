@@ -1,7 +1,7 @@
 // The accounts by address: an open-addressing hash table (linear probing, backward-shift
 // deletion, no tombstones) of {hash, Account*} slots, kept below 70% full. The hash mixes the
-// address's first 8 bytes with a per-table random seed, so nobody can aim many addresses at one
-// probe chain. Lookups read one slot line and then the account itself.
+// whole address with a per-table random seed, so nobody can aim many addresses at one probe
+// chain. Lookups read one slot line and then the account itself.
 #pragma once
 
 #include <random>
@@ -58,6 +58,16 @@ public:
             if (s.a != nullptr) f(s.a);
     }
 
+    // The longest run of occupied slots a lookup may walk (for tests of the hash's spread).
+    size_t longest_probe() const {
+        size_t longest = 0, run = 0;
+        for (size_t i = 0; i < 2 * slots_.size(); ++i) {  // twice round: runs may wrap
+            run = slots_[i & mask()].a != nullptr ? run + 1 : 0;
+            longest = std::max(longest, std::min(run, slots_.size()));
+        }
+        return longest;
+    }
+
     bool check() const {
         size_t count = 0;
         for (size_t i = 0; i < slots_.size(); ++i) {
@@ -80,10 +90,20 @@ private:
 
     size_t mask() const { return slots_.size() - 1; }
 
+    // Every byte of the address counts (formats whose addresses share a prefix, such as
+    // 20-byte addresses padded to 32, must not share probe chains): the murmur3 finaliser
+    // chained over the four words, starting from the seed.
     uint64_t hash(const unsigned char* addr) const {
-        uint64_t x;
-        std::memcpy(&x, addr, sizeof x);
-        x ^= seed_;  // a murmur3 finaliser over the seeded prefix
+        uint64_t h = seed_;
+        for (int i = 0; i < 4; ++i) {
+            uint64_t w;
+            std::memcpy(&w, addr + 8 * i, sizeof w);
+            h = fmix64(h ^ w);
+        }
+        return h;
+    }
+
+    static uint64_t fmix64(uint64_t x) {
         x ^= x >> 33;
         x *= 0xff51afd7ed558ccdULL;
         x ^= x >> 33;
