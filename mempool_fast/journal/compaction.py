@@ -13,20 +13,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .._wire import expiration_of, pointer_of
+from .._wire import expiration_of
 from .format import (
-    FORGET_ITEM, HEADER_LEN, KIND_ADD, KIND_FORGET, Damage, frame, new_header, read_header,
-    scan, write_all,
+    HEADER_LEN, KIND_ADD, KIND_FORGET, Damage, frame, new_header, read_header, scan, write_all,
 )
+from .live_index import LiveIndex, digest, entry, key_of, offset
 
 __all__ = ["Rewrite", "copy_live", "catch_up"]
 
 #: Compaction writes its output in chunks of about this size.
 COPY_CHUNK_BYTES = 1 << 20
 
-Pointer = tuple[bytes, int]
-#: pointer -> (record offset, record length, hash of the wire bytes)
-LiveIndex = dict[Pointer, tuple[int, int, int]]
 
 
 @dataclass
@@ -36,14 +33,16 @@ class Rewrite:
     fd: int
     seed: int
     pos: int
-    #: pointer -> (old offset, new offset, record length, digest)
-    moved: dict[Pointer, tuple[int, int, int, int]] = field(default_factory=dict)
+    #: key -> its record's offset in the old file, for the records copied
+    moved_from: dict[bytes, int] = field(default_factory=dict)
+    #: key -> its index entry in the new file (live_index.entry)
+    moved_to: LiveIndex = field(default_factory=dict)
     dropped: int = 0
 
 
-def copy_live(tmp_path: str, buf, end: int, snapshot: dict[Pointer, int], seed: int,
+def copy_live(tmp_path: str, buf, end: int, snapshot: dict[bytes, int], seed: int,
               now: float, keep: Callable[[bytes], bool] | None) -> Rewrite:
-    """Write the records of `buf[:end]` that `snapshot` (pointer -> live offset) names, that
+    """Write the records of `buf[:end]` that `snapshot` (key -> live offset) names, that
     have not expired at `now` and that `keep(wire)` accepts, to a new file at `tmp_path`."""
     header = new_header()
     new_seed = read_header(header, tmp_path).seed
@@ -56,15 +55,16 @@ def copy_live(tmp_path: str, buf, end: int, snapshot: dict[Pointer, int], seed: 
         for off, kind, payload, _ in scan(buf, HEADER_LEN, end, seed, Damage()):
             if kind != KIND_ADD:
                 continue
-            pointer = pointer_of(payload)
-            if snapshot.get(pointer) != off:
+            key = key_of(payload)
+            if snapshot.get(key) != off:
                 continue
             if expiration_of(payload) < now or (keep is not None and not keep(payload)):
                 out.dropped += 1
                 continue
             rec = frame(KIND_ADD, payload, new_seed)
             parts.append(rec)
-            out.moved[pointer] = (off, out.pos, len(rec), hash(payload))
+            out.moved_from[key] = off
+            out.moved_to[key] = entry(out.pos, len(rec), hash(payload))
             out.pos += len(rec)
             buffered += len(rec)
             if buffered >= COPY_CHUNK_BYTES:
@@ -84,26 +84,27 @@ def catch_up(rewrite: Rewrite, live: LiveIndex, tail, tail_start: int, tail_end:
     is the journal's current index, `tail` its bytes [tail_start, tail_end) appended meanwhile.
     Returns the index of the new file (`rewrite.pos` becomes its size)."""
     new_live: LiveIndex = {}
-    for pointer, (old_off, new_off, reclen, digest) in rewrite.moved.items():
-        current = live.get(pointer)
-        if current is not None and current[0] == old_off:
-            new_live[pointer] = (new_off, reclen, digest)
+    moved_to = rewrite.moved_to
+    for key, old_off in rewrite.moved_from.items():
+        current = live.get(key)
+        if current is not None and offset(current) == old_off:
+            new_live[key] = moved_to[key]
     parts = []
     if tail is not None:
         for off, kind, payload, _ in scan(tail, tail_start, tail_end, old_seed, Damage()):
             if kind != KIND_ADD:
                 continue
-            pointer = pointer_of(payload)
-            current = live.get(pointer)
-            if current is None or current[0] != off:
+            key = key_of(payload)
+            current = live.get(key)
+            if current is None or offset(current) != off:
                 continue
             rec = frame(KIND_ADD, payload, rewrite.seed)
             parts.append(rec)
-            new_live[pointer] = (rewrite.pos, len(rec), current[2])
+            new_live[key] = entry(rewrite.pos, len(rec), digest(current))
             rewrite.pos += len(rec)
-    gone = [p for p in rewrite.moved if p not in live]  # forgotten while the copy ran
+    gone = [key for key in rewrite.moved_from if key not in live]  # forgotten meanwhile
     if gone:
-        rec = frame(KIND_FORGET, b"".join(FORGET_ITEM.pack(*p) for p in gone), rewrite.seed)
+        rec = frame(KIND_FORGET, b"".join(gone), rewrite.seed)  # FORGET items are keys
         parts.append(rec)
         rewrite.pos += len(rec)
     if parts:

@@ -31,14 +31,16 @@ import time
 import zlib
 from typing import Callable, Iterable
 
-from .._wire import check_pointers
+from .._wire import check_pointer, check_pointers
 from ..config import MempoolConfig
 from ..errors import JournalClosed, JournalCorrupt, MalformedTransaction
 from ..transaction import PySignedTransaction, SignedTransaction, is_transaction
 from . import compaction
-from .format import (FORGET_ITEM, HEADER_LEN, KIND_FORGET, KIND_ADD, RECORD_MAGIC, REC_HEADER_LEN,
+from .format import (HEADER_LEN, KIND_FORGET, KIND_ADD, RECORD_MAGIC, REC_HEADER_LEN,
                      Damage, frame)
 from .journal_file import JournalFile
+from .live_index import (KEY_LEN, LiveIndex, entry, key_of_pointer, length, offset,
+                         pointer_of_key, same_wire)
 from .loading import read_live
 
 __all__ = ["TransactionJournal", "JournalStats"]
@@ -56,7 +58,6 @@ _crc32 = zlib.crc32
 #: Distinct payload lengths whose record header is cached (the cache starts over past it).
 _HEADER_CACHE_MAX = 4096
 _to_bytes = operator.methodcaller("to_bytes")
-_pointer = operator.attrgetter("pointer")
 
 
 def _check_transactions(txns: list) -> None:
@@ -128,7 +129,7 @@ class TransactionJournal:
         self._lock = self._file.lock
         loaded = self._file.loaded
         #: pointer -> (record offset, record length, hash of the wire bytes)
-        self._live: dict[tuple[bytes, int], tuple[int, int, int]] = loaded.live
+        self._live: LiveIndex = loaded.live  # live_index.py: nothing the GC tracks
         self._live_bytes = loaded.live_bytes
         self._stats.open_records = loaded.records
         self._stats.open_interrupted_compaction = self._file.interrupted_compaction
@@ -199,7 +200,7 @@ class TransactionJournal:
         _check_transactions(txns)
         n = len(txns)
         wires = list(map(_to_bytes, txns))
-        pointers = list(map(_pointer, txns))
+        keys = [wire[:KEY_LEN] for wire in wires]
         lengths = list(map(len, wires))
         digests = list(map(hash, wires))
         reclens = list(map(REC_HEADER_LEN.__add__, lengths))
@@ -216,7 +217,7 @@ class TransactionJournal:
             if n and file.seed == seed:
                 offsets = list(itertools.accumulate(reclens, initial=file.size))
                 offsets.pop()
-                entries = dict(zip(pointers, zip(offsets, reclens, digests)))
+                entries = dict(zip(keys, map(entry, offsets, reclens, digests)))
                 if len(entries) == n and live.keys().isdisjoint(entries):
                     file.write_locked(data)
                     live.update(entries)
@@ -224,10 +225,10 @@ class TransactionJournal:
                     self._stats.appended_txns += n
                     self._stats.appended_batches += 1
                     return n, file.commit.ticket
-            records = self._append_each_locked(wires, pointers, lengths, digests, reclens)
+            records = self._append_each_locked(wires, keys, lengths, digests, reclens)
             return records, file.commit.ticket
 
-    def _append_each_locked(self, wires: list, pointers: list, lengths: list, digests: list,
+    def _append_each_locked(self, wires: list, keys: list, lengths: list, digests: list,
                             reclens: list) -> int:
         """The record-by-record append (hold `_lock`): a transaction identical to the live one
         at its pointer (or to an earlier one of the batch) is skipped, a different one replaces
@@ -235,28 +236,27 @@ class TransactionJournal:
         file = self._file
         live = self._live
         head_crcs = self._head_crcs(file.seed, lengths)
-        entries: dict[tuple[bytes, int], tuple[int, int, int]] = {}
+        entries: LiveIndex = {}
         parts: list[bytes] = []
         records = added = replaced = duplicates = 0
         off = file.size
-        for wire, pointer, length, digest, reclen in zip(wires, pointers, lengths, digests,
-                                                         reclens):
-            current = entries.get(pointer)
+        for wire, key, size, wire_hash, reclen in zip(wires, keys, lengths, digests, reclens):
+            current = entries.get(key)
             if current is None:
-                current = live.get(pointer)
+                current = live.get(key)
                 if current is not None:
-                    if current[2] == digest and current[1] == reclen:
+                    if same_wire(current, wire_hash, reclen):
                         duplicates += 1
                         continue
-                    replaced += current[1]
+                    replaced += length(current)
             else:
-                if current[2] == digest and current[1] == reclen:
+                if same_wire(current, wire_hash, reclen):
                     duplicates += 1
                     continue
-                added -= current[1]
-            parts += (_RECORD_HEADER.pack(RECORD_MAGIC, _crc32(wire, head_crcs[length]), length,
+                added -= length(current)
+            parts += (_RECORD_HEADER.pack(RECORD_MAGIC, _crc32(wire, head_crcs[size]), size,
                                           KIND_ADD), wire)
-            entries[pointer] = (off, reclen, digest)
+            entries[key] = entry(off, reclen, wire_hash)
             off += reclen
             added += reclen
             records += 1
@@ -280,8 +280,8 @@ class TransactionJournal:
                 self._head_crc_cache = {}
             self._head_crc_cache[seed] = crcs
         missing = set(lengths).difference(crcs)
-        for length in missing:
-            crcs[length] = _crc32(_ADD_FIELDS.pack(length, KIND_ADD), seed)
+        for size in missing:
+            crcs[size] = _crc32(_ADD_FIELDS.pack(size, KIND_ADD), seed)
         return crcs
 
     def wait_durable(self, ticket: int) -> None:
@@ -299,7 +299,8 @@ class TransactionJournal:
         wanted = check_pointers(pointers)
         with self._lock:
             self._check_open()
-            found = [p for p in dict.fromkeys(wanted) if p in self._live]
+            found = [key for key in dict.fromkeys(map(key_of_pointer, wanted))
+                     if key in self._live]
             due = self._forget_locked(found, compact)
         if due:
             self._compact(None, block=False)
@@ -313,24 +314,25 @@ class TransactionJournal:
             live = self._live
             found = []
             for txn in txns:
-                entry = live.get(txn.pointer)
-                if entry is None:
-                    continue
                 wire = txn.to_bytes()
-                if entry[2] == hash(wire) and entry[1] == REC_HEADER_LEN + len(wire):
-                    found.append(txn.pointer)
+                key = wire[:KEY_LEN]
+                current = live.get(key)
+                if current is not None and same_wire(current, hash(wire),
+                                                     REC_HEADER_LEN + len(wire)):
+                    found.append(key)
             due = self._forget_locked(list(dict.fromkeys(found)), compact)
         if due:
             self._compact(None, block=False)
         return len(found)
 
-    def _forget_locked(self, found: list[tuple[bytes, int]], compact: bool) -> bool:
+    def _forget_locked(self, found: list[bytes], compact: bool) -> bool:
+        """Forget the live records of these keys (a FORGET record's items are keys)."""
         if not found:
             return False
-        payload = b"".join(FORGET_ITEM.pack(sender, seq) for sender, seq in found)
-        self._file.write_locked(frame(KIND_FORGET, payload, self._file.seed))
-        for pointer in found:
-            self._live_bytes -= self._live.pop(pointer)[1]
+        self._file.write_locked(frame(KIND_FORGET, b"".join(found), self._file.seed))
+        live = self._live
+        for key in found:
+            self._live_bytes -= length(live.pop(key))
         self._stats.forgotten += len(found)
         return compact and self._compaction_due_locked()
 
@@ -395,7 +397,7 @@ class TransactionJournal:
             with self._lock:
                 self._check_open()
                 end = file.size
-                snapshot = {p: e[0] for p, e in self._live.items()}
+                snapshot = {key: offset(value) for key, value in self._live.items()}
                 mapped, seed = file.mapped(), file.seed
             try:
                 keep = None if predicate is None else self._keeper(predicate)
@@ -435,7 +437,7 @@ class TransactionJournal:
                 file.install_locked(rewrite)
                 installed = True
                 self._live = new_live
-                self._live_bytes = sum(e[1] for e in new_live.values())
+                self._live_bytes = sum(map(length, new_live.values()))
                 self._stats.compactions += 1
                 self._stats.compaction_dropped += rewrite.dropped
             log.info("journal %s compacted: %d live, %d dropped, %d bytes",
@@ -451,7 +453,7 @@ class TransactionJournal:
         file = self._file
         with self._lock:
             self._check_open()
-            snapshot = {p: e[0] for p, e in self._live.items()}
+            snapshot = {key: offset(value) for key, value in self._live.items()}
             end, seed, mapped = file.size, file.seed, file.mapped()
         try:
             result, undecodable = read_live(mapped, end, seed, snapshot, self.path)
@@ -466,15 +468,19 @@ class TransactionJournal:
     def pointers(self) -> list[tuple[bytes, int]]:
         """The (sender, seq) of every live transaction, in no particular order."""
         with self._lock:
-            return list(self._live)
+            return list(map(pointer_of_key, self._live))
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._live)
 
     def __contains__(self, pointer: object) -> bool:
+        try:
+            key = key_of_pointer(check_pointer(pointer))
+        except (TypeError, ValueError):
+            return False
         with self._lock:
-            return pointer in self._live
+            return key in self._live
 
     def file_size(self) -> int:
         """Bytes in the journal file."""

@@ -7,16 +7,14 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from .._wire import pointer_of
 from ..errors import MalformedTransaction
 from .format import (
-    FILE_MAGIC, FILE_MAGIC_V1, FORGET_ITEM, HEADER_LEN, KIND_ADD, Damage, Header, Mapped,
-    classify_damage, fsync_dir, new_header, read_header, scan,
+    FILE_MAGIC, FILE_MAGIC_V1, HEADER_LEN, KIND_ADD, Damage, Header, Mapped, classify_damage,
+    fsync_dir, new_header, read_header, scan,
 )
+from .live_index import LiveIndex, entry, key_of, keys_of_forget, length
 
 __all__ = ["Loaded", "open_file", "load_index", "read_live"]
-
-Pointer = tuple[bytes, int]
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +23,8 @@ log = logging.getLogger(__name__)
 class Loaded:
     """What a scan of the file found."""
 
-    #: pointer -> (record offset, record length, hash of the wire bytes)
-    live: dict[Pointer, tuple[int, int, int]] = field(default_factory=dict)
+    #: the live records (live_index.py)
+    live: LiveIndex = field(default_factory=dict)
     live_bytes: int = 0
     records: int = 0
     damage: Damage = field(default_factory=Damage)
@@ -79,17 +77,17 @@ def load_index(fd: int, size: int, header: Header, path: str) -> Loaded:
                                                loaded.damage):
             loaded.records += 1
             if kind == KIND_ADD:
-                pointer = pointer_of(payload)
-                old = live.get(pointer)
+                key = key_of(payload)
+                old = live.get(key)
                 if old is not None:
-                    loaded.live_bytes -= old[1]
-                live[pointer] = (off, reclen, hash(payload))
+                    loaded.live_bytes -= length(old)
+                live[key] = entry(off, reclen, hash(payload))
                 loaded.live_bytes += reclen
             else:
-                for item in FORGET_ITEM.iter_unpack(payload):
-                    old = live.pop(item, None)
+                for key in keys_of_forget(payload):
+                    old = live.pop(key, None)
                     if old is not None:
-                        loaded.live_bytes -= old[1]
+                        loaded.live_bytes -= length(old)
         loaded.torn = classify_damage(mapped.buf, size, header, loaded.records, loaded.damage,
                                       path)
     finally:
@@ -97,16 +95,16 @@ def load_index(fd: int, size: int, header: Header, path: str) -> Loaded:
     return loaded
 
 
-def read_live(mapped: Mapped | None, end: int, seed: int, snapshot: dict[Pointer, int],
+def read_live(mapped: Mapped | None, end: int, seed: int, snapshot: dict[bytes, int],
               path: str) -> tuple[list, int]:
     """(the live transactions in file order, how many live records did not decode): the ADD
-    records at the offsets `snapshot` (pointer -> offset) names."""
+    records at the offsets `snapshot` (key -> offset) names."""
     from ..transaction import SignedTransaction
 
     result, undecodable = [], 0
     buf = mapped.buf if mapped is not None else b""
     for off, kind, payload, _ in scan(buf, HEADER_LEN, end, seed, Damage()):
-        if kind != KIND_ADD or snapshot.get(pointer_of(payload)) != off:
+        if kind != KIND_ADD or snapshot.get(key_of(payload)) != off:
             continue
         try:
             result.append(SignedTransaction.from_bytes(payload))

@@ -350,7 +350,7 @@ class SharedMempool:
             # transactions stay in the core; a replay revalidates)
             binding.wait_durable(binding.append(accepted))
         if accepted:
-            self._tracker.submitted([txn.pointer for txn in accepted], self._clock())
+            self._tracker.submitted(accepted, self._clock())
         return statuses
 
     @staticmethod
