@@ -81,8 +81,9 @@ class MempoolConfig:
     system_transaction_gc_interval_ms: int = setting(180_000, lo=0, hi=_MAX_MS)
     #: Most transactions one step of GC or commit removes under the core lock; a larger
     #: sweep (a mass expiry, a huge commit) takes the lock once per step, so a submit or
-    #: get_block waits at most one step (about 2 ms at the default on the Cython core).
-    core_step_size: int = setting(2_048, lo=1, hi=_MAX_COUNT)
+    #: get_block waits at most one step (about 4 ms at the default with 1M pending on the
+    #: Cython core: benchmarks/lock_hold.py).
+    core_step_size: int = setting(1_024, lo=1, hi=_MAX_COUNT)
     #: How often the outbound sync thread serves every live peer.
     shared_mempool_tick_interval_ms: int = setting(50, lo=0, hi=_MAX_MS)
     #: Most transactions in one broadcast batch.
