@@ -17,7 +17,8 @@ garbage collection (`gc.callbacks`):
 Each phase runs with `core_step_size` at its default and again with it above the burst (one
 lock hold for the whole burst, as before steps existed), side by side. Signatures are not
 checked (a validator that accepts everything): this measures the pool, not libsodium. Accounts
-hold 10 transactions each at random gas prices; transactions arrive shuffled.
+hold 10 transactions each at random gas prices (random 32-byte addresses, as hashed ones are);
+transactions arrive shuffled.
 
     python benchmarks/lock_hold.py                     # 1M pending, Cython core (~3 min)
     python benchmarks/lock_hold.py --size 100000       # quick
@@ -119,15 +120,16 @@ class GcPauses:
 
 
 def make_txns(n: int, rng: random.Random) -> list:
-    """n transactions, PER_ACCOUNT per account, random prices and expirations, shuffled."""
-    accounts = max(1, n // PER_ACCOUNT)
+    """n transactions, PER_ACCOUNT per account (random 32-byte addresses, as hashes are),
+    random prices and expirations."""
+    senders = [rng.randbytes(32) for _ in range(max(1, n // PER_ACCOUNT))]
     key, signature = bytes(32), bytes(64)
-    txns = [SignedTransaction(sender=a.to_bytes(32, "big"), sequence_number=s,
+    txns = [SignedTransaction(sender=sender, sequence_number=s,
                               payload=bytes(100), max_gas_amount=1_000,
                               gas_unit_price=rng.randint(1, 99),
                               expiration_time=int(T0) + 10_000 + rng.randrange(100_000),
                               public_key=key, signature=signature)
-            for s in range(PER_ACCOUNT) for a in range(accounts)]
+            for s in range(PER_ACCOUNT) for sender in senders]
     return txns
 
 
@@ -156,13 +158,15 @@ def phase(results: dict, name: str, timed: TimedLock, pauses: GcPauses, fn) -> N
     fn()
     wall = time.perf_counter() - start
     holds = timed.holds or [0.0]
+    longest = sorted(range(len(holds)), key=holds.__getitem__, reverse=True)[:5]
     results[name] = {"max_ms": max(holds) * 1e3, "median_ms": statistics.median(holds) * 1e3,
+                     "longest": [(i, round(holds[i] * 1e3, 2)) for i in longest],
                      "holds": len(timed.holds), "wall_s": wall,
                      "gc_max_ms": max((p for _, p in pauses.pauses), default=0.0) * 1e3,
                      "gc_full": sum(1 for g, _ in pauses.pauses if g == 2)}
 
 
-def run(n: int, step: int, journal_dir: str, txns: list) -> dict:
+def run(n: int, step: int, journal_dir: str, txns: list, block_cut: int) -> dict:
     clock = FakeClock(T0)
     node, timed, journal = build(n, step, journal_dir, txns, clock)
     results: dict = {}
@@ -196,11 +200,8 @@ def run(n: int, step: int, journal_dir: str, txns: list) -> dict:
             node.gc()
         phase(results, "expiry_gc", timed, pauses, expiry_gc)
 
-        expirations = sorted(t.expiration_time for t in txns)
-        cut = expirations[len(expirations) // 10]
-
         def block_expiry():
-            node.commit_transactions([], block_time=cut)
+            node.commit_transactions([], block_time=block_cut)
         phase(results, "block_expiry", timed, pauses, block_expiry)
 
         gc.collect()
@@ -217,11 +218,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--limit-ms", type=float, default=10.0)
+    parser.add_argument("--longest", action="store_true",
+                        help="print each phase's five longest holds (which hold, how long)")
     args = parser.parse_args(argv)
     default_step = MempoolConfig().core_step_size
     rng = random.Random(SEED)
     txns = make_txns(args.size, rng)
     rng.shuffle(txns)
+    # the block time that expires 10% of the pool at once (block_expiry)
+    block_cut = sorted(t.expiration_time for t in txns)[len(txns) // 10]
     # The harness's own N transactions are not the pool's bookkeeping: out of the collector's
     # sight (as an embedder holding long-lived data would do), so a pause measured below is
     # what the shared mempool's own objects cost.
@@ -230,8 +235,8 @@ def main(argv=None) -> int:
     print(f"core={'pure' if _impl.PURE else 'cython'} size={len(txns):,} python="
           f"{platform.python_version()} cpus={os.cpu_count()} machine={platform.machine()}")
     with tempfile.TemporaryDirectory() as journal_dir:
-        stepped = run(args.size, default_step, journal_dir, txns)
-        whole = run(args.size, 1 << 40, journal_dir, txns)
+        stepped = run(args.size, default_step, journal_dir, txns, block_cut)
+        whole = run(args.size, 1 << 40, journal_dir, txns, block_cut)
     print(f"pending after the fill: {stepped['pending_after_fill']:,}")
     print(f"{'phase':<14}{'steps of ' + str(default_step):>34}{'one hold (no steps)':>34}")
     print(f"{'':<14}{'max ms':>10}{'median':>8}{'holds':>8}{'gc ms':>8}"
@@ -243,6 +248,8 @@ def main(argv=None) -> int:
               f"{a['gc_max_ms']:>8.1f}{b['max_ms']:>10.2f}{b['median_ms']:>8.3f}{b['holds']:>8}"
               f"{b['gc_max_ms']:>8.1f}")
         failed |= a["max_ms"] > args.limit_ms or a["gc_max_ms"] > args.limit_ms
+        if args.longest:
+            print(f"{'':<14}longest (hold number, ms): {a['longest']} | {b['longest']}")
     print(f"full gc.collect() at the end: {stepped['full_collection_ms']:.1f} ms "
           f"(no steps: {whole['full_collection_ms']:.1f} ms)")
     failed |= stepped["full_collection_ms"] > args.limit_ms

@@ -74,6 +74,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         @staticmethod
         void gas_words(const Account* a, uint64_t gas, uint64_t price, uint64_t* out)
         size_t tl_lower(uint64_t tid)
+        size_t tl_next(size_t i)
         uint64_t tid_of(const Entry* e)
         Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                       uint64_t expiration_time, double expiry, uint8_t state) except +

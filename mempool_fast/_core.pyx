@@ -453,7 +453,7 @@ cdef class CoreMempool:
                 batch.append(<object>e.txn)
                 last = core.tl[i].tid
                 taken += 1
-            i += 1
+            i = core.tl_next(i)
         if taken == 0:
             return batch, timeline_id
         return batch, last
@@ -481,7 +481,7 @@ cdef class CoreMempool:
             e = core.tl[i].e
             if e != NULL:
                 batch.append(<object>e.txn)
-            i += 1
+            i = core.tl_next(i)
         return batch
 
     # ------------------------------------------------------------------ garbage collection
