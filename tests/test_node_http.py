@@ -321,3 +321,123 @@ def test_invalid_arguments(registry):
     for kw in ({"threads": 0}, {"backlog": 0}, {"idle_timeout_s": 0}):
         with pytest.raises(ValueError):
             NodeHttpServer(HOST, 0, registry, health=ok_check, readiness=ok_check, **kw)
+
+
+# -- a real node's HTTP port: distinct routes, readiness, build and process metrics --
+
+NODE_MEMPOOL = {"shared_mempool_tick_interval_ms": 20}
+NODE_TRANSPORT = {"heartbeat_ivl_ms": 200, "heartbeat_timeout_ms": 1_000,
+                  "reconnect_ivl_ms": 50, "reconnect_ivl_max_ms": 200}
+
+
+def _node_files(tmp_path, count, **node_settings):
+    """write_cluster's files with an HTTP port (and any other [node] settings) on each node;
+    returns (specs, ports)."""
+    from mempool_fast.cluster import free_port, write_cluster
+
+    specs = write_cluster(tmp_path, count, mempool=NODE_MEMPOOL, transport=NODE_TRANSPORT)
+    ports = []
+    for spec in specs:
+        ports.append(free_port())
+        extra = "".join(f"\n{k} = {v}" for k, v in node_settings.items())
+        spec.config.write_text(spec.config.read_text().replace(
+            "metrics_port = 0", f"metrics_port = {ports[-1]}{extra}"))
+    return specs, ports
+
+
+@pytest.fixture
+def running_nodes():
+    """start(spec) -> a started in-process Node; every one is stopped at teardown."""
+    from mempool_fast.node import Node, NodeConfig
+
+    nodes = []
+
+    def start(spec):
+        node = Node(NodeConfig.load(spec.config))
+        nodes.append(node)
+        node.start()
+        return node
+
+    yield start
+    for node in reversed(nodes):
+        node.stop()
+    assert all(node.failure is None for node in nodes)
+
+
+def test_node_routes_are_distinct_and_unknown_paths_404(tmp_path, running_nodes):
+    specs, ports = _node_files(tmp_path, 1)
+    running_nodes(specs[0])
+    port = ports[0]
+    status, headers, body = request(port, "/healthz")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"status": "ok", "node": "node0", "problem": None}
+    status, _, body = request(port, "/readyz")  # a lone node needs no peer by default
+    assert status == 200
+    assert json.loads(body) == {"status": "ok", "node": "node0", "links_alive": 0,
+                                "links_needed": 0, "journal_replayed": True}
+    status, headers, body = request(port, "/metrics")
+    assert status == 200 and headers["Content-Type"] == CONTENT_TYPE_LATEST
+    assert b"mempool_index_size" in body and b'"status"' not in body
+    for path in ("/", "/metric", "/metrics/x", "/healthz/", "/ready", "/readyz/x"):
+        assert request(port, path)[0] == 404, path
+
+
+def test_node_readyz_is_503_with_a_reason_until_its_peers_are_up(tmp_path, running_nodes):
+    specs, ports = _node_files(tmp_path, 2, ready_min_peers=1)
+    running_nodes(specs[0])
+    status, headers, body = request(ports[0], "/readyz")
+    assert status == 503 and headers["Content-Type"] == "application/json"
+    payload = json.loads(body)
+    assert payload["status"] == "unavailable"
+    assert payload["links_alive"] == 0 and payload["links_needed"] == 1
+    assert payload["journal_replayed"] is True
+    assert "0 of the 1 peer links" in payload["reason"]
+    assert request(ports[0], "/healthz")[0] == 200  # alive all along
+
+    running_nodes(specs[1])
+    for port in ports:
+        assert wait_until(lambda port=port: request(port, "/readyz")[0] == 200, timeout=15.0)
+        status, _, body = request(port, "/readyz")
+        payload = json.loads(body)
+        assert payload["links_alive"] == 1 and "reason" not in payload
+
+
+def test_node_metrics_carry_build_info_and_process_metrics(tmp_path, running_nodes):
+    import platform
+
+    import mempool_fast
+    from mempool_fast.metrics import LATENCY_BUCKETS
+
+    specs, ports = _node_files(tmp_path, 1)
+    running_nodes(specs[0])
+    _, _, body = request(ports[0], "/metrics")
+    text = body.decode()
+    build = next(line for line in text.splitlines()
+                 if line.startswith("mempool_fast_build_info{"))
+    assert f'version="{mempool_fast.__version__}"' in build
+    assert f'implementation="{mempool_fast.IMPLEMENTATION}"' in build
+    assert f'python_version="{platform.python_version()}"' in build
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total",
+                 "process_open_fds", "python_info{", "python_gc_collections_total{"):
+        assert name in text, name
+    # the latency buckets resolve the figures of benchmarks/RESULTS.md
+    assert 'mempool_stage_latency_seconds_bucket{le="0.05",stage="submitted_to_broadcast"}' \
+        in text
+    around_p50 = [b for b in LATENCY_BUCKETS if 0.025 <= b <= 0.1]
+    assert len(around_p50) >= 8
+    assert len([b for b in LATENCY_BUCKETS if b <= 0.005]) >= 6
+
+
+def test_ready_min_peers_default_and_bounds(tmp_path):
+    from mempool_fast.node import ConfigError, NodeConfig
+
+    lone, _ = _node_files(tmp_path / "lone", 1)
+    assert NodeConfig.load(lone[0].config).ready_min_peers == 0
+    pair, _ = _node_files(tmp_path / "pair", 2)
+    assert NodeConfig.load(pair[0].config).ready_min_peers == 1
+    too_many, _ = _node_files(tmp_path / "many", 2, ready_min_peers=2)
+    with pytest.raises(ConfigError, match=r"ready_min_peers is 2 but \[\[peers\]\] lists 1 "
+                                          r"other validator"):
+        NodeConfig.load(too_many[0].config)
+    zero, _ = _node_files(tmp_path / "zero", 2, ready_min_peers=0)
+    assert NodeConfig.load(zero[0].config).ready_min_peers == 0

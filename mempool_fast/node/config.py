@@ -4,15 +4,20 @@ Every value is checked at load (type, range, address syntax, key validity) and e
 key is an error naming its section, so a node either starts with exactly what the file says or
 does not start, with one line naming the file and the field (`ConfigError`). Relative paths are
 relative to the config file. The full reference, with defaults, is `config_reference()` (and
-`mempool-fast config default`).
+`mempool-fast config default`); `client_endpoint(path)` reads only a config's client endpoint
+(for operator tools, which need not read the node's key).
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 import ipaddress
+import json
 import os
 import re
+import textwrap
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +31,8 @@ from ..errors import ConfigError
 from ..network.zmq import PeerAddress, ZmqSettings, curve_public_from_ed25519
 
 __all__ = ["NodeConfig", "PeerConfig", "ConfigError", "read_key_file", "write_key_file",
-           "CURVE_KEY_SOURCE", "NODE_DEFAULTS"]
+           "CURVE_KEY_SOURCE", "NODE_DEFAULTS", "NODE_REQUIRED", "config_reference",
+           "client_endpoint"]
 
 #: The only supported origin of a node's CurveZMQ key pair (stated in every config).
 CURVE_KEY_SOURCE = "ed25519"
@@ -104,10 +110,26 @@ NODE_DEFAULTS: dict[str, tuple[Any, type, float | None, float | None, str]] = {
                               "a COMMIT whose block_time is further ahead of this node's "
                               "clock is refused"),
     "ready_min_peers": (1, int, 0, 10_000,
-                        "/readyz is 200 once links to at least this many peers are up"),
+                        "/readyz is 200 once the journal is replayed and links to at least "
+                        "this many other validators are up; default 1, or 0 when [[peers]] "
+                        "lists no other validator; more than the other validators listed is "
+                        "an error (the node could never be ready)"),
     "log_format": ("text", str, None, None, "\"text\" or \"json\" (one JSON object a line)"),
 }
 _REQUIRED = ("name", "key_file", "listen", "client", "store")
+#: The [node] settings without a default: name -> (example value, what it is).
+NODE_REQUIRED: dict[str, tuple[str, str]] = {
+    "name": ("node0", "this validator's name (1-64 letters, digits, '_', '.', '-'), as its "
+                      "peers list it"),
+    "key_file": ("node.key", "Ed25519 seed, 64 hex characters: create it with "
+                             "`mempool-fast keygen --out node.key`"),
+    "listen": ("tcp://127.0.0.1:7000", "validator-to-validator link (CurveZMQ): tcp://HOST:PORT "
+                                       "or ipc://PATH"),
+    "client": ("tcp://127.0.0.1:7100", "client endpoint (submit, status, account, inspect): "
+                                       "loopback or ipc only, unauthenticated"),
+    "store": ("node.sqlite", "SQLite account store (created if missing)"),
+}
+assert tuple(NODE_REQUIRED) == _REQUIRED
 
 
 @dataclass(frozen=True)
@@ -145,14 +167,7 @@ class NodeConfig:
     @classmethod
     def load(cls, path: str | Path) -> "NodeConfig":
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"config {path} is not UTF-8 text") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+        data = _read_toml(path)
         try:
             return cls.from_dict(data, base=path.parent, source=path)
         except ConfigError as exc:
@@ -171,6 +186,7 @@ class NodeConfig:
         values = _node_values(node)
         seed = read_key_file(base / values["key_file"])
         peers = _peers(data.get("peers", []), values["name"], seed)
+        values["ready_min_peers"] = _ready_min_peers(node, values, peers)
         consensus = _consensus(values, base)
         journal = values["journal"]
         return cls(
@@ -187,6 +203,47 @@ class NodeConfig:
             max_block_time_skew_s=float(values["max_block_time_skew_s"]),
             ready_min_peers=values["ready_min_peers"], log_format=values["log_format"],
             source=source)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+
+
+def client_endpoint(path: str | Path) -> str:
+    """The client endpoint ([node].client) of the node config at `path`, checked as the node
+    checks it, without reading the rest (an operator tool need not read the node's key).
+    The value is returned as written: the node binds it as written too."""
+    path = Path(path)
+    node = _read_toml(path).get("node")
+    value = node.get("client") if isinstance(node, dict) else None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"config {path}: [node].client must be set (a non-empty string)")
+    try:
+        _endpoint("client", value, loopback=True)
+    except ConfigError as exc:
+        raise ConfigError(f"config {path}: {exc}") from None
+    return value
+
+
+def _ready_min_peers(node: dict, values: dict, peers: list[PeerConfig]) -> int:
+    """[node].ready_min_peers: as given, at most the other validators listed; when not given,
+    1 if any other validator is listed, else 0 (a lone node is ready once replayed)."""
+    others = sum(1 for p in peers if p.name != values["name"])
+    if "ready_min_peers" not in node:
+        return min(NODE_DEFAULTS["ready_min_peers"][0], others)
+    need = values["ready_min_peers"]
+    if need > others:
+        raise ConfigError(f"[node].ready_min_peers is {need} but [[peers]] lists {others} other "
+                          "validator" + ("" if others == 1 else "s")
+                          + ": the node could never be ready")
+    return need
 
 
 def _check_value(key: str, value: Any, kind: type, lo, hi) -> None:
@@ -330,3 +387,89 @@ def _dataclass_from(cls, table: Any, section: str):
         return cls(**table)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[{section}]: {exc}") from None
+
+
+# -- the reference config (`mempool-fast config default`) ---------------------------------------
+_WIDTH = 96
+
+
+def _toml(value: Any) -> str:
+    """A default as a TOML literal (bools, numbers, strings, lists of those)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def _comment(text: str, indent: str = "") -> list[str]:
+    return [indent + "# " + line for line in textwrap.wrap(" ".join(text.split()),
+                                                          _WIDTH - len(indent) - 2)]
+
+
+def _field_comments(cls) -> dict[str, str]:
+    """The ``#:`` comment lines written just above each field of a dataclass, by field name
+    (empty when the source is not available)."""
+    try:
+        lines, _ = inspect.getsourcelines(cls)
+    except (OSError, TypeError):
+        return {}
+    source = textwrap.dedent("".join(lines))
+    body = ast.parse(source).body[0].body
+    text = source.splitlines()
+    out: dict[str, str] = {}
+    for node in body:
+        if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name):
+            continue
+        doc: list[str] = []
+        row = node.lineno - 2  # the line above, 0-based
+        while row >= 0 and text[row].strip().startswith("#:"):
+            doc.insert(0, text[row].strip()[2:].strip())
+            row -= 1
+        out[node.target.id] = " ".join(doc)
+    return out
+
+
+def _section(name: str, cls) -> list[str]:
+    comments = _field_comments(cls)
+    lines = [f"[{name}]"]
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING:
+            continue
+        # a field without a comment of its own shares the one above it (a pair of limits...)
+        lines += _comment(comments.get(f.name, ""))
+        lines.append(f"{f.name} = {_toml(f.default)}")
+    return lines
+
+
+def config_reference() -> str:
+    """A complete node config, every key with its default and what it is, as TOML the node
+    accepts as it is (once `key_file` exists): the required [node] keys with example values,
+    every other key at its default. `ready_min_peers` is the one key left commented out, since
+    its default depends on [[peers]]."""
+    lines = _comment("mempool-fast node config (TOML). Every key is shown with its default; "
+                     "relative paths are relative to this file. Before the first start, create "
+                     "the key: `mempool-fast keygen --out node.key`; then run `mempool-fast "
+                     "node --config THIS_FILE`.")
+    lines += ["", "[node]"]
+    lines += _comment("Required:")
+    for key, (example, doc) in NODE_REQUIRED.items():
+        lines += _comment(doc)
+        lines.append(f"{key} = {_toml(example)}")
+    lines += ["", *_comment("Optional (defaults):")]
+    for key, (default, _, lo, hi, doc) in NODE_DEFAULTS.items():
+        bounds = f"; range {lo}..{hi}" if lo is not None and hi is not None else ""
+        lines += _comment(doc + bounds)
+        prefix = "# " if key == "ready_min_peers" else ""
+        lines.append(f"{prefix}{key} = {_toml(default)}")
+    lines += ["", *_comment(
+        "The validator set: one [[peers]] table per validator (this node may be listed too, "
+        "under its own name and key). None is listed here: a lone node."),
+        "# [[peers]]", '# name = "node1"', '# address = "tcp://127.0.0.1:7001"',
+        '# public_key = "<64 hex: the peer\'s ed25519_public_key from mempool-fast keygen>"',
+        ""]
+    lines += _section("mempool", MempoolConfig) + [""]
+    lines += _section("transport", ZmqSettings) + [""]
+    return "\n".join(lines)

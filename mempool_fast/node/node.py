@@ -25,6 +25,7 @@ from .. import IMPLEMENTATION
 from ..errors import ConfigError, StartupError
 from ..file_lock import FileLock
 from ..journal import HEADER_LEN, TransactionJournal
+from ..metrics import register_process_metrics
 from ..network.zmq import PeerAddress, ZmqNetwork, curve_public_from_ed25519
 from .config import NodeConfig
 from .endpoint import RequestEndpoint, curve_server
@@ -135,6 +136,7 @@ class Node:
                                     validator=Ed25519Validator(cfg.mempool),
                                     journal=self.journal, clock=self.clock)
         self.shared.metrics.registry.register(_TransportCollector(self.network))
+        register_process_metrics(self.shared.metrics.registry)  # build info, process, GC
         # acknowledged, uncommitted client transactions come back before anyone is served
         self.recovery = self.shared.recover_journal()
 
@@ -255,13 +257,24 @@ class Node:
                                                     "problem": dead}
 
     def readiness(self) -> tuple[bool, dict]:
-        """Ready: the journal is replayed and links to `ready_min_peers` peers are up."""
-        links = len(self.network.peers_alive())
+        """Ready: alive, the journal is replayed and links to `ready_min_peers` peers are up.
+        When not ready, the detail's "reason" says why (the first failing condition)."""
+        links = len(self.network.peers_alive()) if self.network is not None else 0
         need = self.config.ready_min_peers
-        alive, _ = self.health()
-        ready = alive and self.recovery is not None and links >= need
-        return ready, {"node": self.config.name, "links_alive": links, "links_needed": need,
-                       "journal_replayed": self.recovery is not None}
+        alive, health = self.health()
+        replayed = self.recovery is not None
+        reason = None
+        if not alive:
+            reason = f"not alive: {health['problem'] or 'stopped'}"
+        elif not replayed:
+            reason = "journal not replayed yet"
+        elif links < need:
+            reason = f"{links} of the {need} peer links needed are up ([node].ready_min_peers)"
+        detail = {"node": self.config.name, "links_alive": links, "links_needed": need,
+                  "journal_replayed": replayed}
+        if reason is not None:
+            detail["reason"] = reason
+        return reason is None, detail
 
     def stats(self) -> dict:
         """Sizes and peer/transport state, for the cluster summary and operators."""
