@@ -9,13 +9,17 @@ from __future__ import annotations
 from . import _impl
 from .config import MempoolConfig
 from .errors import MempoolFastError
+from .status import (
+    AccountStatus, DropReason, TransactionEvent, TransactionEventKind, TransactionState,
+    TransactionStatus,
+)
 from .transaction import SignedTransaction, account_address
 from .types import (
     MalformedMessage, MalformedTransaction, MempoolAddTransactionStatus,
     MempoolAddTransactionStatusCode, RemovalReason, TimelineState,
 )
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _core_ext = _impl.extension("_core", "Cython core")
 if _core_ext is None:
@@ -37,6 +41,7 @@ _LAZY = {
     "NodeClient": "client",
     "ZmqNetwork": "network.zmq",
     "TransactionJournal": "journal",
+    "TransactionWatch": "shared.watch",
 }
 
 
@@ -51,10 +56,11 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "CoreMempool", "Ed25519Validator", "IMPLEMENTATION", "InMemoryAccountStore",
-    "InProcessNetwork", "MalformedMessage", "MalformedTransaction", "MempoolAddTransactionStatus",
+    "AccountStatus", "CoreMempool", "DropReason", "Ed25519Validator", "IMPLEMENTATION",
+    "InMemoryAccountStore", "InProcessNetwork", "MalformedMessage", "MalformedTransaction", "MempoolAddTransactionStatus",
     "MempoolAddTransactionStatusCode", "MempoolConfig", "MempoolFastError", "NodeClient",
     "RemovalReason", "SharedMempool",
     "SharedMempoolNotification", "SignedTransaction", "SqliteAccountStore", "TimelineState",
-    "TransactionJournal", "ZmqNetwork", "account_address",
+    "TransactionEvent", "TransactionEventKind", "TransactionJournal", "TransactionState",
+    "TransactionStatus", "TransactionWatch", "ZmqNetwork", "account_address",
 ]

@@ -148,6 +148,14 @@ class MempoolConfig:
     #: account, balance, full pool...) are offered again; they are never forgotten for that.
     journal_held_retry_interval_ms: int = setting(10_000, lo=1, hi=_MAX_MS)
 
+    # -- status API (transaction_status, account_status, watch) --
+    #: Transactions that left the pool whose fate `transaction_status` remembers, by hash and
+    #: by pointer (the oldest is forgotten first; 0 keeps none). 330-440 bytes each.
+    status_history_size: int = setting(100_000, lo=0, hi=_MAX_COUNT)
+    #: Events one `watch()` queues for its reader; past it the oldest is dropped and counted
+    #: in `watch.lost` (a slow watcher never slows the mempool).
+    watch_queue_size: int = setting(10_000, lo=1, hi=1 << 30)
+
     def replace(self, **changes: Any) -> "MempoolConfig":
         """A copy with some fields changed (checked like a new one)."""
         return dataclasses.replace(self, **changes)

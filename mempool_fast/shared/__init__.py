@@ -11,6 +11,8 @@ and offers the public API (docs/design.md §5, §6). Each collaborator owns its 
   tracking      per-stage latency of local submissions
   durability    the journal binding: durable before acknowledged, forgotten when removed
   notifications subscribers' queues
+  status_history what left the pool, by hash and pointer; the ordered intake feeding it
+  watch         subscriptions to chosen transactions' and accounts' events
   peer_messages what each network event does (membership, HELLO, acks, a peer's batch)
   protocol      the peer messages and their encoding
 
@@ -20,28 +22,33 @@ syncs` batches, `shared_mempool_max_inbound_syncs_per_peer` per peer), gc (every
 `system_transaction_gc_interval_ms`), journal (maintenance, when there is a journal).
 
 Lock order (a thread holding one may take only those to its right; most are never nested):
-  core -> journal binding -> journal file locks;  peer book, inbound pool, tracker,
-  notifier and metrics are leaves, never held while another is taken. No lock is held across a
+  core -> journal binding -> journal file locks;  core -> watch registry (opening, closing);
+  status intake -> status history, watch registry, a watch's queue;  peer book, inbound pool,
+  tracker, notifier and metrics are leaves, never held while another is taken. No lock is held across a
   send, a validation, an account-state read, an fsync or a compaction.
 """
 
 from __future__ import annotations
 
 import logging
+import operator
 import queue
 import secrets
 import threading
 import time
 from typing import Any, Iterable
 
-from .._wire import check_pointers
+from .._wire import check_address, check_pointers
 from ..config import MempoolConfig
 from ..fair_pool import FairPool
 from ..metrics import MempoolMetrics
 from ..network.base import Network
+from ..status import (AccountStatus, DropReason, TransactionState, TransactionStatus, account_view,
+                      first_gap, held_sequence_numbers, parse_key, pending_state)
 from ..storage import AccountStateReader
 from ..transaction import SignedTransaction, is_transaction
-from ..types import MempoolAddTransactionStatus, MempoolAddTransactionStatusCode, TimelineState
+from ..types import (MempoolAddTransactionStatus, MempoolAddTransactionStatusCode,
+                     RemovalReason, TimelineState)
 from .admission import Admission
 from .durability import JournalBinding
 from .guarded_core import GuardedCore
@@ -51,13 +58,17 @@ from .outbound import Broadcaster
 from .peer_messages import PeerMessages
 from .peers import PeerBook, PeerSyncState
 from .protocol import Ack, BroadcastRequest
+from .status_history import HistoryEntry, OrderedIntake, StatusHistory, replacements, txn_hash
 from .tracking import StageTracker
+from .watch import TransactionWatch, WatchHub
 
-__all__ = ["SharedMempool", "SharedMempoolNotification", "PeerSyncState"]
+__all__ = ["SharedMempool", "SharedMempoolNotification", "PeerSyncState", "TransactionWatch"]
 
 log = logging.getLogger(__name__)
 
 _Code = MempoolAddTransactionStatusCode
+_REPLACED = RemovalReason.REPLACED
+_reason_of = operator.itemgetter(1)
 
 
 def _interval(ms: int) -> float:
@@ -97,6 +108,12 @@ class SharedMempool:
         self._name = getattr(network, "peer_id", "node")
         self.metrics = MempoolMetrics()
         self._core = GuardedCore(mempool)
+        # the status API: history of what left, watches; both fed in the core's order
+        self._intake = OrderedIntake()
+        self._history = StatusHistory(config.status_history_size)
+        self._watches = WatchHub(self._core, self._intake, clock,
+                                 queue_size=config.watch_queue_size,
+                                 capacity_per_user=config.capacity_per_user)
         self.metrics.bind_core(self._index_size)
         self._tracker = StageTracker(self.metrics)
         self._notifier = Notifier()
@@ -105,7 +122,8 @@ class SharedMempool:
                                / 1000.0, max_in_flight=config.max_broadcasts_per_peer)
         self._admission = Admission(config, validator, storage, self._core, self.metrics, clock)
         self._broadcaster = Broadcaster(config, self._core, self._peers, self._send,
-                                        self.metrics, self._tracker, clock)
+                                        self.metrics, self._tracker, clock,
+                                        on_broadcast=self._watch_broadcast)
         self._inbound = FairPool(lambda peer, message: self._messages.inbound_job(peer, message),
                                  slots=config.shared_mempool_max_concurrent_inbound_syncs,
                                  share=config.shared_mempool_max_inbound_syncs_per_peer,
@@ -113,7 +131,8 @@ class SharedMempool:
         self._stop = threading.Event()
         self._messages = PeerMessages(
             name=self._name, incarnation=self.incarnation, peers=self._peers,
-            admission=self._admission, core=self._core, inbound=self._inbound,
+            admission=_WatchedAdmission(self._admission, self._watches, self._intake),
+            core=self._core, inbound=self._inbound,
             metrics=self.metrics, notifier=self._notifier, send=self._send, clock=clock,
             stopping=self._stop.is_set)
         self._reader = NetworkReader(network, self._inbound,
@@ -129,6 +148,8 @@ class SharedMempool:
         if self._binding is not None:
             self._core.add_locked_listener(self._binding.removed_locked)
             self._core.add_listener(self._binding.removed)
+        self._core.add_locked_listener(self._status_removed_locked)
+        self._core.add_listener(self._status_drain)
         self._threads: list[threading.Thread] = []
         self._started = False
         #: Set when one of this instance's threads died of an exception (see `failure`).
@@ -222,6 +243,7 @@ class SharedMempool:
             removed = self._core.apply(_gc_by_system_ttl, step)
             total += removed
             if removed < step:
+                self._intake.drain()
                 return total
 
     # ------------------------------------------------------------------ journal
@@ -343,7 +365,11 @@ class SharedMempool:
             return []
         binding = self._binding
         hook = None if binding is None else binding.accepted_locked
+        if self._watches.active:
+            hook = _both(hook, self._watches.admitted_locked)
         statuses = self._admission.admit(txns, TimelineState.NOT_READY, "client", hook)
+        if self._intake:
+            self._intake.drain()
         accepted = [txn for txn, status in zip(txns, statuses) if status.code == _Code.VALID]
         if binding is not None and accepted:
             # durable before acknowledged: if this raises, the client gets no VALID (the
@@ -370,7 +396,11 @@ class SharedMempool:
             raise TypeError("batch_size must be an int")
         seen = exclude if isinstance(exclude, (set, frozenset)) else frozenset(exclude)
         block = self._core.read(_get_block, batch_size, seen)
-        self._tracker.pulled(block, self._clock())
+        now = self._clock()
+        self._tracker.pulled(block, now)
+        if self._watches.active and block:
+            self._watches.pulled(block, now)
+            self._intake.drain()
         return block
 
     def commit_transactions(self, committed, block_time: float, rejected=()) -> int:
@@ -381,8 +411,12 @@ class SharedMempool:
         if not isinstance(block_time, (int, float)) or isinstance(block_time, bool):
             raise TypeError("block_time must be a number of seconds")
         step = self.config.core_step_size
+        hub = self._watches
         for start in range(0, len(committed), step):
-            self._core.apply(_remove, committed[start:start + step], False)
+            if hub.active:  # promotions of the committed accounts' successors
+                self._core.apply(_remove_watched, committed[start:start + step], hub)
+            else:
+                self._core.apply(_remove, committed[start:start + step], False)
         for start in range(0, len(rejected), step):
             self._core.apply(_remove, rejected[start:start + step], True)
         expired = 0
@@ -391,11 +425,164 @@ class SharedMempool:
             expired += removed
             if removed < step:
                 break
+        self._intake.drain()
         if committed:
             self._notifier.notify(SharedMempoolNotification.COMMIT)
         if rejected:
             self._notifier.notify(SharedMempoolNotification.REJECT)
         return expired
+
+
+    # ------------------------------------------------------------------ status API
+    def transaction_status(self, key) -> TransactionStatus:
+        """Where one transaction stands here: `key` is its 32-byte hash or its
+        (sender, sequence_number) pointer (docs/design.md §5)."""
+        return self.transaction_statuses([key])[0]
+
+    def transaction_statuses(self, keys) -> list[TransactionStatus]:
+        """`transaction_status` of each key, in order, reading the core in one lock hold."""
+        parsed = [parse_key(key) for key in keys]
+        if not parsed:
+            return []
+        pending = self._core.read(_pending_statuses, parsed, self.config.capacity_per_user)
+        # every removal made before that read is in the intake: record it before looking
+        self._intake.drain(wait=True)
+        return [self._status_of(h, ptr, found) for (h, ptr), found in zip(parsed, pending)]
+
+    def _status_of(self, h, ptr, found) -> TransactionStatus:
+        if found is not None:
+            txn, state, detail = found
+            return TransactionStatus(state, None, txn_hash(txn), txn.pointer, None, detail)
+        entry = self._history.by_hash(h) if h is not None else self._history.by_pointer(*ptr)
+        if entry is not None:
+            return TransactionStatus(entry.state, entry.reason, entry.hash, entry.pointer,
+                                     entry.at, self._removal_detail(entry))
+        if self._history.size:
+            detail = ("never seen here, or forgotten: the status history keeps the last "
+                      f"{self._history.size:,} transactions that left the pool")
+        else:
+            detail = "not pending here (no status history is kept: status_history_size = 0)"
+        return TransactionStatus(TransactionState.UNKNOWN, None, None if ptr is not None else h,
+                                 ptr, None, detail)
+
+    def _removal_detail(self, entry: HistoryEntry) -> str:
+        if entry.reason is None:
+            return "committed"
+        if entry.reason is DropReason.REPLACED:
+            by = entry.replaced_by.hex() if entry.replaced_by else "a transaction since gone"
+            return (f"replaced by {by}: a higher gas price at the same sequence number")
+        if entry.reason is DropReason.SYSTEM_TTL:
+            return ("expired: waited here longer than the system TTL of "
+                    f"{self.config.system_transaction_timeout_secs:g} s")
+        return _DROP_DETAIL[entry.reason]
+
+    def account_status(self, sender: bytes) -> AccountStatus:
+        """An account's pending transactions here: the current sequence number the mempool
+        uses (its cached one, else the account store's), the ready and parked sequence numbers
+        and the gap the parked ones wait for. Scans `capacity_per_user` sequence numbers from
+        the current one, `core_step_size` per lock hold."""
+        sender = check_address(sender, "sender")
+        cap = self.config.capacity_per_user
+        step = self.config.core_step_size
+        current, held = self._core.read(_account_first, sender, min(step, cap))
+        if current is None:
+            states = self.storage.get_account_states([sender])
+            account = states[0] if states else None
+            current = account[0] if account is not None else 0
+            held = self._core.read(held_sequence_numbers, sender, current, min(step, cap))
+        for start in range(current + step, current + cap, step):
+            if start > (1 << 64) - 1:
+                break
+            held += self._core.read(held_sequence_numbers, sender, start,
+                                    min(step, current + cap - start))
+        return account_view(sender, current, held)
+
+    def watch(self, keys=None, *, accounts=None) -> TransactionWatch:
+        """A subscription to the events of the transactions named by `keys` (hashes or
+        pointers) and of every transaction of `accounts`; of everything when both are None.
+        See `mempool_fast.shared.watch`."""
+        for what, value in (("keys", keys), ("accounts", accounts)):
+            if isinstance(value, (bytes, bytearray, memoryview, str)) or (
+                    isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int)):
+                raise TypeError(f"{what} is a list (of hashes or pointers, or of addresses), "
+                                f"not one {type(value).__name__}")
+        return self._watches.open(None if keys is None else list(keys),
+                                  None if accounts is None else list(accounts))
+
+    def inspect(self) -> dict:
+        """What the pool holds and what happened to what left it (JSON-serialisable): pending
+        counts by state, the history window's counts by state and reason, each peer's
+        broadcast cursor and unacknowledged batches, the core's index sizes, the watches."""
+        core = self._core.read(_inspect_core)
+        peers = self._peers.describe()
+        for pid, described in peers.items():
+            described["unacknowledged"] = [list(r) for r in self._peers.in_flight(pid)]
+        self._intake.drain(wait=True)
+        return {"pending": {"ready": core["priority_index_size"],
+                            "parked": core["parking_lot_size"], "total": core["mempool_size"]},
+                "history": self._history.counts(),
+                "peers": peers,
+                "core": core,
+                "watches": self._watches.stats(),
+                "incarnation": self.incarnation}
+
+    def _status_removed_locked(self, removals: list) -> None:
+        """The status API's locked listener: one intake append (and, only with a REPLACED
+        among the removals, the replacements' lookup); the watches' work when one is open."""
+        if self._history.size:
+            replaced = replacements(self._core.mempool, removals) \
+                if _REPLACED in map(_reason_of, removals) else None
+            self._intake.put((self._history.record, removals, self._clock(), replaced))
+        if self._watches.active:
+            self._watches.removed_locked(removals)
+
+    def _status_drain(self, _removals: list) -> None:
+        self._intake.drain()
+
+    def _watch_broadcast(self, peer: str, txns: list, now: float) -> None:
+        if self._watches.active:
+            self._watches.broadcast(peer, txns, now)
+            self._intake.drain()
+
+
+class _WatchedAdmission:
+    """The peer path's admission (PeerMessages uses `admit` only), with the watches' hook
+    while a watch is open, and the status intake drained after."""
+
+    def __init__(self, admission: Admission, hub: WatchHub, intake: OrderedIntake) -> None:
+        self._admission = admission
+        self._hub = hub
+        self._intake = intake
+
+    def admit(self, txns, state, origin, on_valid_locked=None):
+        if self._hub.active:
+            on_valid_locked = _both(on_valid_locked, self._hub.admitted_locked)
+        try:
+            return self._admission.admit(txns, state, origin, on_valid_locked)
+        finally:
+            if self._intake:
+                self._intake.drain()
+
+
+def _both(first, second):
+    """A hook calling `first` (if any) then `second`."""
+    if first is None:
+        return second
+
+    def hook(valid: list) -> None:
+        first(valid)
+        second(valid)
+    return hook
+
+
+_DROP_DETAIL = {
+    DropReason.REJECTED: "rejected: consensus rejected it, or an earlier transaction of its "
+                         "account",
+    DropReason.EXPIRED: "expired: its expiration time passed before it was committed",
+    DropReason.EVICTED: "evicted: mempool full, a ready transaction needed room",
+    DropReason.STALE: "stale: the account's sequence number moved past it without it being "
+                      "committed here",
+}
 
 
 # -- what runs under the core lock (module functions: no closure per call) --
@@ -433,3 +620,53 @@ def _index_size(core, name: str) -> int:
         return len(core)
     reader = getattr(core, f"{name}_size", None)
     return reader() if reader is not None else 0
+
+
+def _remove_watched(core, pointers, hub: WatchHub) -> None:
+    _remove(core, pointers, False)
+    hub.committed_locked(core, {sender for sender, _ in pointers})
+
+
+def _inspect_core(core) -> dict:
+    return {**_sizes(core), "last_timeline_id": core.last_timeline_id(),
+            "account_count": core.account_count()}
+
+
+def _account_first(core, sender: bytes, count: int):
+    current = core.sequence_number(sender)
+    if current is None:
+        return None, []
+    return current, held_sequence_numbers(core, sender, current, count)
+
+
+_TS_READY = TimelineState.READY
+_TS_NON_QUALIFIED = TimelineState.NON_QUALIFIED
+
+
+def _pending_statuses(core, parsed, cap: int) -> list:
+    """(transaction, state, detail) of each key whose transaction is pending, else None."""
+    by_hash = getattr(core, "get_by_hash", None)
+    out = []
+    for h, ptr in parsed:
+        txn = core.get(*ptr) if ptr is not None else (
+            by_hash(h) if by_hash is not None else None)
+        if txn is None:
+            out.append(None)
+            continue
+        sender, seq = txn.sender, txn.sequence_number
+        ts, tid = core.timeline_state(sender, seq)
+        state = pending_state(core, sender, seq, ts, cap)
+        current = core.sequence_number(sender)
+        if state is TransactionState.READY:
+            detail = (f"ready: offered to consensus, broadcast timeline id {tid}"
+                      if ts == _TS_READY else
+                      "ready: offered to consensus (received from a peer: not re-broadcast)")
+        elif current is not None and seq < current:
+            detail = (f"parked below the account's sequence number {current}: the next "
+                      "admission for the account drops it as stale")
+        else:
+            gap = None if current is None else first_gap(core, sender, current, cap)
+            detail = (f"waiting for sequence number {gap} of this account" if gap is not None
+                      else "waiting for an earlier sequence number of this account")
+        out.append((txn, state, detail))
+    return out

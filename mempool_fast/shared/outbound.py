@@ -5,13 +5,14 @@ timeline range, so committed transactions drop out; an empty range counts as ack
 then send new batches from its cursor while it has room in flight. Rounds run one at a time
 (`_round_lock`); within a round a range read and encoded once is shared by every peer at the
 same cursor. The core lock is held only to read the timeline, the peer book's lock only to
-update it, and neither while sending.
+update it, and neither while sending. `on_broadcast(peer, txns, now)`, when given, hears of
+every batch a send accepted (the watches' broadcast events), after the send.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Callable, Optional
 
 from ..config import MempoolConfig
 from ..metrics import MempoolMetrics
@@ -36,7 +37,8 @@ class Broadcaster:
 
     def __init__(self, config: MempoolConfig, core: GuardedCore, peers: PeerBook,
                  send: Callable[[str, bytes, int], bool], metrics: MempoolMetrics,
-                 tracker: StageTracker, clock: Callable[[], float]) -> None:
+                 tracker: StageTracker, clock: Callable[[], float], *,
+                 on_broadcast: Optional[Callable[[str, list, float], None]] = None) -> None:
         self._batch_size = config.shared_mempool_batch_size
         self._batches_per_round = config.shared_mempool_max_batches_per_round
         self._core = core
@@ -45,6 +47,7 @@ class Broadcaster:
         self._metrics = metrics
         self._tracker = tracker
         self._clock = clock
+        self._on_broadcast = on_broadcast
         self._round_lock = threading.Lock()
 
     def round(self) -> None:
@@ -69,7 +72,8 @@ class Broadcaster:
             if not self._peers.resent(pid, bid, now, empty=not txns):
                 continue
             self._metrics.resent_batches.labels(reason="retry" if retry else "timeout").inc()
-            self._send(pid, data, len(txns))
+            if self._send(pid, data, len(txns)) and self._on_broadcast is not None:
+                self._on_broadcast(pid, txns, now)
 
     def _send_new(self, pid: str, now: float, reads: dict) -> None:
         for _ in range(self._batches_per_round):
@@ -86,4 +90,5 @@ class Broadcaster:
                 return
             self._metrics.broadcast_batches.inc()
             self._tracker.broadcast(txns, now)
-            self._send(pid, data, len(txns))
+            if self._send(pid, data, len(txns)) and self._on_broadcast is not None:
+                self._on_broadcast(pid, txns, now)
