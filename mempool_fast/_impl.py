@@ -2,7 +2,9 @@
 
 ``MEMPOOL_FAST_PUREPYTHON=1`` (or ``true``/``yes``) is read once, here, at first import, as
 msgpack and multidict do. Every twin module asks ``extension(name)`` for its compiled half; a
-missing extension falls back to pure Python with one warning. ``PURE`` says whether the user
+package installed without its extensions (``MEMPOOL_FAST_NO_EXTENSIONS=1``, or a build whose
+compiler failed, which warned then) is pure Python silently; an extension that exists but cannot
+be imported falls back with one warning. ``PURE`` says whether the user
 asked for pure Python; each public selector (``IMPLEMENTATION`` and its siblings) reports what
 was actually loaded.
 """
@@ -27,6 +29,12 @@ def extension(name: str, what: str) -> ModuleType | None:
         return None
     try:
         return importlib.import_module(f"mempool_fast.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"mempool_fast.{name}":  # installed without extensions: no noise
+            return None
+        warnings.warn(f"mempool_fast: {what} unavailable ({exc}); using pure Python",
+                      RuntimeWarning, stacklevel=3)
+        return None
     except ImportError as exc:
         warnings.warn(f"mempool_fast: {what} unavailable ({exc}); using pure Python",
                       RuntimeWarning, stacklevel=3)

@@ -97,6 +97,11 @@ def resign(key: nacl.signing.SigningKey, txn: SignedTransaction, **changes) -> S
 
 # -- the extension and its libsodium routes ------------------------------------------------------
 
+_NO_EXTENSIONS = pytest.mark.skipif(os.environ.get("MEMPOOL_FAST_NO_EXTENSIONS") == "1",
+                                    reason="installed without extensions")
+
+
+@_NO_EXTENSIONS
 def test_batch_verifier_is_built_and_default():
     assert _verify is not None, validation._VERIFY_IMPORT_ERROR
     assert "detached" in _verify.ROUTES and "open" in _verify.ROUTES
@@ -105,6 +110,7 @@ def test_batch_verifier_is_built_and_default():
         assert validation.IMPLEMENTATION == "cython"
 
 
+@_NO_EXTENSIONS
 def test_environment_forces_pure_validator():
     code = "from mempool_fast import validation as v; print(v.IMPLEMENTATION)"
     env = dict(os.environ, MEMPOOL_FAST_PUREPYTHON="1")
@@ -115,8 +121,17 @@ def test_environment_forces_pure_validator():
     assert out.stdout.strip() == "cython", out.stderr
 
 
-def test_missing_extension_falls_back_to_pure_with_a_warning():
-    code = ("import sys, warnings; sys.modules['mempool_fast._verify'] = None\n"
+_BREAK_VERIFY = (
+    "import sys\n"
+    "class Broken:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'mempool_fast._verify':\n"
+    "            raise ImportError('undefined symbol: simulated broken build')\n"
+    "sys.meta_path.insert(0, Broken())\n")
+
+
+def test_a_broken_extension_falls_back_to_pure_with_a_warning():
+    code = (_BREAK_VERIFY + "import warnings\n"
             "with warnings.catch_warnings(record=True) as caught:\n"
             "    warnings.simplefilter('always')\n"
             "    from mempool_fast import validation as v\n"
@@ -127,6 +142,19 @@ def test_missing_extension_falls_back_to_pure_with_a_warning():
     env.pop("MEMPOOL_FAST_PUREPYTHON", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["python", "True", "ImportError"], out.stderr
+
+
+def test_an_install_without_extensions_is_pure_python_silently():
+    """MEMPOOL_FAST_NO_EXTENSIONS=1 installs no extension modules: nothing to warn about."""
+    code = ("import sys, warnings; sys.modules['mempool_fast._verify'] = None\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    from mempool_fast import validation as v\n"
+            "print(v.IMPLEMENTATION, len([w for w in caught if 'mempool_fast' in str(w.message)]))")
+    env = dict(os.environ)
+    env.pop("MEMPOOL_FAST_PUREPYTHON", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["python", "0"], out.stderr
 
 
 @pytest.mark.parametrize("vector", RFC8032, ids=["test1", "test2", "test3"])
