@@ -1,7 +1,8 @@
 """A client of a node's endpoint (see `mempool_fast.rpc` for the protocol).
 
 One `NodeClient` owns one ZeroMQ DEALER socket, so it belongs to one thread. Calls are
-synchronous (`submit`, `status`, `get_block`, `commit`, `stats`); `send`/`receive` pipeline
+synchronous (`submit`, `status`, `get_block`, `commit`, `stats`, `transaction_status`,
+`account_status`, `inspect`); `send`/`receive` pipeline
 several requests at once, which the load generator uses to keep a node busy.
 """
 
@@ -16,6 +17,7 @@ import zmq
 from . import rpc
 from .errors import RemoteError, RpcError, RpcTimeout
 from .rpc import Op, TxnState
+from .status import AccountStatus, TransactionStatus
 from .transaction import SignedTransaction
 from .types import MempoolAddTransactionStatus
 
@@ -128,6 +130,23 @@ class NodeClient:
     def stats(self) -> dict:
         """Mempool size, parking lot size, peers, transport counters... (a JSON object)."""
         return self.call(Op.STATS)
+
+    def transaction_status(self, keys: Iterable) -> list[TransactionStatus]:
+        """Where each transaction stands on this node; each key is a 32-byte hash or a
+        (sender, sequence_number) pointer (at most the node's client_max_transactions)."""
+        if isinstance(keys, (bytes, bytearray, memoryview)) or (
+                isinstance(keys, tuple) and len(keys) == 2 and isinstance(keys[1], int)):
+            raise TypeError("keys is a list of keys (hashes or pointers), not one key")
+        return self.call(Op.TXN_STATUS, list(keys))
+
+    def account_status(self, sender: bytes) -> AccountStatus:
+        """An account's pending transactions on this node (ready, parked, what blocks them)."""
+        return self.call(Op.ACCOUNT_STATUS, sender)
+
+    def inspect(self) -> dict:
+        """The node's SharedMempool.inspect(): pending counts, the status history's counts by
+        state and reason, per-peer broadcast cursors and unacknowledged batches, index sizes."""
+        return self.call(Op.INSPECT)
 
     def close(self) -> None:
         self._sock.close(linger=0)

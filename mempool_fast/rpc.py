@@ -6,8 +6,10 @@ Response: ``version u8 | op u8 | request_id u32 | ok u8 (1 ok, 0 error) | body``
 Both decoders take bytes-like input only and raise `MalformedResponse` (an `RpcError`) for
 anything malformed: a short
 or lying count or length, trailing bytes, an unknown version, op, status code or state, a
-malformed transaction, a COMMIT ``block_time`` that is not a finite non-negative number, or a
-STATS body that is not a JSON object.
+malformed transaction, a COMMIT ``block_time`` that is not a finite non-negative number, a
+STATS or INSPECT body that is not a JSON object, a status key of an unknown kind, a status whose
+state, reason or flags do not agree, a time that is not finite, a detail that is not UTF-8, or
+account sequence numbers that are not strictly increasing.
 
 Bodies (``ptr`` = ``sender 32s | sequence_number u64``, ``blob`` = ``len u32 | bytes``):
 
@@ -20,7 +22,18 @@ GET_BLOCK  ``batch u32 | n u32 | ptr * n`` (exclude)   ``n u32 | blob(txn wire) 
 COMMIT     ``block_time f64 | n u32 | ptr * n |        (empty)
            m u32 | ptr * m`` (committed, rejected)
 STATS      (empty)                                     UTF-8 JSON object
+TXN_STATUS ``n u32 | key * n``                         ``n u32 | tstatus * n``
+ACCOUNT    ``sender 32s``                              ``astatus``
+INSPECT    (empty)                                     UTF-8 JSON object
 =========  ==========================================  ====================================
+
+``key`` = ``0 u8 | hash 32s`` or ``1 u8 | ptr``.
+``tstatus`` = ``state u8 | reason u8 | flags u8 | [hash 32s] | [ptr] | [at f64] | detail blob16``
+(`TransactionState` and `DropReason` codes; reason 0 unless the state is DROPPED, where it is
+required; flags: 1 hash present, 2 pointer present, 4 at present; no other bits).
+``astatus`` = ``sender 32s | sequence_number u64 | has_blocked u8 | blocked_on u64 |
+n u32 | u64 * n (ready) | m u32 | u64 * m (parked)`` (has_blocked 0 or 1, blocked_on 0 when
+absent; each list strictly increasing).
 """
 
 from __future__ import annotations
@@ -31,13 +44,15 @@ import math
 import struct
 from dataclasses import dataclass
 
-from ._wire import POINTER, check_pointer
+from ._wire import POINTER, check_address, check_pointer
 from .errors import MalformedResponse, MalformedTransaction, RpcError
+from .status import AccountStatus, DropReason, TransactionState, TransactionStatus, parse_key
 from .transaction import SignedTransaction
 from .types import MempoolAddTransactionStatus
 from .types import MempoolAddTransactionStatusCode as Code
 
 __all__ = ["Op", "TxnState", "Request", "Response", "RpcError", "encode_request",
+           "MAX_DETAIL",
            "decode_request", "encode_response", "decode_response", "error_response",
            "PROTOCOL_VERSION"]
 
@@ -48,6 +63,15 @@ _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _PTR = POINTER
 _F64 = struct.Struct("<d")
+_U8 = struct.Struct("<B")
+_U64 = struct.Struct("<Q")
+_HASH = struct.Struct("<32s")
+_TSTATUS_HEAD = struct.Struct("<BBB")
+_ACCOUNT_HEAD = struct.Struct("<32sQBQ")
+_KEY_HASH, _KEY_POINTER = 0, 1
+_HAS_HASH, _HAS_POINTER, _HAS_AT = 1, 2, 4
+#: Longest transaction-status detail carried back, bytes (cut at a character boundary).
+MAX_DETAIL = 0xFFFF
 #: Longest status message carried back to a client, bytes.
 MAX_STATUS_MESSAGE = 0xFFFF
 
@@ -58,6 +82,9 @@ class Op(enum.IntEnum):
     GET_BLOCK = 3
     COMMIT = 4
     STATS = 5
+    TXN_STATUS = 6  #: TransactionStatus by hash or pointer, many keys at once
+    ACCOUNT_STATUS = 7  #: AccountStatus of one sender
+    INSPECT = 8  #: SharedMempool.inspect()
 
 
 class TxnState(enum.IntEnum):
@@ -75,7 +102,9 @@ class Request:
     op: Op
     request_id: int
     #: SUBMIT: list[SignedTransaction]; STATUS: list[ptr]; GET_BLOCK: (batch, list[ptr]);
-    #: COMMIT: (block_time, committed list[ptr], rejected list[ptr]); STATS: None.
+    #: COMMIT: (block_time, committed list[ptr], rejected list[ptr]); STATS: None;
+    #: TXN_STATUS: list of keys (32-byte hash bytes or ptr); ACCOUNT_STATUS: sender bytes;
+    #: INSPECT: None.
     body: object = None
 
 
@@ -85,7 +114,9 @@ class Response:
     request_id: int
     ok: bool
     #: SUBMIT: list[MempoolAddTransactionStatus]; STATUS: list[TxnState]; GET_BLOCK:
-    #: list[SignedTransaction]; COMMIT: None; STATS: dict; error: the message (str).
+    #: list[SignedTransaction]; COMMIT: None; STATS: dict; TXN_STATUS:
+    #: list[TransactionStatus]; ACCOUNT_STATUS: AccountStatus; INSPECT: dict; error: the
+    #: message (str).
     body: object = None
 
 
@@ -136,6 +167,27 @@ class _Reader:
                 raise MalformedResponse(f"transaction {i}: {exc}") from None
         return out
 
+    def keys(self) -> list:
+        n = self.count(1 + _HASH.size)
+        out: list = []
+        for i in range(n):
+            (kind,) = self.take(_U8)
+            if kind == _KEY_HASH:
+                out.append(self.take(_HASH)[0])
+            elif kind == _KEY_POINTER:
+                out.append(self.take(_PTR))
+            else:
+                raise MalformedResponse(f"status key {i}: unknown key kind {kind}")
+        return out
+
+    def u64s(self) -> list[int]:
+        n = self.count(_U64.size)
+        out = list(struct.unpack_from(f"<{n}Q", self.data, self.pos))
+        self.pos += n * _U64.size
+        if any(a >= b for a, b in zip(out, out[1:])):
+            raise MalformedResponse("sequence numbers are not strictly increasing")
+        return out
+
     def end(self) -> None:
         if self.pos != len(self.data):
             raise MalformedResponse(f"{len(self.data) - self.pos} trailing bytes")
@@ -144,6 +196,100 @@ class _Reader:
 def _pointers(ptrs) -> bytes:
     ptrs = [check_pointer(p) for p in ptrs]  # a short sender must not be silently padded
     return _U32.pack(len(ptrs)) + b"".join(_PTR.pack(s, q) for s, q in ptrs)
+
+
+def _keys(keys) -> bytes:
+    parts = [_U32.pack(len(keys))]
+    for key in keys:
+        h, ptr = parse_key(key)
+        parts.append(bytes([_KEY_HASH]) + h if h is not None else
+                     bytes([_KEY_POINTER]) + _PTR.pack(*ptr))
+    return b"".join(parts)
+
+
+def _detail(text: str) -> bytes:
+    data = text.encode()
+    if len(data) > MAX_DETAIL:  # cut at a character boundary: the reply stays UTF-8
+        data = data[:MAX_DETAIL].decode(errors="ignore").encode()
+    return _U16.pack(len(data)) + data
+
+
+def _txn_status(status: TransactionStatus) -> bytes:
+    flags = ((_HAS_HASH if status.hash is not None else 0)
+             | (_HAS_POINTER if status.pointer is not None else 0)
+             | (_HAS_AT if status.at is not None else 0))
+    parts = [_TSTATUS_HEAD.pack(int(status.state),
+                                0 if status.reason is None else int(status.reason), flags)]
+    if status.hash is not None:
+        parts.append(_HASH.pack(status.hash))
+    if status.pointer is not None:
+        parts.append(_PTR.pack(*check_pointer(status.pointer)))
+    if status.at is not None:
+        parts.append(_F64.pack(status.at))
+    parts.append(_detail(status.detail))
+    return b"".join(parts)
+
+
+def _read_txn_status(r: _Reader, i: int) -> TransactionStatus:
+    state_code, reason_code, flags = r.take(_TSTATUS_HEAD)
+    try:
+        state = TransactionState(state_code)
+    except ValueError:
+        raise MalformedResponse(f"status {i}: unknown transaction state {state_code}") from None
+    if state is TransactionState.DROPPED:
+        try:
+            reason = DropReason(reason_code)
+        except ValueError:
+            raise MalformedResponse(
+                f"status {i}: unknown drop reason {reason_code}") from None
+    elif reason_code:
+        raise MalformedResponse(f"status {i}: a drop reason {reason_code} with state "
+                                f"{state.name}")
+    else:
+        reason = None
+    if flags & ~(_HAS_HASH | _HAS_POINTER | _HAS_AT):
+        raise MalformedResponse(f"status {i}: unknown status flags {flags:#x}")
+    h = r.take(_HASH)[0] if flags & _HAS_HASH else None
+    ptr = r.take(_PTR) if flags & _HAS_POINTER else None
+    at = r.take(_F64)[0] if flags & _HAS_AT else None
+    if at is not None and not math.isfinite(at):
+        raise MalformedResponse(f"status {i}: time {at} is not finite")
+    try:
+        detail = r.blob(_U16).decode()
+    except UnicodeDecodeError:
+        raise MalformedResponse(f"status {i}: detail is not UTF-8") from None
+    return TransactionStatus(state, reason, h, ptr, at, detail)
+
+
+def _account_status(status: AccountStatus) -> bytes:
+    blocked = status.blocked_on
+    ready, parked = list(status.ready), list(status.parked)
+    return (_ACCOUNT_HEAD.pack(status.sender, status.sequence_number,
+                               0 if blocked is None else 1, 0 if blocked is None else blocked)
+            + _U32.pack(len(ready)) + struct.pack(f"<{len(ready)}Q", *ready)
+            + _U32.pack(len(parked)) + struct.pack(f"<{len(parked)}Q", *parked))
+
+
+def _read_account_status(r: _Reader) -> AccountStatus:
+    sender, seq, has_blocked, blocked = r.take(_ACCOUNT_HEAD)
+    if has_blocked not in (0, 1) or (not has_blocked and blocked):
+        raise MalformedResponse(f"account status: bad blocked_on flag {has_blocked} "
+                                f"({blocked})")
+    ready = r.u64s()
+    parked = r.u64s()
+    return AccountStatus(sender, seq, tuple(ready), tuple(parked),
+                         blocked if has_blocked else None)
+
+
+def _json_object(r: _Reader, data: bytes, what: str) -> dict:
+    try:
+        body = json.loads(data[r.pos:])
+    except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
+        raise MalformedResponse(f"bad {what} JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise MalformedResponse(f"{what} body is a JSON {type(body).__name__}, not an object")
+    r.pos = len(data)
+    return body
 
 
 def _txns(txns) -> bytes:
@@ -169,8 +315,12 @@ def encode_request(op: Op, request_id: int, body=None) -> bytes:
     if op == Op.COMMIT:
         block_time, committed, rejected = body
         return head + _F64.pack(block_time) + _pointers(committed) + _pointers(rejected)
-    if op == Op.STATS:
+    if op == Op.STATS or op == Op.INSPECT:
         return head
+    if op == Op.TXN_STATUS:
+        return head + _keys(list(body))
+    if op == Op.ACCOUNT_STATUS:
+        return head + check_address(body, "sender")
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -206,6 +356,10 @@ def decode_request(data: bytes) -> Request:
         if not 0.0 <= block_time < math.inf:  # NaN fails too; inf would expire everything
             raise MalformedResponse(f"block_time {block_time} is not a finite non-negative number")
         body = (block_time, r.pointers(), r.pointers())
+    elif op == Op.TXN_STATUS:
+        body = r.keys()
+    elif op == Op.ACCOUNT_STATUS:
+        body = r.take(_HASH)[0]
     else:
         body = None
     r.end()
@@ -236,8 +390,12 @@ def encode_response(op: Op, request_id: int, body=None) -> bytes:
         return head + _txns(list(body))
     if op == Op.COMMIT:
         return head
-    if op == Op.STATS:
+    if op == Op.STATS or op == Op.INSPECT:
         return head + json.dumps(body, sort_keys=True).encode()
+    if op == Op.TXN_STATUS:
+        return head + _U32.pack(len(body)) + b"".join(map(_txn_status, body))
+    if op == Op.ACCOUNT_STATUS:
+        return head + _account_status(body)
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -280,13 +438,14 @@ def decode_response(data: bytes) -> Response:
     elif op == Op.COMMIT:
         body = None
     elif op == Op.STATS:
-        try:
-            body = json.loads(data[r.pos:])
-        except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
-            raise MalformedResponse(f"bad stats JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise MalformedResponse(f"stats body is a JSON {type(body).__name__}, not an object")
-        r.pos = len(data)
+        body = _json_object(r, data, "stats")
+    elif op == Op.INSPECT:
+        body = _json_object(r, data, "inspect")
+    elif op == Op.TXN_STATUS:
+        n = r.count(_TSTATUS_HEAD.size + _U16.size)
+        body = [_read_txn_status(r, i) for i in range(n)]
+    elif op == Op.ACCOUNT_STATUS:
+        body = _read_account_status(r)
     else:
         raise MalformedResponse(f"unknown op {op}")
     r.end()

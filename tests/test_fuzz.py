@@ -36,6 +36,8 @@ from hypothesis import strategies as st
 from conftest import wait_until
 from mempool_fast import MalformedMessage, MalformedTransaction, MempoolConfig, SignedTransaction
 from mempool_fast import rpc
+from mempool_fast.status import (AccountStatus, DropReason, TransactionState,
+                                 TransactionStatus)
 from mempool_fast import _impl
 from mempool_fast.shared.protocol import (
     Ack, BroadcastRequest, Hello, decode, encode, encode_broadcast,
@@ -134,6 +136,12 @@ def request_sample(data: bytes) -> Sample:
         w.skip(8)
         w.skip(40 * w.count())
         w.skip(40 * w.count())
+    elif op == rpc.Op.TXN_STATUS:
+        for _ in range(w.count()):
+            w.tags.append(w.pos)  # the key kind: 0 hash, 1 pointer
+            w.skip(1 + (32 if data[w.pos] == 0 else 40))
+    elif op == rpc.Op.ACCOUNT_STATUS:
+        w.skip(32)
     return w.sample()
 
 
@@ -153,8 +161,23 @@ def response_sample(data: bytes) -> Sample:
         w.skip(n)
     elif op == rpc.Op.GET_BLOCK:
         w.blobs_of_txns()
-    elif op == rpc.Op.STATS:
+    elif op in (rpc.Op.STATS, rpc.Op.INSPECT):
         w.skip(len(data) - w.pos)
+    elif op == rpc.Op.TXN_STATUS:
+        for _ in range(w.count()):
+            w.tags.extend((w.pos, w.pos + 1, w.pos + 2))  # state, reason, flags
+            flags = data[w.pos + 2]
+            w.skip(3 + (32 if flags & 1 else 0) + (40 if flags & 2 else 0))
+            if flags & 4:
+                w.fields.append((w.pos, 8))  # the time, f64
+                w.skip(8)
+            w.skip(w.count(2))
+    elif op == rpc.Op.ACCOUNT_STATUS:
+        w.skip(40)
+        w.tags.append(w.pos)  # has_blocked
+        w.skip(9)
+        w.skip(8 * w.count())
+        w.skip(8 * w.count())
     return w.sample()
 
 
@@ -165,6 +188,14 @@ def _samples() -> tuple[list[SignedTransaction], dict[str, list[Sample]]]:
                                      expiration_time=4_000_000_000)
             for i in range(4)]
     ptrs = [t.pointer for t in txns]
+    statuses = [
+        TransactionStatus(TransactionState.READY, None, b"\x11" * 32, ptrs[0], None,
+                          "ready: offered to consensus"),
+        TransactionStatus(TransactionState.DROPPED, DropReason.REPLACED, b"\x22" * 32,
+                          ptrs[1], 1234.5, "replaced by 3333"),
+        TransactionStatus(TransactionState.UNKNOWN, None, None, ptrs[2], None, "never seen"),
+        TransactionStatus(TransactionState.COMMITTED, None, b"\x44" * 32, ptrs[3], 7.0, "")]
+    account = AccountStatus(ptrs[0][0], 3, (3, 4), (6, 9), 5)
     ok = MempoolAddTransactionStatus(Code.VALID, "")
     full = MempoolAddTransactionStatus(Code.MEMPOOL_IS_FULL, "mempool is full")
     return txns, {
@@ -178,13 +209,22 @@ def _samples() -> tuple[list[SignedTransaction], dict[str, list[Sample]]]:
             rpc.encode_request(rpc.Op.STATUS, 2, ptrs),
             rpc.encode_request(rpc.Op.GET_BLOCK, 3, (10, ptrs[:2])),
             rpc.encode_request(rpc.Op.COMMIT, 4, (5.0, ptrs[:1], ptrs[1:])),
-            rpc.encode_request(rpc.Op.STATS, 5))],
+            rpc.encode_request(rpc.Op.STATS, 5),
+            rpc.encode_request(rpc.Op.TXN_STATUS, 6, [b"\x11" * 32, ptrs[1], ptrs[2]]),
+            rpc.encode_request(rpc.Op.ACCOUNT_STATUS, 7, ptrs[0][0]),
+            rpc.encode_request(rpc.Op.INSPECT, 8),
+            rpc.encode_request(rpc.Op.INSPECT, 0xFFFF))],
         "response": [response_sample(r) for r in (
             rpc.encode_response(rpc.Op.SUBMIT, 1, [ok, full]),
             rpc.encode_response(rpc.Op.STATUS, 2, [rpc.TxnState.READY, rpc.TxnState.UNKNOWN]),
             rpc.encode_response(rpc.Op.GET_BLOCK, 3, txns[:2]),
             rpc.encode_response(rpc.Op.COMMIT, 4),
             rpc.encode_response(rpc.Op.STATS, 5, {"a": [1, 2], "b": {"c": None}}),
+            rpc.encode_response(rpc.Op.TXN_STATUS, 7, statuses),
+            rpc.encode_response(rpc.Op.ACCOUNT_STATUS, 8, account),
+            rpc.encode_response(rpc.Op.ACCOUNT_STATUS, 9,
+                                AccountStatus(ptrs[1][0], 0, (), (), None)),
+            rpc.encode_response(rpc.Op.INSPECT, 10, {"pending": {"ready": 1}}),
             rpc.error_response(1, 6, "no"))],
     }
 
@@ -348,10 +388,12 @@ MUST_REACH = {
                 "unknown ack flags", "empty batch range", "exceeds what", "runs past",
                 "trailing bytes", "shorter than its header"},
     "request": {"shorter than its", "protocol version", "unknown op", "truncated",
-                "count", "blob of", "transaction", "trailing bytes", "block_time"},
+                "count", "blob of", "transaction", "trailing bytes", "block_time",
+                "unknown key kind"},
     "response": {"shorter than its head", "protocol version", "unknown op", "truncated",
                  "count", "unknown status code", "TxnState", "bad stats JSON", "trailing bytes",
-                 "transaction"},
+                 "transaction", "unknown transaction state", "drop reason", "status flags",
+                 "not finite", "blocked_on", "strictly increasing", "bad inspect JSON"},
 }
 
 
@@ -819,7 +861,7 @@ def run_client_fuzz(tmp_path, seed: int, n: int) -> collections.Counter:
 
 
 def test_client_endpoint_answers_every_hostile_request(tmp_path):
-    outcomes = run_client_fuzz(tmp_path, seed=3, n=1_500)
+    outcomes = run_client_fuzz(tmp_path, seed=3, n=2_000)
     assert outcomes["error"] > 1_000 and sum(outcomes.values()) - outcomes["error"] > 60
     assert all(outcomes[f"ok {op.name}"] > 5 for op in rpc.Op), outcomes
 

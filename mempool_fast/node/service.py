@@ -1,6 +1,7 @@
 """What a node answers on its endpoints: the client operations and the consensus operations.
 
-`ClientService` (submit, status, stats) is for local tools on the unauthenticated client
+`ClientService` (submit, status, stats, transaction status, account status, inspect) is for
+local tools on the unauthenticated client
 endpoint; `ConsensusService` (get_block, commit) only for consensus, on the consensus endpoint.
 Each decodes a request, refuses an operation it does not serve, checks the node's own limits
 (transactions per request, how far ahead of the node's clock a block time may be), calls the
@@ -58,9 +59,10 @@ class _Service:
 
 
 class ClientService(_Service):
-    """SUBMIT, STATUS, STATS for local clients."""
+    """SUBMIT, STATUS, STATS, TXN_STATUS, ACCOUNT_STATUS, INSPECT for local clients."""
 
-    OPS = frozenset({Op.SUBMIT, Op.STATUS, Op.STATS})
+    OPS = frozenset({Op.SUBMIT, Op.STATUS, Op.STATS, Op.TXN_STATUS, Op.ACCOUNT_STATUS,
+                     Op.INSPECT})
     ELSEWHERE = "GET_BLOCK and COMMIT are consensus operations, on the consensus endpoint"
 
     def __init__(self, name: str, shared: Any, storage: Any, stats: Callable[[], dict], *,
@@ -79,6 +81,15 @@ class ClientService(_Service):
             return self._shared.submit_transactions(req.body)
         if req.op == Op.STATUS:
             return self.txn_states(req.body)
+        if req.op == Op.TXN_STATUS:
+            if len(req.body) > self._max_transactions:
+                raise ValueError(f"{len(req.body)} keys in one request; the limit is "
+                                 f"{self._max_transactions} ([node].client_max_transactions)")
+            return self._shared.transaction_statuses(req.body)
+        if req.op == Op.ACCOUNT_STATUS:
+            return self._shared.account_status(req.body)
+        if req.op == Op.INSPECT:
+            return self._shared.inspect()
         return self._stats()
 
     def txn_states(self, pointers) -> list[TxnState]:
