@@ -1,4 +1,6 @@
-"""`mempool-fast`: keygen, node --config FILE, cluster, journal salvage FILE."""
+"""`mempool-fast`: keygen, node --config FILE, cluster, journal salvage FILE, and the operator
+commands of one running node (submit, status, account, txpool, config default: see
+`mempool_fast.operator_cli`)."""
 
 from __future__ import annotations
 
@@ -48,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rewrite a journal the node refused to open, keeping every record whose checksum "
              "holds (the original is kept beside it)")
     salvage.add_argument("path", type=Path, help="the journal file")
+
+    from .operator_cli import add_commands
+    add_commands(sub, common)
     return parser
 
 
@@ -101,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         return node_main(str(args.config))
     if args.command == "journal":
         return _salvage(args.path)
+    from .operator_cli import COMMANDS, run
+    if args.command in COMMANDS:
+        return run(args)
     from .cluster import run_from_args
     return run_from_args(args)
 

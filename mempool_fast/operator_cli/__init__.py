@@ -1,0 +1,396 @@
+"""The operator commands of `mempool-fast`: where did my transaction go, and what does the pool
+hold. Each talks to one node's client endpoint through `NodeClient` and prints a table, or one
+JSON document with stable keys under ``--json`` (see `views`)::
+
+    mempool-fast submit FILE | --generate N      submit transactions, one status each
+    mempool-fast status HASH|SENDER:SEQ ...      where each transaction stands on the node
+    mempool-fast account ADDRESS                 an account's sequence number, ready, parked
+    mempool-fast txpool [--watch]                the node's inspect(): what the pool holds
+    mempool-fast config default                  a complete commented node config
+
+Which node: ``--client ENDPOINT`` (the node's ``[node].client``), or ``--config FILE`` (read
+``[node].client`` from the node's own config, as ``mempool-fast node --config FILE`` does,
+without reading its key), else ``tcp://127.0.0.1:7100`` (the client endpoint of ``mempool-fast
+config default``). The client endpoint is loopback-only and unauthenticated, so these commands
+take no key; consensus operations are not among them. ``--timeout`` bounds each wait for the
+node.
+
+Exit codes: 0 the node answered (whatever the statuses say), 1 the node did not answer in time
+or answered with an error, 2 a bad argument or input file. Every failure is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+__all__ = ["add_commands", "run", "COMMANDS", "DEFAULT_TIMEOUT_S", "EXIT_OK", "EXIT_NODE",
+           "EXIT_INPUT"]
+
+#: The subcommands this module adds to `mempool-fast`.
+COMMANDS = ("submit", "status", "account", "txpool", "config")
+#: Seconds each request waits for the node by default.
+DEFAULT_TIMEOUT_S = 5.0
+EXIT_OK, EXIT_NODE, EXIT_INPUT = 0, 1, 2
+#: Most transactions (or keys) in one request (under the node's default
+#: client_max_transactions, which bounds both).
+REQUEST_CHUNK = 1_000
+
+
+def _client_options() -> argparse.ArgumentParser:
+    """The options of every command that talks to a node."""
+    options = argparse.ArgumentParser(add_help=False)
+    where = options.add_mutually_exclusive_group()
+    where.add_argument("--client", metavar="ENDPOINT",
+                       help="the node's client endpoint ([node].client), e.g. "
+                            "tcp://127.0.0.1:7100 (the default)")
+    where.add_argument("--config", metavar="FILE",
+                       help="read the client endpoint from this node config")
+    options.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                         help="how long to wait for the node (default %(default)s)")
+    options.add_argument("--json", action="store_true",
+                         help="print one JSON document (stable keys) instead of a table")
+    return options
+
+
+def add_commands(sub, common: argparse.ArgumentParser) -> None:
+    """Add the operator commands to `mempool-fast`'s subparsers."""
+    client = _client_options()
+    parents = [common, client]
+
+    submit = sub.add_parser(
+        "submit", parents=parents, help="submit transactions from a file (one hex wire form a "
+        "line) or generated for test accounts; prints each one's status")
+    source = submit.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", metavar="FILE",
+                        help="transactions, one hex wire form a line ('#' comments and blank "
+                             "lines ignored; '-': standard input)")
+    source.add_argument("--generate", type=int, metavar="N",
+                        help="sign N test transactions for the accounts of `mempool-fast "
+                             "cluster --seed SEED` instead")
+    submit.add_argument("--accounts", type=int, default=10,
+                        help="--generate: over this many test accounts (default %(default)s)")
+    submit.add_argument("--seed", type=int, default=0,
+                        help="--generate: the cluster seed the accounts derive from "
+                             "(default %(default)s)")
+    submit.add_argument("--first-seq", default="auto", metavar="auto|N",
+                        help="--generate: each account's first sequence number; auto (the "
+                             "default): the next one the node does not hold")
+    submit.add_argument("--write", metavar="FILE",
+                        help="--generate: write the transactions to FILE (the submit file "
+                             "format; '-': standard output) instead of submitting them")
+
+    status = sub.add_parser(
+        "status", parents=parents,
+        help="where each transaction stands on the node: READY, PARKED, COMMITTED, DROPPED "
+             "(and why) or UNKNOWN")
+    status.add_argument("keys", nargs="+", metavar="HASH|SENDER:SEQ",
+                        help="a transaction hash (64 hex) or sender (64 hex) ':' sequence "
+                             "number")
+
+    account = sub.add_parser(
+        "account", parents=parents,
+        help="an account on the node: sequence number, ready and parked transactions, the "
+             "missing one the parked wait for")
+    account.add_argument("address", metavar="ADDRESS", help="the account address (64 hex)")
+
+    txpool = sub.add_parser("txpool", parents=parents,
+                            help="what the node's pool holds (its inspect())")
+    txpool.add_argument("--watch", action="store_true",
+                        help="refresh until Ctrl-C (with --json: one JSON line a refresh)")
+    txpool.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                        help="--watch: seconds between refreshes (default %(default)s)")
+    txpool.add_argument("--count", type=int, default=0, metavar="N",
+                        help="--watch: stop after N refreshes (default 0: until Ctrl-C)")
+
+    config = sub.add_parser("config", parents=[common], help="node configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    default = config_sub.add_parser(
+        "default", parents=[common],
+        help="print a complete commented node config (every key at its default) that "
+             "`mempool-fast node --config` accepts once its key_file exists")
+    default.add_argument("--json", action="store_true",
+                         help="print its values as one JSON object instead")
+
+
+# -- running ------------------------------------------------------------------------------------
+class _Failure(Exception):
+    """Ends a command with one line on stderr and an exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one operator command; returns the exit code (failures: one line on stderr)."""
+    import zmq
+
+    from ..errors import ConfigError, RemoteError, RpcError, RpcTimeout
+    from .inputs import InputError
+
+    command = args.command if args.command != "config" else f"config {args.config_command}"
+    try:
+        return _COMMAND_FUNCTIONS[args.command](args)
+    except _Failure as exc:
+        code, message = exc.code, str(exc)
+    except (InputError, ConfigError) as exc:
+        code, message = EXIT_INPUT, str(exc)
+    except RpcTimeout:
+        code, message = EXIT_NODE, (f"no reply from {_endpoint_of(args)} within "
+                                    f"{args.timeout:g} s (is the node running? --client or "
+                                    "--config say where it listens)")
+    except RemoteError as exc:
+        code, message = EXIT_NODE, f"the node answered with an error: {exc}"
+    except RpcError as exc:
+        code, message = EXIT_NODE, f"the node's reply did not decode: {exc}"
+    except zmq.ZMQError as exc:
+        code, message = EXIT_INPUT, f"cannot use endpoint {_endpoint_of(args)}: {exc}"
+    except BrokenPipeError:  # the output was piped into `head` or the like
+        return EXIT_OK
+    print(f"mempool-fast {command}: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _endpoint_of(args: argparse.Namespace) -> str:
+    from ..node.config import NODE_REQUIRED, client_endpoint
+
+    if getattr(args, "client", None):
+        return args.client
+    if getattr(args, "config", None):
+        return client_endpoint(args.config)
+    return NODE_REQUIRED["client"][0]
+
+
+@contextmanager
+def _client(args: argparse.Namespace):
+    from ..client import NodeClient
+
+    if not args.timeout > 0:
+        raise _Failure(EXIT_INPUT, f"--timeout must be positive, got {args.timeout}")
+    client = NodeClient(_endpoint_of(args), timeout=args.timeout)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _call(client, method: str, *call_args):
+    """client.<method>(...), or a clear failure if this NodeClient has no such call."""
+    fn = getattr(client, method, None)
+    if fn is None:
+        raise _Failure(EXIT_NODE, f"NodeClient.{method} is not available in this build")
+    return fn(*call_args)
+
+
+def _print(args: argparse.Namespace, document, table) -> None:
+    from .views import dumps
+
+    if args.json:
+        sys.stdout.write(dumps(document) + "\n")
+        sys.stdout.flush()
+        return
+    from rich.console import Console
+
+    Console().print(table(document))
+
+
+# -- the commands -------------------------------------------------------------------------------
+def _submit(args: argparse.Namespace) -> int:
+    from .inputs import read_transactions, write_transactions
+    from .views import submit_json, submit_table
+
+    if args.generate is None:
+        if args.write:
+            raise _Failure(EXIT_INPUT, "--write goes with --generate")
+        txns = read_transactions(args.file)
+        with _client(args) as client:
+            statuses = _submit_all(client, txns)
+    else:
+        if args.generate < 1 or args.accounts < 1:
+            raise _Failure(EXIT_INPUT, "--generate and --accounts must be at least 1")
+        if args.write and args.first_seq == "auto":
+            txns = _generated(args, None)  # nothing to ask a node: every account from 0
+            write_transactions(args.write, txns)
+            return EXIT_OK
+        with _client(args) as client:
+            txns = _generated(args, client)
+            if args.write:
+                write_transactions(args.write, txns)
+                return EXIT_OK
+            statuses = _submit_all(client, txns)
+    _print(args, submit_json(txns, statuses), submit_table)
+    return EXIT_OK
+
+
+def _submit_all(client, txns) -> list:
+    statuses = []
+    for base in range(0, len(txns), REQUEST_CHUNK):
+        statuses += client.submit(txns[base:base + REQUEST_CHUNK])
+    return statuses
+
+
+def _generated(args: argparse.Namespace, client) -> list:
+    from .inputs import InputError, cluster_account_keys, generate_transactions
+
+    keys = cluster_account_keys(args.seed, args.accounts)
+    if args.first_seq == "auto":
+        first = [0] * len(keys) if client is None else [_next_free(client, k) for k in keys]
+    else:
+        try:
+            first = [int(args.first_seq)] * len(keys)
+        except ValueError:
+            raise InputError(f"--first-seq must be auto or a number, got {args.first_seq!r}") \
+                from None
+        if first[0] < 0:
+            raise InputError(f"--first-seq must not be negative, got {args.first_seq}")
+    return generate_transactions(keys, args.generate, first)
+
+
+def _next_free(client, key) -> int:
+    """The first sequence number, from the account's current one, that the node holds no
+    transaction for."""
+    from ..transaction import account_address
+
+    status = _call(client, "account_status", account_address(bytes(key.verify_key)))
+    held = set(status.ready) | set(status.parked)
+    seq = status.sequence_number
+    while seq in held:
+        seq += 1
+    return seq
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .inputs import parse_key
+    from .views import status_json, status_table
+
+    keys = [parse_key(text) for text in args.keys]  # every key checked before any request
+    with _client(args) as client:
+        statuses = []
+        for base in range(0, len(keys), REQUEST_CHUNK):
+            statuses += _call(client, "transaction_status", keys[base:base + REQUEST_CHUNK])
+    _print(args, status_json(args.keys, statuses), status_table)
+    return EXIT_OK
+
+
+def _account(args: argparse.Namespace) -> int:
+    from .inputs import parse_address
+    from .views import account_json, account_table
+
+    address = parse_address(args.address)
+    with _client(args) as client:
+        status = _call(client, "account_status", address)
+    _print(args, account_json(address, status), account_table)
+    return EXIT_OK
+
+
+def _txpool(args: argparse.Namespace) -> int:
+    from .views import inspect_view
+
+    if not args.watch:
+        with _client(args) as client:
+            document = _call(client, "inspect")
+        _print(args, document, inspect_view)
+        return EXIT_OK
+    if not args.interval > 0 or args.count < 0:
+        raise _Failure(EXIT_INPUT, "--interval must be positive and --count not negative")
+    with _client(args) as client:
+        first = _call(client, "inspect")  # an unreachable node fails here, with one line
+        with _interrupt_on_sigterm():
+            try:
+                _watch(args, client, first)
+            except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) is how a watch ends
+                pass
+    return EXIT_OK
+
+
+def _watch(args: argparse.Namespace, client, document: dict) -> None:
+    """Show `document`, then a fresh inspect() every --interval seconds, until Ctrl-C or
+    --count refreshes. A failed refresh is shown (the node went away?) and retried."""
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.text import Text
+
+    from ..errors import RpcError
+    from .views import dumps, inspect_view
+
+    shown = 0
+    wake = threading.Event()
+
+    def fetch():
+        try:
+            return _call(client, "inspect"), None
+        except RpcError as exc:
+            return None, f"{time.strftime('%H:%M:%S')} refresh failed: {exc}"
+
+    if args.json:
+        while True:
+            if document is not None:
+                sys.stdout.write(dumps(document) + "\n")
+                sys.stdout.flush()
+            shown += 1
+            if args.count and shown >= args.count:
+                return
+            wake.wait(args.interval)
+            document, error = fetch()
+            if error is not None:
+                print(f"mempool-fast txpool: {error}", file=sys.stderr)
+
+    def view(doc, error):
+        stamp = Text(f"{_endpoint_of(args)} at {time.strftime('%H:%M:%S')}, every "
+                     f"{args.interval:g} s; Ctrl-C to stop", style="dim")
+        parts = [stamp, inspect_view(doc)] if doc is not None else [stamp]
+        if error is not None:
+            parts.append(Text(error, style="red"))
+        return Group(*parts)
+
+    last = document
+    with Live(view(document, None), console=Console(), auto_refresh=False) as live:
+        while True:
+            shown += 1
+            if args.count and shown >= args.count:
+                return
+            wake.wait(args.interval)
+            document, error = fetch()
+            last = document if document is not None else last
+            live.update(view(last, error), refresh=True)
+
+
+@contextmanager
+def _interrupt_on_sigterm():
+    """SIGTERM ends a watch as Ctrl-C does (main thread only); the old handler is back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from ..node.config import config_reference
+
+    text = config_reference()
+    if args.json:
+        import tomllib
+
+        from .views import dumps
+        sys.stdout.write(dumps(tomllib.loads(text)) + "\n")
+    else:
+        sys.stdout.write(text)
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+_COMMAND_FUNCTIONS = {"submit": _submit, "status": _status, "account": _account,
+                      "txpool": _txpool, "config": _config}
