@@ -21,11 +21,20 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+def _version() -> str:
+    """`mempool-fast --version`: the package version, the core in use and the Python."""
+    from . import IMPLEMENTATION, __version__
+
+    return (f"mempool-fast {__version__} ({IMPLEMENTATION} core, Python "
+            f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
         prog="mempool-fast", parents=[common],
         description="A shared transaction mempool for blockchain validators.")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
     keygen = sub.add_parser("keygen", parents=[common],
