@@ -150,7 +150,8 @@ class MempoolConfig:
 
     # -- status API (transaction_status, account_status, watch) --
     #: Transactions that left the pool whose fate `transaction_status` remembers, by hash and
-    #: by pointer (the oldest is forgotten first; 0 keeps none). 330-440 bytes each.
+    #: by pointer: at most this many, at least 7/8 of it (the oldest eighth is forgotten at
+    #: once; 0 keeps none). About 300 bytes each.
     status_history_size: int = setting(100_000, lo=0, hi=_MAX_COUNT)
     #: Events one `watch()` queues for its reader; past it the oldest is dropped and counted
     #: in `watch.lost` (a slow watcher never slows the mempool).

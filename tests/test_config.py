@@ -47,12 +47,20 @@ def test_replace_returns_a_changed_copy():
     dict(capacity=0), dict(capacity=-1), dict(capacity_per_user=0),
     dict(shared_mempool_batch_size=0), dict(shared_mempool_max_concurrent_inbound_syncs=0),
     dict(max_broadcasts_per_peer=0), dict(system_transaction_timeout_secs=-1),
+    dict(status_history_size=-1), dict(status_history_size=2.5), dict(watch_queue_size=0),
+    dict(watch_queue_size=True),
 ])
 def test_invalid_values_rejected(changes):
     with pytest.raises(ValueError):
         MempoolConfig(**changes)
     with pytest.raises(ValueError):
         MempoolConfig().replace(**changes)
+
+
+def test_status_api_fields():
+    config = MempoolConfig()
+    assert (config.status_history_size, config.watch_queue_size) == (100_000, 10_000)
+    assert MempoolConfig(status_history_size=0).status_history_size == 0  # disabled
 
 
 def test_equal_by_value():

@@ -12,10 +12,11 @@ query drains (waiting for a drain in progress) before it reads, so a removal the
 before the query looked at the core is always found.
 
 Memory: each entry is three bytes objects the garbage collector never tracks (the 32-byte hash,
-a 49- or 81-byte record, the 40-byte pointer key) and a slot in two dicts and a deque: about
-330 bytes an entry once full, up to about 440 while it keeps forgetting (the dicts reclaim the
-slots of forgotten entries when they resize), so 33-44 MB at the default bound of 100,000
-(measured with tracemalloc by tests/test_status.py::test_history_entry_memory).
+a 49- or 81-byte record, the 40-byte pointer key) and a slot in two dicts of its generation:
+about 300 bytes an entry (measured with tracemalloc by
+tests/test_status.py::test_history_entry_memory), so about 30 MB at the default bound of
+100,000. Recording costs about 0.9 µs a transaction (its hash is the one the core's hash index
+already cached in the transaction), outside the core lock.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import logging
+import operator
 import struct
 import threading
 from typing import Any, Callable, NamedTuple
@@ -39,8 +41,16 @@ log = logging.getLogger(__name__)
 _KEY_LEN = POINTER.size
 #: pointer key (sender | seq u64) | removal reason u8 | clock time f64 [| replacement hash]
 _RECORD = struct.Struct(f"<{_KEY_LEN}sBd")
+_TAIL = struct.Struct("<Bd")
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
+_to_bytes = operator.methodcaller("to_bytes")
 _REPLACED = RemovalReason.REPLACED
 _REASONS = {int(r): r for r in RemovalReason}
+
+
+def _sha3(txn: Any) -> bytes:
+    return hashlib.sha3_256(txn.to_bytes()).digest()
 
 
 def txn_hash(txn: Any) -> bytes:
@@ -50,6 +60,16 @@ def txn_hash(txn: Any) -> bytes:
     if cached is not None:
         return cached
     return hashlib.sha3_256(txn.to_bytes()).digest()
+
+
+def _classes_cache_their_hash() -> bool:
+    from .. import _impl
+
+    return all(hasattr(i.transaction, "hash") for i in _impl.matrix().values())
+
+
+#: `txn.hash` (cached by the transaction) where every transaction class has it, else SHA3-256.
+_hash_of = operator.attrgetter("hash") if _classes_cache_their_hash() else txn_hash
 
 
 def pointer_key(txn: Any) -> bytes:
@@ -91,92 +111,104 @@ class HistoryEntry(NamedTuple):
     replaced_by: bytes | None
 
 
+class _Generation:
+    """One slice of the window: its removals by hash and by pointer, and their reasons."""
+
+    __slots__ = ("by_hash", "by_pointer", "reasons", "count")
+
+    def __init__(self) -> None:
+        self.by_hash: dict[bytes, bytes] = {}
+        self.by_pointer: dict[bytes, bytes] = {}
+        self.reasons: collections.Counter = collections.Counter()
+        self.count = 0
+
+
 class StatusHistory:
-    """The last `size` removals (0: none kept), by hash and by pointer (latest fate); oldest
-    forgotten first. Owns its lock (a leaf)."""
+    """The last `size` removals at most (0: none kept), by hash and by pointer (latest fate);
+    the oldest forgotten first. Owns its lock (a leaf).
+
+    The window is kept in generations of `size // 8` removals (fewer, smaller ones for a
+    small `size`): the oldest generation is forgotten whole when a new one starts, so the
+    window holds between 7/8 of `size` and `size` removals and forgetting costs nothing per
+    transaction (no dict ever keeps the slots of deleted entries). A lookup reads the
+    generations newest first. A transaction removed twice within the window (readmitted in
+    between) counts twice in `counts`; a lookup finds its latest removal.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self._generation_size = max(1, size // 8)
+        self._generations_kept = size // self._generation_size if size else 0
         self._lock = threading.Lock()
-        self._by_hash: dict[bytes, bytes] = {}
-        self._by_pointer: dict[bytes, bytes] = {}
-        #: hashes in recording order; a hash recorded again appears twice (see `_dupes`)
-        self._order: collections.deque[bytes] = collections.deque()
-        #: hashes whose oldest occurrences in `_order` are stale, and how many
-        self._dupes: dict[bytes, int] = {}
-        self._by_reason: collections.Counter = collections.Counter()
+        self._generations: collections.deque[_Generation] = collections.deque()
 
     @property
     def enabled(self) -> bool:
         return self.size > 0
 
     def __len__(self) -> int:
-        return len(self._by_hash)
+        """Removals in the window."""
+        with self._lock:
+            return sum(g.count for g in self._generations)
 
     def record(self, removals: list, at: float, replaced: dict[int, Any] | None) -> None:
         """Remember a batch of (transaction, RemovalReason), removed at clock time `at`."""
-        size = self.size
-        if not size:
+        if not self.size or not removals:
             return
-        rows = []
-        for i, (txn, reason) in enumerate(removals):
-            wire = txn.to_bytes()
-            record = _RECORD.pack(wire[:_KEY_LEN], reason, at)
-            if replaced is not None:
-                new = replaced.get(i)
-                if new is not None:
-                    record += txn_hash(new)
-            rows.append((txn_hash(txn), record, int(reason)))
+        txns = list(map(_first, removals))
+        reasons = list(map(_second, removals))
+        keys = [wire[:_KEY_LEN] for wire in map(_to_bytes, txns)]
+        hashes = list(map(_hash_of, txns))
+        tails = {reason: _TAIL.pack(reason, at) for reason in set(reasons)}
+        records = list(map(bytes.__add__, keys, map(tails.__getitem__, reasons)))
+        if replaced is not None:
+            for i, new in replaced.items():
+                records[i] += txn_hash(new)
+        start, n = 0, len(records)
         with self._lock:
-            by_hash, by_pointer, order, counts = (self._by_hash, self._by_pointer, self._order,
-                                                  self._by_reason)
-            for h, record, reason in rows:
-                old = by_hash.get(h)
-                if old is not None:
-                    self._dupes[h] = self._dupes.get(h, 0) + 1
-                    counts[old[_KEY_LEN]] -= 1
-                by_hash[h] = record
-                by_pointer[record[:_KEY_LEN]] = h
-                counts[reason] += 1
-                order.append(h)
-            while len(order) > size:
-                self._forget_oldest()
-
-    def _forget_oldest(self) -> None:
-        h = self._order.popleft()
-        stale = self._dupes.get(h)
-        if stale:
-            if stale == 1:
-                del self._dupes[h]
-            else:
-                self._dupes[h] = stale - 1
-            return
-        record = self._by_hash.pop(h)
-        self._by_reason[record[_KEY_LEN]] -= 1
-        key = record[:_KEY_LEN]
-        if self._by_pointer.get(key) == h:
-            del self._by_pointer[key]
+            generations = self._generations
+            while start < n:
+                current = generations[-1] if generations else None
+                if current is None or current.count >= self._generation_size:
+                    current = _Generation()
+                    generations.append(current)
+                    if len(generations) > self._generations_kept:
+                        generations.popleft()
+                end = min(n, start + self._generation_size - current.count)
+                part = slice(start, end)
+                current.by_hash.update(zip(hashes[part], records[part]))
+                current.by_pointer.update(zip(keys[part], hashes[part]))
+                current.reasons.update(reasons[part])
+                current.count += end - start
+                start = end
 
     def by_hash(self, h: bytes) -> HistoryEntry | None:
         with self._lock:
-            record = self._by_hash.get(h)
-        return None if record is None else _entry(h, record)
+            for generation in reversed(self._generations):
+                record = generation.by_hash.get(h)
+                if record is not None:
+                    return _entry(h, record)
+        return None
 
     def by_pointer(self, sender: bytes, seq: int) -> HistoryEntry | None:
         key = POINTER.pack(sender, seq)
         with self._lock:
-            h = self._by_pointer.get(key)
-            record = None if h is None else self._by_hash.get(h)
-        return None if record is None else _entry(h, record)
+            for generation in reversed(self._generations):
+                h = generation.by_pointer.get(key)
+                if h is not None:
+                    return _entry(h, generation.by_hash[h])
+        return None
 
     def counts(self) -> dict:
-        """Entries by state and by drop reason over the window (JSON-ready)."""
+        """Removals in the window by state and by drop reason (JSON-ready)."""
+        counts: collections.Counter = collections.Counter()
         with self._lock:
-            counts = dict(self._by_reason)
-            size = len(self._by_hash)
-        by_reason = {DropReason(code).name.lower(): n for code, n in sorted(counts.items())
-                     if n and code != RemovalReason.COMMITTED}
-        committed = counts.get(int(RemovalReason.COMMITTED), 0)
+            for generation in self._generations:
+                counts.update(generation.reasons)
+        size = sum(counts.values())
+        committed = counts.pop(RemovalReason.COMMITTED, 0)
+        by_reason = {DropReason(int(code)).name.lower(): n
+                     for code, n in sorted(counts.items()) if n}
         return {"capacity": self.size, "size": size,
                 "by_state": {"committed": committed, "dropped": size - committed},
                 "by_reason": by_reason}

@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import operator
 import threading
 from typing import Any, Callable, Iterable, Iterator
 
@@ -50,6 +51,8 @@ _REPLACED = RemovalReason.REPLACED
 _STALE = RemovalReason.STALE
 _GC = (RemovalReason.SYSTEM_TTL, RemovalReason.EXPIRED)
 _STATE_KIND = {_READY: _Kind.READY, _PARKED: _Kind.PARKED}
+_sender = operator.attrgetter("sender")
+_first = operator.itemgetter(0)
 
 
 def _never_raises(method):
@@ -248,6 +251,13 @@ class WatchHub:
         return bool(self._everything or self._by_pointer or self._by_hash) or \
             sender in self._by_account
 
+    def _none_wanted(self, txns: Iterable) -> bool:
+        """True when only account watches are open and none of `txns` is of those accounts
+        (one C-level pass: the common case of a few watched accounts costs no Python loop)."""
+        if self._everything or self._by_pointer or self._by_hash:
+            return False
+        return self._by_account.keys().isdisjoint(map(_sender, txns))
+
     def _wants(self, txn: Any) -> bool:
         if self._everything or txn.sender in self._by_account:
             return True
@@ -260,6 +270,8 @@ class WatchHub:
     def admitted_locked(self, valid: list) -> None:
         """The admission hook: `valid` were just admitted VALID (core lock held). First the
         admissions (states as the whole batch left them), then the runs after them."""
+        if self._none_wanted(valid):
+            return
         core = self._guarded.mempool
         events: list = []
         known = self._known
@@ -308,6 +320,8 @@ class WatchHub:
     @_never_raises
     def removed_locked(self, removals: list) -> None:
         """The removal feed's locked listener (core lock held)."""
+        if self._none_wanted(map(_first, removals)):
+            return
         core = self._guarded.mempool
         events: list = []
         known = self._known
@@ -374,7 +388,7 @@ class WatchHub:
     # ------------------------------------------------------------------ outside the lock
     def broadcast(self, peer: str, txns: list, now: float) -> None:
         """`txns` were sent to `peer`."""
-        if self.active:
+        if self.active and not self._none_wanted(txns):
             events = [(_Kind.BROADCAST, t, _READY, None, None, peer) for t in txns
                       if self._wants(t)]
             if events:
@@ -382,7 +396,7 @@ class WatchHub:
 
     def pulled(self, txns: list, now: float) -> None:
         """`txns` were returned by get_block."""
-        if self.active:
+        if self.active and not self._none_wanted(txns):
             events = [(_Kind.PULLED, t, _READY, None, None, None) for t in txns
                       if self._wants(t)]
             if events:
