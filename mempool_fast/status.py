@@ -159,7 +159,7 @@ def pending_state(core, sender: bytes, seq: int, timeline_state: int, cap: int
 def first_gap(core, sender: bytes, start: int, cap: int) -> int | None:
     """The first sequence number from `start` the account does not hold (None past `cap`)."""
     get = core.get
-    for k in range(start, start + cap + 1):
+    for k in range(start, min(start + cap + 1, 1 << 64)):
         if get(sender, k) is None:
             return k
     return None

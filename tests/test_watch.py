@@ -282,3 +282,15 @@ def test_watch_config_is_checked():
     with pytest.raises(ValueError):
         config(watch_queue_size=0)
     assert isinstance(config(), object) and SharedMempool
+
+
+def test_an_account_at_the_last_sequence_number(pools, accounts):
+    # U64_MAX: the walks after it must not ask the core for 2**64
+    pool = pools()
+    last = (1 << 64) - 1
+    pools.store.set_account(accounts.address(6), last, BALANCE)
+    watch = pool.watch(accounts=[accounts.address(6)])
+    submit_ok(pool, [accounts.txn(6, last)])
+    assert brief(drained(watch)) == [(K.ADMITTED, last, S.READY, None)]
+    assert pool.account_status(accounts.address(6)).ready == (last,)
+    assert pool.transaction_status(accounts.txn(6, last).pointer).state is S.READY

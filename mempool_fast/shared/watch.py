@@ -52,6 +52,8 @@ _STALE = RemovalReason.STALE
 _GC = (RemovalReason.SYSTEM_TTL, RemovalReason.EXPIRED)
 _STATE_KIND = {_READY: _Kind.READY, _PARKED: _Kind.PARKED}
 _sender = operator.attrgetter("sender")
+#: Most sequence numbers read per account when a watch on it opens (under the core lock).
+_SEED_SCAN = 1024
 _first = operator.itemgetter(0)
 
 
@@ -192,10 +194,11 @@ class WatchHub:
         by_hash = getattr(core, "get_by_hash", None)
         if by_hash is not None:
             found += [by_hash(h) for h in watch.hashes]
-        for sender in watch.accounts:
-            current = core.sequence_number(sender)
+        for sender in watch.accounts:  # the run from the current one, and what is parked
+            current = core.sequence_number(sender)  # within _SEED_SCAN of it
             if current is not None:
-                found += [core.get(sender, k) for k in range(current, current + self._cap)]
+                found += [core.get(sender, k) for k in
+                          range(current, min(current + min(self._cap, _SEED_SCAN), 1 << 64))]
         for txn in found:
             if txn is not None:
                 self._learn(core, txn)
@@ -360,7 +363,7 @@ class WatchHub:
         get = core.get
         known = self._known
         state = None
-        for seq in range(start, start + self._cap):
+        for seq in range(start, min(start + self._cap, 1 << 64)):
             txn = get(sender, seq)
             if txn is None:
                 return
