@@ -42,6 +42,14 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         PyObject* txn
         uint8_t reason
 
+    cdef cppclass HashIndex:
+        size_t size()
+        size_t slot_count()
+        Entry* slot(size_t i)
+        Entry* find(const unsigned char* digest)
+        void set_digest_offset(size_t offset)
+        void set_key_mask(uint64_t mask)
+
     cdef cppclass TlSlot:
         uint64_t tid
         Entry* e
@@ -57,6 +65,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         size_t size
         size_t n_accounts
         vector[Removal] removed
+        HashIndex hashes
         cbool feed
         void set_feed(cbool on)
         void drop_removed()
@@ -77,7 +86,8 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         size_t tl_next(size_t i)
         uint64_t tid_of(const Entry* e)
         Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
-                      uint64_t expiration_time, double expiry, uint8_t state) except +
+                      uint64_t expiration_time, double expiry, uint8_t state,
+                      const unsigned char* foreign_digest) except +
         void settle(Entry* e) except +
         void remove_entry(Entry* e, uint8_t reason) except +
         void clean_committed(Account* a, uint64_t current, uint8_t reason) except +

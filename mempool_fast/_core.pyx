@@ -25,11 +25,14 @@ from libc.stdint cimport uint8_t, uint64_t
 from libcpp.string cimport string
 from libcpp.vector cimport vector
 
-from ._transaction cimport SignedTransaction as CTxn, txn_expiration, txn_price, txn_seq, txn_wire
+from ._transaction cimport (
+    SignedTransaction as CTxn, txn_expiration, txn_hash, txn_price, txn_seq, txn_wire,
+)
 
 from .includes.wire cimport MF_ADDRESS_LEN
 
 from .config import MempoolConfig
+from .transaction import check_transaction_hash
 from .types import (
     STATUS_VALID, U64_MAX, RemovalReason, TimelineState, insufficient_balance,
     invalid_seq_number, invalid_update, mempool_is_full, too_many_transactions,
@@ -155,6 +158,16 @@ cdef size_t _gc_limit(object limit) except? 0:
     return _NO_LIMIT if limit >= <object>_NO_LIMIT else <size_t>limit
 
 
+cdef size_t _digest_offset():
+    """Where a Cython SignedTransaction keeps its hash, in bytes from the object's start (the
+    hash index reads it there: csrc/core/hash_index.hpp)."""
+    cdef CTxn probe = CTxn.__new__(CTxn)
+    return <size_t>(<char*>probe._digest - <char*><PyObject*>probe)
+
+
+cdef size_t _DIGEST_OFFSET = _digest_offset()
+
+
 cdef int _raise_current() except -1:
     """Propagate the Python error a C++ call left set (its return value said so)."""
     return -1
@@ -168,6 +181,7 @@ cdef class CoreMempool:
         cdef uint64_t cap = min(max(cfg.capacity, 1), U64_MAX)
         cdef uint64_t per_user = min(max(cfg.capacity_per_user, 1), U64_MAX)
         self._core = new Core(cap, per_user)
+        self._core.hashes.set_digest_offset(_DIGEST_OFFSET)
         self.config = cfg
         self._clock = clock
         self._ttl = cfg.system_transaction_timeout_secs
@@ -326,8 +340,15 @@ cdef class CoreMempool:
             expiry = PyFloat_AS_DOUBLE(now) + self._ttl_d  # what float + int computes
         else:
             expiry = now + self._ttl
+        # its hash: a Cython transaction's is computed now unless cached, and read in place
+        cdef const unsigned char* foreign = NULL
+        if isinstance(txn, CTxn):
+            txn_hash(<CTxn>txn)
+        else:
+            digest = check_transaction_hash(txn.hash)
+            foreign = <const unsigned char*>PyBytes_AS_STRING(digest)
         cdef Entry* entry = core.insert(acct, <PyObject*>txn, seq, gas, price, expiration,
-                                        expiry, state)
+                                        expiry, state, foreign)
         core.promote_inserted(entry, current)
         core.settle(entry)
         return _STATUS_VALID
@@ -549,6 +570,22 @@ cdef class CoreMempool:
         cdef Entry* e = self._entry(sender, sequence_number)
         return <object>e.txn if e != NULL else None
 
+    def get_by_hash(self, hash):
+        """The pending transaction whose `hash` (SHA3-256 of its wire form) is `hash`, or None.
+        TypeError unless bytes, ValueError unless 32 of them. O(1) expected."""
+        cdef Entry* e
+        if not (PyBytes_Check(hash) and PyBytes_GET_SIZE(hash) == 32):
+            check_transaction_hash(hash)  # raises
+        e = self._core.hashes.find(<const unsigned char*>PyBytes_AS_STRING(hash))
+        return <object>e.txn if e != NULL else None
+
+    def _set_hash_key_mask(self, mask):
+        """Tests only: mask the hash index's 8-byte keys (0: every transaction's key collides),
+        on an empty core, to exercise the full 32-byte comparison."""
+        if self._core.size:
+            raise ValueError("the hash key mask can only change on an empty core")
+        self._core.hashes.set_key_mask(<uint64_t>mask)
+
     def timeline_state(self, sender, sequence_number):
         """(state, timeline id) of a pending transaction, or None."""
         cdef Entry* e = self._entry(sender, sequence_number)
@@ -592,3 +629,11 @@ cdef class CoreMempool:
         cdef string problem = self._core.check()
         if problem.size():
             raise AssertionError(problem.decode("utf-8"))
+        # what the C++ check cannot see: each indexed entry's key is its transaction's hash
+        cdef HashIndex* hashes = &self._core.hashes
+        cdef size_t i
+        cdef Entry* e
+        for i in range(hashes.slot_count()):
+            e = hashes.slot(i)
+            if e != NULL and self.get_by_hash((<object>e.txn).hash) is not <object>e.txn:
+                raise AssertionError("hash index: a transaction is not found by its hash")

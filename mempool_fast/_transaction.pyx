@@ -2,7 +2,8 @@
 # cython: cdivision=True, nonecheck=False, embedsignature=True
 # distutils: language = c++
 """The Cython SignedTransaction: transaction.PySignedTransaction's API and behaviour (docs/design.md §3)
-in a compact object: the wire bytes alone; every field is read from them on access (the
+in a compact object: the wire bytes and, once computed, their 32-byte SHA3-256 hash inline
+(`hash`, `txn_hash` in the .pxd); every field is read from the wire bytes on access (the
 sender is their first 32 bytes).
 
 The core reads the integers through the inline accessors of `_transaction.pxd`; `payload`,
@@ -11,7 +12,9 @@ pure Python is selected. The layout and the argument checks are `mempool_fast._w
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from cpython.bytes cimport (
+    PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE,
+)
 from libc.stdint cimport uint32_t, uint64_t
 
 from .includes.wire cimport (
@@ -62,6 +65,7 @@ cdef class SignedTransaction:
         fields = checked_fields(sender, sequence_number, payload, max_gas_amount,
                                 gas_unit_price, expiration_time, public_key, signature)
         self._wire = fields[len(fields) - 1]  # (sender, the four integers, wire bytes)
+        self._digested = 0  # (a repeated __init__ must not keep the old hash)
 
     def __setattr__(self, name, value):
         raise AttributeError("SignedTransaction is immutable")
@@ -148,6 +152,13 @@ cdef class SignedTransaction:
     def pointer(self):
         """(sender, sequence_number): the transaction's place in the mempool."""
         return (self._wire[:MF_ADDRESS_LEN], txn_seq(self))
+
+    @property
+    def hash(self):
+        """SHA3-256 of the wire form (32 bytes): the transaction's id, what
+        `CoreMempool.get_by_hash` finds it by. Computed on first use and kept in the object
+        (each access returns a new bytes object of it). O(1) after the first."""
+        return PyBytes_FromStringAndSize(<const char*>txn_hash(self), 32)
 
     def __eq__(self, other):
         if self is other:

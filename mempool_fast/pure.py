@@ -14,7 +14,7 @@ from sortedcontainers import SortedList
 
 from .config import MempoolConfig
 from .pure_indexes import PoolIndexes, _Account, _Entry
-from .transaction import SignedTransaction
+from .transaction import SignedTransaction, check_transaction_hash
 from .types import (
     STATUS_VALID, U64_MAX, MempoolAddTransactionStatus, RemovalReason, TimelineState,
     insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
@@ -261,6 +261,12 @@ class CoreMempool(PoolIndexes):
         if account is None:
             return None
         entry = account.txns.get(sequence_number)
+        return entry.txn if entry is not None else None
+
+    def get_by_hash(self, hash: bytes) -> SignedTransaction | None:
+        """The pending transaction whose `hash` (SHA3-256 of its wire form) is `hash`, or None.
+        TypeError unless bytes, ValueError unless 32 of them. O(1)."""
+        entry = self._by_hash.get(check_transaction_hash(hash))
         return entry.txn if entry is not None else None
 
     def timeline_state(self, sender: bytes,

@@ -9,7 +9,8 @@ the admission, consensus and GC rules on top).
   system TTL    (system expiry, insertion number, sender, seq)
   expiration    (client expiration time, insertion number, sender, seq)
   seq cache     LRU of each account's current sequence number
-All on sortedcontainers: O(log n) per insert or removal in every index.
+  by hash       transaction hash (SHA3-256 of the wire form) -> entry, a dict: O(1)
+The ordered ones on sortedcontainers: O(log n) per insert or removal in every index.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class PoolIndexes:
         self._system_ttl = SortedList()
         self._expiration = SortedList()
         self._seq_cache: OrderedDict[bytes, int] = OrderedDict()
+        #: transaction hash -> entry, for get_by_hash; kept by _insert and _remove_entry
+        self._by_hash: dict[bytes, _Entry] = {}
         self._size = 0
         self._next_order = 0
         #: (transaction, RemovalReason) of every removal since the last drain; None: off
@@ -108,6 +111,7 @@ class PoolIndexes:
     # ------------------------------------------------------------------ entry operations
     def _insert(self, account: _Account, entry: _Entry) -> None:
         """Index a new entry, parked; `_promote` makes it ready when it is. O(log n)."""
+        digest = entry.txn.hash  # first, so nothing changes if it fails (computed once)
         sender, seq = entry.sender, entry.seq
         entry.order = self._next_order
         self._next_order += 1
@@ -116,6 +120,7 @@ class PoolIndexes:
         self._system_ttl.add((entry.expiry, entry.order, sender, seq))
         self._expiration.add((entry.txn.expiration_time, entry.order, sender, seq))
         self._parking.add((sender, seq))
+        self._by_hash[digest] = entry
         self._size += 1
 
     @staticmethod
@@ -185,6 +190,7 @@ class PoolIndexes:
             del self._timeline[entry.timeline_id]
         self._system_ttl.remove((entry.expiry, entry.order, sender, seq))
         self._expiration.remove((entry.txn.expiration_time, entry.order, sender, seq))
+        del self._by_hash[entry.txn.hash]
         self._size -= 1
         if not account.txns:
             del self._accounts[sender]
@@ -201,6 +207,7 @@ class PoolIndexes:
             assert account.gas_total == sum(e.gas_cost for e in account.txns.values())
             for seq, entry in account.txns.items():
                 assert entry.sender == sender and entry.seq == seq
+                assert self._by_hash.get(entry.txn.hash) is entry, "entry missing by its hash"
                 size += 1
                 (ready if entry.ready else parked).add((sender, seq))
                 if entry.state is _READY:
@@ -211,6 +218,7 @@ class PoolIndexes:
                     if entry.ready:
                         assert entry.state is _NON_QUALIFIED, "ready NOT_READY transaction"
         assert size == self._size == len(self._system_ttl) == len(self._expiration)
+        assert len(self._by_hash) == size, "hash index holds removed transactions"
         assert ready == {(k[4], k[3]) for k in self._priority} and len(ready) == len(self._priority)
         assert parked == set(self._parking)
         assert dict(self._timeline) == in_timeline

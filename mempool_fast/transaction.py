@@ -8,6 +8,7 @@ identically and compare equal by wire form; `TRANSACTION_IMPLEMENTATION` says wh
 
 from __future__ import annotations
 
+import hashlib
 import sys
 
 from . import _impl
@@ -18,8 +19,12 @@ from ._wire import (
 )
 from .errors import MalformedTransaction
 
+#: Bytes of `SignedTransaction.hash` (SHA3-256 of the wire form).
+HASH_LEN = 32
+_sha3_256 = hashlib.sha3_256
+
 __all__ = ["SignedTransaction", "PySignedTransaction", "account_address", "MalformedTransaction",
-           "is_transaction",
+           "is_transaction", "check_transaction_hash", "HASH_LEN",
            "SIGNING_PREFIX", "TRANSACTION_IMPLEMENTATION", "ADDRESS_LEN", "PUBLIC_KEY_LEN",
            "SIGNATURE_LEN", "RAW_HEADER_LEN", "MIN_WIRE_LEN", "DEFAULT_TTL_SECS"]
 
@@ -32,7 +37,7 @@ class PySignedTransaction:
     """
 
     __slots__ = ("sender", "sequence_number", "max_gas_amount", "gas_unit_price",
-                 "expiration_time", "_wire", "_hash")
+                 "expiration_time", "_wire", "_hash", "_digest")
 
     sender: bytes
     sequence_number: int
@@ -41,6 +46,7 @@ class PySignedTransaction:
     expiration_time: int
     _wire: bytes
     _hash: int | None
+    _digest: bytes | None
 
     def __init__(self, *, sender: bytes, sequence_number: int, payload: bytes,
                  max_gas_amount: int, gas_unit_price: int, expiration_time: int,
@@ -58,6 +64,7 @@ class PySignedTransaction:
         setattr_(self, "expiration_time", expiration_time)
         setattr_(self, "_wire", wire)
         setattr_(self, "_hash", None)
+        setattr_(self, "_digest", None)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("SignedTransaction is immutable")
@@ -116,6 +123,16 @@ class PySignedTransaction:
         """(sender, sequence_number): the transaction's place in the mempool."""
         return (self.sender, self.sequence_number)
 
+    @property
+    def hash(self) -> bytes:
+        """SHA3-256 of the wire form (32 bytes): the transaction's id, what
+        `CoreMempool.get_by_hash` finds it by. Computed on first use, then kept (O(1))."""
+        digest = self._digest
+        if digest is None:
+            digest = _sha3_256(self._wire).digest()
+            object.__setattr__(self, "_digest", digest)
+        return digest
+
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
@@ -135,6 +152,16 @@ class PySignedTransaction:
 
     def __repr__(self) -> str:
         return describe(self)
+
+
+def check_transaction_hash(value) -> bytes:
+    """A transaction hash argument: exactly 32 bytes of `bytes` (TypeError for another type,
+    ValueError for another length; both cores raise these same errors)."""
+    if not isinstance(value, bytes):
+        raise TypeError(f"transaction hash must be bytes, not {type(value).__name__}")
+    if len(value) != HASH_LEN:
+        raise ValueError(f"transaction hash must be {HASH_LEN} bytes, got {len(value)}")
+    return value
 
 
 def is_transaction(obj: object) -> bool:

@@ -1103,3 +1103,130 @@ def test_identical_parked_resubmission_keeps_its_timeline_state(make_core, accou
     assert add(core, accounts.txn(0, 0)) == Code.VALID
     state, tid = core.timeline_state(*later.pointer)
     assert state == TimelineState.READY and tid > 0  # still local: it entered the timeline
+
+
+# ---------------------------------------------------------------- get_by_hash
+def found_by_hash(core, pending=(), gone=()):
+    """Each of `pending` is what get_by_hash gives for its hash; each of `gone` gives None."""
+    for txn in pending:
+        assert core.get_by_hash(txn.hash) is txn, txn
+    for txn in gone:
+        assert core.get_by_hash(txn.hash) is None, txn
+    core._check()
+
+
+def test_get_by_hash_finds_what_add_admitted(core, accounts):
+    ready = accounts.txn(0, 0)
+    parked = accounts.txn(0, 2)
+    peer = accounts.txn(1, 0)
+    never = accounts.txn(2, 0)
+    assert core.get_by_hash(ready.hash) is None
+    assert add(core, ready) == Code.VALID
+    assert add(core, parked) == Code.VALID
+    assert add(core, peer, state=NON_QUALIFIED) == Code.VALID
+    assert add(core, accounts.txn(3, 0), db=1) == Code.INVALID_SEQ_NUMBER
+    assert add(core, accounts.txn(4, 0), balance=0) == Code.INSUFFICIENT_BALANCE
+    found_by_hash(core, [ready, parked, peer],
+                  [never, accounts.txn(3, 0), accounts.txn(4, 0), accounts.txn(0, 1)])
+    # an equal resubmission changes nothing: the hash still gives the first object
+    again = accounts.txn(0, 0)
+    assert again is not ready and again.hash == ready.hash
+    assert add(core, again) == Code.VALID
+    assert core.get_by_hash(again.hash) is ready
+
+
+def test_get_by_hash_after_a_replacement(core, accounts):
+    old = accounts.txn(0, 0, gas_price=1)
+    new = accounts.txn(0, 0, gas_price=2)
+    assert add(core, old) == Code.VALID
+    assert add(core, accounts.txn(0, 0, gas_price=1, payload=b"x")) == Code.INVALID_UPDATE
+    found_by_hash(core, [old], [accounts.txn(0, 0, gas_price=1, payload=b"x")])
+    assert add(core, new) == Code.VALID
+    found_by_hash(core, [new], [old])
+
+
+def test_get_by_hash_after_commit_and_stale_cleaning(core, accounts):
+    txns = [accounts.txn(0, seq) for seq in range(5)]
+    for txn in txns:
+        assert add(core, txn) == Code.VALID
+    core.remove_transaction(accounts.address(0), 1, False)  # commits 0 and 1
+    found_by_hash(core, txns[2:], txns[:2])
+    sixth = accounts.txn(0, 6)
+    assert add(core, sixth, db=4) == Code.VALID  # 2 and 3 are stale: cleaned
+    found_by_hash(core, [txns[4], sixth], txns[:4])
+
+
+def test_get_by_hash_after_reject(core, accounts):
+    mine = [accounts.txn(0, seq) for seq in (0, 1, 3)]
+    other = accounts.txn(1, 0)
+    for txn in mine + [other]:
+        assert add(core, txn) == Code.VALID
+    core.remove_transaction(accounts.address(0), 1, True)
+    found_by_hash(core, [other], mine)
+
+
+@pytest.mark.parametrize("gc", ["system_ttl", "expiration"])
+def test_get_by_hash_after_gc(make_core, accounts, clock, gc):
+    core = make_core(system_transaction_timeout_secs=10)
+    first = accounts.txn(0, 0, expiration=100)
+    assert add(core, first) == Code.VALID
+    clock.advance(5)
+    later = [accounts.txn(0, 1), accounts.txn(1, 0)]
+    for txn in later:
+        assert add(core, txn) == Code.VALID
+    clock.advance(5.5)  # only the first is past its system TTL
+    removed = core.gc_by_system_ttl() if gc == "system_ttl" else core.gc_by_expiration_time(150)
+    assert removed == 1
+    found_by_hash(core, later, [first])
+    # limited steps: the rest, one at a time
+    clock.advance(100)
+    if gc == "system_ttl":
+        assert core.gc_by_system_ttl(limit=1) == 1
+    else:
+        assert core.gc_by_expiration_time(5_000_000_000, limit=1) == 1
+    left = [t for t in later if t.pointer in core]
+    assert len(left) == 1
+    found_by_hash(core, left, [first] + [t for t in later if t not in left])
+
+
+def test_get_by_hash_after_eviction(make_core, accounts):
+    core = make_core(capacity=2)
+    parked = accounts.txn(0, 3)
+    ready = accounts.txn(1, 0)
+    newcomer = accounts.txn(2, 0)
+    assert add(core, parked) == Code.VALID
+    assert add(core, ready) == Code.VALID
+    assert add(core, newcomer) == Code.VALID  # full: evicts the parked one
+    found_by_hash(core, [ready, newcomer], [parked])
+    assert add(core, accounts.txn(3, 0)) == Code.MEMPOOL_IS_FULL
+    found_by_hash(core, [ready, newcomer], [accounts.txn(3, 0)])
+
+
+def test_get_by_hash_of_a_transaction_of_the_other_class(core, accounts):
+    """The hash is the wire form's: an equal transaction of either class finds it."""
+    from mempool_fast.transaction import PySignedTransaction
+
+    txn = accounts.txn(0, 0)
+    assert add(core, txn) == Code.VALID
+    twin = PySignedTransaction.from_bytes(txn.to_bytes())
+    assert core.get_by_hash(twin.hash) is txn
+    if type(txn) is not PySignedTransaction:
+        assert core.get_by_hash(type(txn).from_bytes(txn.to_bytes()).hash) is txn
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (b"", ValueError, "transaction hash must be 32 bytes, got 0"),
+    (bytes(31), ValueError, "transaction hash must be 32 bytes, got 31"),
+    (bytes(33), ValueError, "transaction hash must be 32 bytes, got 33"),
+    ("x" * 32, TypeError, "transaction hash must be bytes, not str"),
+    (bytearray(32), TypeError, "transaction hash must be bytes, not bytearray"),
+    (memoryview(bytes(32)), TypeError, "transaction hash must be bytes, not memoryview"),
+    (None, TypeError, "transaction hash must be bytes, not NoneType"),
+    (32, TypeError, "transaction hash must be bytes, not int"),
+])
+def test_get_by_hash_rejects_anything_but_32_bytes(core, accounts, bad, error, message):
+    assert add(core, accounts.txn(0, 0)) == Code.VALID
+    with pytest.raises(error) as raised:
+        core.get_by_hash(bad)
+    assert str(raised.value) == message
+    assert core.get_by_hash(bytes(32)) is None  # 32 bytes of no pending transaction

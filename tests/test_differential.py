@@ -81,6 +81,16 @@ class Differential(RuleBasedStateMachine):
                                system_transaction_timeout_secs=ttl)
         self.py = pure.CoreMempool(config, clock=self.clock, removal_feed=True)
         self.cy = _core.CoreMempool(config, clock=self.clock, removal_feed=True)
+        #: every transaction offered or removed so far, by hash (get_by_hash is asked about
+        #: them), and those since the last invariant check
+        self.known: dict[bytes, SignedTransaction] = {}
+        self.fresh: list[SignedTransaction] = []
+
+    def note(self, *txns) -> None:
+        """Remember transactions whose hashes get_by_hash is to be asked about."""
+        for txn in txns:
+            self.known.setdefault(txn.hash, txn)
+            self.fresh.append(txn)
 
     def both(self, method, *args):
         a = getattr(self.py, method)(*args)
@@ -95,6 +105,7 @@ class Differential(RuleBasedStateMachine):
     def add(self, account, seq, price, payload, max_gas, expiration, gas, db, balance, state):
         txn = make_txn(account, seq, price, payload, max_gas, expiration)
         same_status(*self.both("add_txn", txn, gas, db, balance, state))
+        self.note(txn)  # after the add: the add computes the hash
 
     @rule(account=ACCOUNT, offset=st.sampled_from((0, 0, 0, 1, 2)), price=st.integers(0, 4),
           expiration=st.sampled_from(EXPIRATIONS), db=st.sampled_from((0, 0, 0, 1, 2)),
@@ -107,6 +118,7 @@ class Differential(RuleBasedStateMachine):
             seq += 1
         txn = make_txn(account, min(seq + offset, MAX_SEQ), price, expiration=expiration)
         same_status(*self.both("add_txn", txn, 1, db, RICH, state))
+        self.note(txn)  # after the add: the add computes the hash
 
     @rule(data=st.data(), delta=st.sampled_from((-1, 0, 1, 3)), change=st.booleans(),
           copy=st.booleans(), state=STATES, db=st.integers(0, 3))
@@ -124,12 +136,14 @@ class Differential(RuleBasedStateMachine):
                            old.payload + (b"!" if change else b""), old.max_gas_amount,
                            old.expiration_time)
         same_status(*self.both("add_txn", txn, 1, db, RICH, state))
+        self.note(txn)  # after the add: the add computes the hash
 
     @rule(items=st.lists(st.tuples(ACCOUNT, SEQS, st.integers(0, 3), st.integers(0, 3)),
                          max_size=6), state=STATES)
     def add_batch(self, items, state):
         batch = [(make_txn(a, s, p), 1, db, RICH) for a, s, p, db in items]
         a, b = self.both("add_txns", batch, state)
+        self.note(*(txn for txn, _, _, _ in batch))
         assert len(a) == len(b) == len(batch)
         for x, y in zip(a, b):
             same_status(x, y)
@@ -169,6 +183,24 @@ class Differential(RuleBasedStateMachine):
             sender, seq = data.draw(st.sampled_from(present))
             a, b = self.both("remove_transaction", sender, seq, rejected)
             assert a is None and b is None
+
+    @rule(data=st.data())
+    def get_by_hash(self, data):
+        """Ask both cores about a hash seen earlier (pending, removed, or never admitted)."""
+        if self.known:
+            digest = data.draw(st.sampled_from(sorted(self.known)))
+            a, b = self.both("get_by_hash", digest)
+            assert a is b
+            assert a is None or a.hash == digest
+
+    @rule(bad=st.sampled_from((b"", bytes(31), bytes(33), bytearray(32), "x" * 32, None, 7)))
+    def get_by_hash_bad_argument(self, bad):
+        errors = []
+        for core in (self.py, self.cy):
+            with pytest.raises((TypeError, ValueError)) as raised:
+                core.get_by_hash(bad)
+            errors.append((type(raised.value), str(raised.value)))
+        assert errors[0] == errors[1]
 
     # ------------------------------------------------------------------ broadcast
     @rule(offset=st.integers(-2, 3), count=st.integers(-1, 6), use_float=st.booleans())
@@ -218,12 +250,23 @@ class Differential(RuleBasedStateMachine):
         for pointer in POINTERS:
             tp, tc = py.get(*pointer), cy.get(*pointer)
             assert tp is tc, pointer
+            if tp is not None:  # every pending transaction is found by its hash
+                assert py.get_by_hash(tp.hash) is tp and cy.get_by_hash(tp.hash) is tp
             assert (pointer in py) == (pointer in cy)
             assert py.timeline_state(*pointer) == cy.timeline_state(*pointer), pointer
         for address in ADDRESSES:
             assert py.sequence_number(address) == cy.sequence_number(address)
-        same_removals(py.drain_removed(), cy.drain_removed())
+        removed = py.drain_removed()
+        same_removals(removed, cy.drain_removed())
         assert py.drain_removed() == [] and cy.drain_removed() == []
+        # what this step offered or removed: pending (the one at its pointer) or not found
+        self.note(*(txn for txn, _ in removed))
+        for txn in self.fresh:
+            pending = py.get(*txn.pointer)
+            expected = pending if pending is not None and pending.hash == txn.hash else None
+            assert py.get_by_hash(txn.hash) is expected
+            assert cy.get_by_hash(txn.hash) is expected
+        self.fresh.clear()
         py._check()
         cy._check()
 

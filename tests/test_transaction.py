@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import struct
+import sys
 import time
 
 import nacl.exceptions
@@ -275,7 +276,7 @@ def test_implementations_are_interchangeable(kw):
     assert py == cy and cy == py and not (py != cy) and hash(py) == hash(cy)
     assert len({py, cy}) == 1
     assert repr(py) == repr(cy)
-    for name in list(kw) + ["pointer"]:
+    for name in list(kw) + ["pointer", "hash"]:
         assert getattr(py, name) == getattr(cy, name)
     assert (py.to_bytes(), py.raw_bytes(), py.signing_message()) == (
         cy.to_bytes(), cy.raw_bytes(), cy.signing_message())
@@ -325,3 +326,68 @@ def test_decoded_transaction_holds_no_duplicate_fields(cls):
     txn = cls.from_bytes(VALID_WIRE)
     assert txn.to_bytes() is txn.to_bytes()  # the wire form is kept, not rebuilt
     assert txn.payload == b"hello" and txn.signature == b"\x03" * 64
+
+
+# ---------------------------------------------------------------- the transaction hash
+def sha3(data: bytes) -> bytes:
+    return hashlib.sha3_256(data).digest()
+
+
+def test_hash_is_sha3_256_of_the_wire_form_and_stable(cls):
+    txn = cls(**fields())
+    first = txn.hash
+    assert type(first) is bytes and len(first) == 32
+    assert first == sha3(txn.to_bytes()) == sha3(VALID_WIRE)
+    assert txn.hash == first  # cached: the same value on every access
+    assert cls.from_bytes(txn.to_bytes()).hash == first  # a decoded twin, hashed afresh
+    assert pickle.loads(pickle.dumps(txn)).hash == first
+    assert first != hash(txn)  # the 32-byte id, not Python's hash()
+    if cls is PySignedTransaction:
+        assert txn.hash is first  # kept on the object, not recomputed
+
+
+@settings(max_examples=150, deadline=None)
+@given(kw=txn_fields)
+def test_hash_of_random_transactions(cls, kw):
+    txn = cls(**kw)
+    assert txn.hash == sha3(txn.to_bytes())
+
+
+# wire lengths 164 + payload: the SHA3-256 rate is 136 bytes, so these straddle the end of the
+# second, third and fourth blocks (271 = 2 * 136 - 1 puts both padding bits in one byte)
+@pytest.mark.parametrize("payload_len", [0, 107, 108, 109, 243, 244, 245, 379, 380, 381, 5000])
+def test_hash_across_block_boundaries(cls, payload_len):
+    payload = bytes((i * 31 + 7) & 0xFF for i in range(payload_len))
+    txn = cls(**fields(payload=payload))
+    assert txn.hash == sha3(txn.to_bytes())
+
+
+@pytest.mark.parametrize("name, other", [
+    ("sender", b"\x09" * 32), ("sequence_number", 8), ("payload", b"hellO"),
+    ("payload", b""), ("max_gas_amount", 1001), ("gas_unit_price", 4),
+    ("expiration_time", 1_700_000_001), ("public_key", b"\x05" * 32),
+    ("signature", b"\x03" * 63 + b"\x04"),
+])
+def test_hash_differs_when_any_field_differs(cls, name, other):
+    base, changed = cls(**fields()), cls(**fields(**{name: other}))
+    assert changed.hash != base.hash
+    assert changed.hash == sha3(changed.to_bytes())
+
+
+def test_hash_is_read_only(cls):
+    txn = cls(**fields())
+    with pytest.raises(AttributeError):
+        txn.hash = bytes(32)
+    assert txn.hash == sha3(VALID_WIRE)
+
+
+@needs_both
+def test_cython_hash_is_inline_in_a_64_byte_object():
+    """The Cython class keeps its hash in the object (32 bytes and a flag), not in another
+    object: 64 bytes of struct, one pymalloc size class."""
+    assert CySignedTransaction.__basicsize__ == 64
+    txn = CySignedTransaction.from_bytes(VALID_WIRE)
+    assert sys.getsizeof(txn) == 64 and txn.hash == sha3(VALID_WIRE)
+    # a repeated __init__ (the class cannot forbid it) must not keep the old hash
+    txn.__init__(**fields(sequence_number=99))
+    assert txn.hash == sha3(txn.to_bytes()) != sha3(VALID_WIRE)

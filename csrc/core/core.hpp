@@ -9,6 +9,7 @@
 //   timeline.hpp       the broadcast timeline
 //   ttl_indexes.hpp    system TTL and client expiration, for GC
 //   block_walk.hpp     get_block's walks
+//   hash_index.hpp     entries by transaction hash (get_by_hash)
 // and holds what ties them together: the priority index (ready entries), the heads index (the
 // ready entries get_block may take first), the parking lot (the others), each entry's life
 // (insert, promote, park, remove), GC, the removal feed, and the accounts an operation touched:
@@ -22,6 +23,7 @@
 #include "block_walk.hpp"
 #include "entry_pool.hpp"
 #include "gas.hpp"
+#include "hash_index.hpp"
 #include "seq_cache.hpp"
 #include "sorted_blocks.hpp"
 #include "timeline.hpp"
@@ -40,6 +42,7 @@ public:
     SortedBlocks<PrioKey, PrioLess> heads;
     SortedBlocks<ParkKey, ParkLess> parking;
     EntryPool pool;
+    HashIndex hashes;
     size_t size = 0;
     size_t n_accounts = 0;  // accounts holding at least one transaction
     uint64_t next_order = 0;
@@ -48,11 +51,18 @@ public:
     // Removed transactions not yet drained (only while `feed` is on).
     std::vector<Removal> removed;
     bool feed = false;
+    static constexpr size_t HASH_PREFETCH = 8;
 
     Core(uint64_t capacity_, uint64_t cap_per_user_)
         : capacity(capacity_), cap_per_user(cap_per_user_) {}
 
     ~Core() {
+        // the zombies first: the cache's queue also names accounts of the table, which the
+        // loop below frees (reading their `zombie` flag after it was a use after free)
+        std::set<Account*> zombies;
+        for (const Use& u : lru_queue)
+            if (u.a->zombie) zombies.insert(u.a);
+        for (Account* a : lru_freed) zombies.insert(a);
         std::vector<Account*> all;
         accounts.for_each([&](Account* a) { all.push_back(a); });
         for (Account* a : all) {
@@ -60,10 +70,6 @@ public:
             Py_XDECREF(a->sender);
             delete a;
         }
-        std::set<Account*> zombies;
-        for (const Use& u : lru_queue)
-            if (u.a->zombie) zombies.insert(u.a);
-        for (Account* a : lru_freed) zombies.insert(a);
         for (Account* a : zombies) {
             Py_XDECREF(a->sender);
             delete a;
@@ -227,10 +233,20 @@ public:
     }
 
     // ------------------------------------------------------------------ entries
+    // `foreign_digest`: the transaction's hash when it is not a Cython SignedTransaction (whose
+    // inline hash, already computed, the index reads in place), else nullptr.
     Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
-                  uint64_t expiration_time, double expiry, uint8_t state) {
+                  uint64_t expiration_time, double expiry, uint8_t state,
+                  const unsigned char* foreign_digest) {
         Entry* e = pool.alloc();
         e->txn = txn;
+        e->own_digest = foreign_digest == nullptr;
+        try {
+            hashes.insert(e, foreign_digest);
+        } catch (...) {
+            pool.release(e);
+            throw;
+        }
         e->acct = a;
         e->seq = seq;
         e->gas_amount = gas;
@@ -277,6 +293,7 @@ public:
         if (e->state == ST_READY) tl_remove(e);
         ttl_unlink(e);
         exp_unlink(e);
+        hashes.erase(e);
         size--;
         touch(e->acct);
     }
@@ -404,8 +421,13 @@ public:
 
     // ------------------------------------------------------------------ garbage collection
     // Remove `expired` entries, parking the later transactions of accounts whose ready run breaks.
+    // The hash index's slots are fetched a few removals ahead (its hash, further ahead).
     size_t gc_remove(std::vector<Entry*>& expired, uint8_t reason) {
-        for (Entry* e : expired) {
+        const size_t n = expired.size();
+        for (size_t k = 0; k < n; ++k) {
+            if (k + 2 * HASH_PREFETCH < n) hashes.prefetch_digest(expired[k + 2 * HASH_PREFETCH]);
+            if (k + HASH_PREFETCH < n) hashes.prefetch_slot(expired[k + HASH_PREFETCH]);
+            Entry* e = expired[k];
             Account* a = e->acct;
             // a gap opens in the ready run (one below current is stale: the run stays)
             if (!a->in_cache || e->seq >= a->cached_seq) {
@@ -445,6 +467,7 @@ public:
                 (i > 0 && a->txns[i - 1]->seq + 1 == e->seq) ? a->txns[i - 1] : nullptr;
             if (e->prev != want_prev) return "predecessor link wrong";
             if (!e->placed) return "entry not placed";
+            if (hashes.find(hashes.digest_of(e)) != e) return "entry missing from the hash index";
             if (i > 0 && a->txns[i - 1]->seq >= e->seq) return "account txns not sorted";
             Entry* me = const_cast<Entry*>(e);
             if (e->ready) {
@@ -486,6 +509,7 @@ public:
         if (accts != n_accounts) return "account count mismatch";
         if (total != size || pool.live() != size) return "size mismatch";
         if (!priority.check() || !heads.check() || !parking.check()) return "index order broken";
+        if (!hashes.check(size)) return "hash index broken";
         if (priority.size() != ready) return "priority index size mismatch";
         if (parking.size() != parked) return "parking lot size mismatch";
         if (heads.size() != n_heads) return "heads index size mismatch";

@@ -66,6 +66,7 @@ struct Entry {
     uint8_t placed;        // in the priority index or the parking lot yet
     uint8_t ttl_late;      // in the out-of-order TTL set (inserted after the clock went back)
     uint8_t head;          // in the heads index (see core.hpp)
+    uint8_t own_digest;    // its hash is the Cython SignedTransaction's inline one (hash_index.hpp)
     // the rest
     uint64_t gas_amount;
     double expiry;         // system expiry: clock() + system_transaction_timeout_secs
