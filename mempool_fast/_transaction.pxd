@@ -9,10 +9,6 @@ from .includes.wire cimport (
 )
 
 
-cdef extern from "core/sha3.hpp" namespace "mpf" nogil:
-    void sha3_256(const unsigned char* data, size_t n, unsigned char* out)
-
-
 cdef class SignedTransaction:
     # The wire form: the sender is its first 32 bytes and the integers are read from it on
     # access (txn_* below), so a pending transaction costs one small object and its bytes.
@@ -49,10 +45,6 @@ cdef inline uint64_t txn_expiration(SignedTransaction t) noexcept:
     return le64(txn_wire(t) + MF_EXPIRATION_OFFSET)
 
 
-cdef inline const unsigned char* txn_hash(SignedTransaction t) noexcept:
-    """The transaction's 32-byte SHA3-256 hash, computed on the first call and kept in the
-    object (no Python call: csrc/core/sha3.hpp). O(len(wire)) once, then O(1)."""
-    if not t._digested:
-        sha3_256(txn_wire(t), <size_t>PyBytes_GET_SIZE(t._wire), t._digest)
-        t._digested = 1
-    return t._digest
+# The transaction's 32-byte SHA3-256 hash (hashlib's), computed on the first call and kept in
+# the object; O(len(wire)) once, then O(1). Defined in _transaction.pyx.
+cdef const unsigned char* txn_hash(SignedTransaction t) except NULL

@@ -16,6 +16,7 @@ from cpython.bytes cimport (
     PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE,
 )
 from libc.stdint cimport uint32_t, uint64_t
+from libc.string cimport memcpy
 
 from .includes.wire cimport (
     MF_ADDRESS_LEN, MF_EXPIRATION_OFFSET, MF_MAX_GAS_OFFSET, MF_MIN_WIRE_LEN,
@@ -23,11 +24,25 @@ from .includes.wire cimport (
     MF_WIRE_TAIL_LEN,
 )
 
+import hashlib
+
 from . import _wire
 from ._wire import SIGNING_PREFIX, checked_fields, describe, signed_fields
 from .errors import MalformedTransaction
 
 __all__ = ["SignedTransaction"]
+
+cdef object _SHA3_256 = hashlib.sha3_256
+
+
+cdef const unsigned char* txn_hash(SignedTransaction t) except NULL:
+    """The hash kept in `t`, computed by hashlib on the first call."""
+    cdef bytes digest
+    if not t._digested:
+        digest = _SHA3_256(t._wire).digest()
+        memcpy(t._digest, PyBytes_AS_STRING(digest), 32)
+        t._digested = 1
+    return t._digest
 
 if (_wire.RAW_HEADER_LEN, _wire.TAIL_LEN, _wire.MIN_WIRE_LEN, _wire.SEQ_OFFSET,
         _wire.MAX_GAS_OFFSET, _wire.PRICE_OFFSET, _wire.EXPIRATION_OFFSET,
