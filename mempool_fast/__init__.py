@@ -42,6 +42,11 @@ _LAZY = {
     "ZmqNetwork": "network.zmq",
     "TransactionJournal": "journal",
     "TransactionWatch": "shared.watch",
+    # the pluggable parts' bases: an embedder implements these
+    "Network": "network.base",
+    "NetworkEvent": "network.base",
+    "EventKind": "network.base",
+    "AccountStateReader": "storage",
 }
 
 
@@ -56,7 +61,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "AccountStatus", "CoreMempool", "DropReason", "Ed25519Validator", "IMPLEMENTATION",
+    "AccountStateReader", "AccountStatus", "EventKind", "Network", "NetworkEvent", "CoreMempool", "DropReason", "Ed25519Validator", "IMPLEMENTATION",
     "InMemoryAccountStore", "InProcessNetwork", "MalformedMessage", "MalformedTransaction", "MempoolAddTransactionStatus",
     "MempoolAddTransactionStatusCode", "MempoolConfig", "MempoolFastError", "NodeClient",
     "RemovalReason", "SharedMempool",

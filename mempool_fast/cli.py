@@ -18,7 +18,37 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument("--log-level", default=argparse.SUPPRESS,
                         help="logging level: DEBUG, INFO, WARNING... (default WARNING; INFO "
                              "for node)")
+    common.add_argument("--log-format", default=argparse.SUPPRESS, choices=("text", "json"),
+                        help="text lines (default) or one JSON object a line, for log "
+                             "collectors")
     return common
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per record: time (ISO 8601, UTC), level, logger, message, and the
+    exception text when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import datetime
+        import json
+
+        entry = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+            .isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _configure_logging(level: int, log_format: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter() if log_format == "json" else logging.Formatter(
+        "%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def _version() -> str:
@@ -107,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(level, int):
         print(f"mempool-fast: unknown log level {level_name!r}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _configure_logging(level, str(getattr(args, "log_format", "text")))
     if args.command == "keygen":
         return _keygen(args.out, args.force)
     if args.command == "node":

@@ -119,3 +119,31 @@ def test_the_readme_operator_commands_exist_as_written():
         args = build_parser().parse_args(argv)
         seen.add(args.command)
     assert {"node", "keygen", "submit", "status", "account", "txpool", "config"} <= seen
+
+
+def test_json_log_format_writes_one_json_object_a_line():
+    import json
+    import subprocess
+    import sys
+
+    code = ("import logging; from mempool_fast.cli import _configure_logging\n"
+            "_configure_logging(logging.INFO, 'json')\n"
+            "log = logging.getLogger('mempool_fast.node')\n"
+            "log.info('started: %s core', 'cython')\n"
+            "try:\n    1 / 0\nexcept ZeroDivisionError:\n    log.exception('it failed')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    first, second = [json.loads(line) for line in out.stderr.splitlines()
+                     if line.startswith("{")]
+    assert (first["level"], first["logger"], first["message"]) == (
+        "INFO", "mempool_fast.node", "started: cython core")
+    assert first["time"].endswith("+00:00")
+    assert second["level"] == "ERROR" and "ZeroDivisionError" in second["exception"]
+
+
+def test_log_format_is_accepted_before_and_after_the_subcommand():
+    from mempool_fast.cli import build_parser
+
+    for argv in (["--log-format", "json", "node", "--config", "x.toml"],
+                 ["node", "--config", "x.toml", "--log-format", "json"]):
+        assert build_parser().parse_args(argv).log_format == "json"

@@ -41,3 +41,24 @@ def test_project_metadata_when_run_from_the_source_tree():
     pythons = {c.rsplit(":: ", 1)[1] for c in project["classifiers"]
                if c.startswith("Programming Language :: Python :: 3.")}
     assert pythons == {"3.11", "3.12", "3.13"}
+
+
+def test_every_public_name_resolves_and_the_pluggable_bases_are_exported():
+    for name in mempool_fast.__all__:
+        assert getattr(mempool_fast, name) is not None, name
+    from mempool_fast.network.base import EventKind, Network, NetworkEvent
+    from mempool_fast.storage import AccountStateReader
+
+    assert (mempool_fast.Network, mempool_fast.NetworkEvent, mempool_fast.EventKind,
+            mempool_fast.AccountStateReader) == (Network, NetworkEvent, EventKind,
+                                                 AccountStateReader)
+
+
+def test_the_node_config_reference_in_the_docs_is_what_config_default_prints():
+    doc = ROOT / "docs" / "node-config.md"
+    if not doc.exists():  # installed from a wheel, tests from elsewhere
+        return
+    out = subprocess.run([sys.executable, "-m", "mempool_fast.cli", "config", "default"],
+                         capture_output=True, text=True, check=True).stdout
+    fenced = doc.read_text().split("```toml\n", 1)[1].rsplit("```", 1)[0]
+    assert fenced == out, "regenerate docs/node-config.md from `mempool-fast config default`"
