@@ -58,7 +58,7 @@ from .outbound import Broadcaster
 from .peer_messages import PeerMessages
 from .peers import PeerBook, PeerSyncState
 from .protocol import Ack, BroadcastRequest
-from .status_history import HistoryEntry, OrderedIntake, StatusHistory, replacements, txn_hash
+from .status_history import HistoryEntry, OrderedIntake, StatusHistory, replacements
 from .tracking import StageTracker
 from .watch import TransactionWatch, WatchHub
 
@@ -69,6 +69,11 @@ log = logging.getLogger(__name__)
 _Code = MempoolAddTransactionStatusCode
 _REPLACED = RemovalReason.REPLACED
 _reason_of = operator.itemgetter(1)
+
+
+#: Seconds after start() with no peer known before the outbound thread warns, once, that
+#: nothing will be broadcast (an embedder's network that never delivers NEW_PEER).
+NO_PEER_WARNING_S = 10.0
 
 
 def _interval(ms: int) -> float:
@@ -220,7 +225,14 @@ class SharedMempool:
 
     def _outbound_loop(self, stop: threading.Event) -> None:
         tick = _interval(self.config.shared_mempool_tick_interval_ms)
+        started, warned = self._clock(), False
         while not stop.wait(tick):
+            if not warned and self._clock() - started >= NO_PEER_WARNING_S:
+                warned = True
+                if not self._peers.snapshot():
+                    log.warning("%s: no peer known %.0f s after start: nothing will be "
+                                "broadcast until the network reports a NEW_PEER event",
+                                self._name, NO_PEER_WARNING_S)
             try:
                 self.sync_with_peers()
             except Exception:  # a bad round must not end broadcasting
@@ -452,7 +464,7 @@ class SharedMempool:
     def _status_of(self, h, ptr, found) -> TransactionStatus:
         if found is not None:
             txn, state, detail = found
-            return TransactionStatus(state, None, txn_hash(txn), txn.pointer, None, detail)
+            return TransactionStatus(state, None, txn.hash, txn.pointer, None, detail)
         entry = self._history.by_hash(h) if h is not None else self._history.by_pointer(*ptr)
         if entry is not None:
             return TransactionStatus(entry.state, entry.reason, entry.hash, entry.pointer,
@@ -645,11 +657,9 @@ _TS_NON_QUALIFIED = TimelineState.NON_QUALIFIED
 
 def _pending_statuses(core, parsed, cap: int) -> list:
     """(transaction, state, detail) of each key whose transaction is pending, else None."""
-    by_hash = getattr(core, "get_by_hash", None)
     out = []
     for h, ptr in parsed:
-        txn = core.get(*ptr) if ptr is not None else (
-            by_hash(h) if by_hash is not None else None)
+        txn = core.get(*ptr) if ptr is not None else core.get_by_hash(h)
         if txn is None:
             out.append(None)
             continue
