@@ -407,7 +407,7 @@ def test_history_entry_memory(accounts):
     txns = [accounts.txn(i % 8, i) for i in range(3 * size)]
     for t in txns:
         t.to_bytes()
-        getattr(t, "hash", None)  # the transaction's own cache is not the history's memory
+        t.hash  # computed before: the transaction's own cache is not the history's memory
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     per_entry = []

@@ -22,7 +22,6 @@ already cached in the transaction), outside the core lock.
 from __future__ import annotations
 
 import collections
-import hashlib
 import logging
 import operator
 import struct
@@ -49,27 +48,9 @@ _REPLACED = RemovalReason.REPLACED
 _REASONS = {int(r): r for r in RemovalReason}
 
 
-def _sha3(txn: Any) -> bytes:
-    return hashlib.sha3_256(txn.to_bytes()).digest()
-
-
-def txn_hash(txn: Any) -> bytes:
-    """A transaction's 32-byte hash: SHA3-256 of its wire form (`txn.hash` when the class has
-    it, which caches it)."""
-    cached = getattr(txn, "hash", None)
-    if cached is not None:
-        return cached
-    return hashlib.sha3_256(txn.to_bytes()).digest()
-
-
-def _classes_cache_their_hash() -> bool:
-    from .. import _impl
-
-    return all(hasattr(i.transaction, "hash") for i in _impl.matrix().values())
-
-
-#: `txn.hash` (cached by the transaction) where every transaction class has it, else SHA3-256.
-_hash_of = operator.attrgetter("hash") if _classes_cache_their_hash() else txn_hash
+#: A transaction's 32-byte hash: `txn.hash` (SHA3-256 of its wire form, cached by the object;
+#: the core's hash index computed it at admission).
+txn_hash = operator.attrgetter("hash")
 
 
 def pointer_key(txn: Any) -> bytes:
@@ -158,12 +139,12 @@ class StatusHistory:
         txns = list(map(_first, removals))
         reasons = list(map(_second, removals))
         keys = [wire[:_KEY_LEN] for wire in map(_to_bytes, txns)]
-        hashes = list(map(_hash_of, txns))
+        hashes = list(map(txn_hash, txns))
         tails = {reason: _TAIL.pack(reason, at) for reason in set(reasons)}
         records = list(map(bytes.__add__, keys, map(tails.__getitem__, reasons)))
         if replaced is not None:
             for i, new in replaced.items():
-                records[i] += txn_hash(new)
+                records[i] += new.hash
         start, n = 0, len(records)
         with self._lock:
             generations = self._generations

@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ..status import (DropReason, TransactionEvent, TransactionEventKind, TransactionState,
                       from_removal, parse_key, pending_state)
 from ..types import RemovalReason
-from .status_history import OrderedIntake, pointer_key, txn_hash
+from .status_history import OrderedIntake, pointer_key
 
 __all__ = ["WatchHub", "TransactionWatch"]
 
@@ -191,9 +191,7 @@ class WatchHub:
             self.active = True
         # learn the current state of what it names (no events)
         found = [core.get(sender, seq) for sender, seq in watch.pointers]
-        by_hash = getattr(core, "get_by_hash", None)
-        if by_hash is not None:
-            found += [by_hash(h) for h in watch.hashes]
+        found += [core.get_by_hash(h) for h in watch.hashes]
         for sender in watch.accounts:  # the run from the current one, and what is parked
             current = core.sequence_number(sender)  # within _SEED_SCAN of it
             if current is not None:
@@ -266,7 +264,7 @@ class WatchHub:
             return True
         if self._by_pointer and pointer_key(txn) in self._by_pointer:
             return True
-        return bool(self._by_hash) and txn_hash(txn) in self._by_hash
+        return bool(self._by_hash) and txn.hash in self._by_hash
 
     # ------------------------------------------------------------------ under the core lock
     @_never_raises
@@ -412,7 +410,7 @@ class WatchHub:
             by_account, by_pointer, by_hash = self._by_account, self._by_pointer, self._by_hash
             deliveries = []
             for kind, txn, state, reason, replacement, peer in events:
-                h = txn_hash(txn)
+                h = txn.hash
                 targets = set(everything)
                 for index, key in ((by_account, txn.sender), (by_hash, h)):
                     ws = index.get(key)
@@ -425,7 +423,7 @@ class WatchHub:
                 if not targets:
                     continue
                 detail = "" if replacement is None else \
-                    f"replaced by {txn_hash(replacement).hex()}"
+                    f"replaced by {replacement.hash.hex()}"
                 deliveries.append((targets, TransactionEvent(
                     kind, h, txn.pointer, state, reason, at, peer, detail)))
         for targets, event in deliveries:
