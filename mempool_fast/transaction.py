@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Self
 
 from . import _impl
 from ._wire import (
@@ -18,6 +20,12 @@ from ._wire import (
     signed_fields,
 )
 from .errors import MalformedTransaction
+
+if TYPE_CHECKING:
+    import nacl.signing
+    from typing_extensions import TypeIs
+
+    from ._transaction import SignedTransaction as _CythonTransaction
 
 #: Bytes of `SignedTransaction.hash` (SHA3-256 of the wire form).
 HASH_LEN = 32
@@ -86,9 +94,9 @@ class PySignedTransaction:
 
     # -- construction --
     @classmethod
-    def create(cls, signing_key, sequence_number: int, *, payload: bytes = b"",
-               max_gas_amount: int = 1_000_000, gas_unit_price: int = 0,
-               expiration_time: int | None = None) -> "PySignedTransaction":
+    def create(cls, signing_key: nacl.signing.SigningKey, sequence_number: int, *,
+               payload: bytes = b"", max_gas_amount: int = 1_000_000, gas_unit_price: int = 0,
+               expiration_time: int | None = None) -> Self:
         """Build and sign a transaction with a `nacl.signing.SigningKey`."""
         return cls(**signed_fields(signing_key, sequence_number, payload, max_gas_amount,
                                    gas_unit_price, expiration_time))
@@ -107,7 +115,7 @@ class PySignedTransaction:
         return self._wire
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "PySignedTransaction":
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Self:
         """Decode the wire form; raises MalformedTransaction on any inconsistency."""
         try:
             data = as_bytes(data)
@@ -138,7 +146,7 @@ class PySignedTransaction:
             return True
         if not isinstance(other, PySignedTransaction) and not _is_cython_transaction(other):
             return NotImplemented
-        return self._wire == other.to_bytes()  # type: ignore[attr-defined]
+        return self._wire == other.to_bytes()
 
     def __hash__(self) -> int:
         h = self._hash
@@ -147,14 +155,14 @@ class PySignedTransaction:
             object.__setattr__(self, "_hash", h)
         return h
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[bytes], PySignedTransaction], tuple[bytes]]:
         return (PySignedTransaction.from_bytes, (self._wire,))
 
     def __repr__(self) -> str:
         return describe(self)
 
 
-def check_transaction_hash(value) -> bytes:
+def check_transaction_hash(value: object) -> bytes:
     """A transaction hash argument: exactly 32 bytes of `bytes` (TypeError for another type,
     ValueError for another length; both cores raise these same errors)."""
     if not isinstance(value, bytes):
@@ -169,7 +177,7 @@ def is_transaction(obj: object) -> bool:
     return isinstance(obj, PySignedTransaction) or _is_cython_transaction(obj)
 
 
-def _is_cython_transaction(obj: object) -> bool:
+def _is_cython_transaction(obj: object) -> TypeIs[_CythonTransaction]:
     """Whether `obj` is a Cython SignedTransaction (loaded even when pure Python is selected,
     if some code imported the extension directly)."""
     module = sys.modules.get("mempool_fast._transaction")
@@ -177,6 +185,11 @@ def _is_cython_transaction(obj: object) -> bool:
 
 
 _ext = _impl.extension("_transaction", "Cython SignedTransaction")
-SignedTransaction = PySignedTransaction if _ext is None else _ext.SignedTransaction
+if TYPE_CHECKING:
+    # For the type checker `SignedTransaction` is the pure class: both classes have one surface
+    # (mempool_fast/_transaction.pyi, kept equal to it by tests/test_stubs.py).
+    SignedTransaction = PySignedTransaction
+else:
+    SignedTransaction = PySignedTransaction if _ext is None else _ext.SignedTransaction
 #: "cython" or "python": what `SignedTransaction` is.
 TRANSACTION_IMPLEMENTATION = "python" if _ext is None else "cython"
