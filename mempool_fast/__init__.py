@@ -6,6 +6,8 @@ The core mempool is the Cython one unless the environment sets ``MEMPOOL_FAST_PU
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import _impl
 from .config import MempoolConfig
 from .errors import MempoolFastError
@@ -19,10 +21,15 @@ from .types import (
     MempoolAddTransactionStatusCode, RemovalReason, TimelineState,
 )
 
-from ._version import __version__
+from ._version import __version__ as __version__
 
 _core_ext = _impl.extension("_core", "Cython core")
-if _core_ext is None:
+if TYPE_CHECKING:
+    # The type checker sees the pure class; the Cython one has the same surface (_core.pyi,
+    # which tests/test_stubs.py keeps equal to both).
+    from .pure import CoreMempool
+    IMPLEMENTATION: str
+elif _core_ext is None:
     from .pure import CoreMempool
     #: "cython" or "python": which CoreMempool this is.
     IMPLEMENTATION = "python"
@@ -50,7 +57,19 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+if TYPE_CHECKING:  # what __getattr__ loads, for the type checker
+    from .client import NodeClient
+    from .journal import TransactionJournal
+    from .network.base import EventKind, Network, NetworkEvent
+    from .network.inprocess import InProcessNetwork
+    from .network.zmq import ZmqNetwork
+    from .shared import SharedMempool, SharedMempoolNotification
+    from .shared.watch import TransactionWatch
+    from .storage import AccountStateReader, InMemoryAccountStore, SqliteAccountStore
+    from .validation import Ed25519Validator
+
+
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mempool_fast' has no attribute {name!r}")

@@ -15,8 +15,13 @@ from __future__ import annotations
 import hashlib
 import struct
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from .errors import MalformedTransaction
+
+if TYPE_CHECKING:
+    import nacl.signing
 
 __all__ = [
     "U64_MAX", "ADDRESS_LEN", "PUBLIC_KEY_LEN", "SIGNATURE_LEN", "HEADER", "RAW_HEADER_LEN",
@@ -56,14 +61,14 @@ class PointerError(TypeError, ValueError):
     """Something that should be a (sender, sequence_number) pair is not one."""
 
 
-def as_bytes(value, what: str = "data") -> bytes:
+def as_bytes(value: object, what: str = "data") -> bytes:
     """`value` as bytes when it is bytes-like; never `bytes(n)` of an int (n zero bytes)."""
     if not isinstance(value, (bytes, bytearray, memoryview)):
         raise ValueError(f"{what} must be bytes, not {type(value).__name__}")
     return value if type(value) is bytes else bytes(value)
 
 
-def check_bytes(name: str, value, length: int | None = None) -> bytes:
+def check_bytes(name: str, value: object, length: int | None = None) -> bytes:
     """A bytes-like argument as bytes, of exactly `length` bytes when given."""
     value = as_bytes(value, name)
     if length is not None and len(value) != length:
@@ -71,7 +76,7 @@ def check_bytes(name: str, value, length: int | None = None) -> bytes:
     return value
 
 
-def check_u64(name: str, value) -> int:
+def check_u64(name: str, value: object) -> int:
     """An int (not a bool) in 0..2**64-1."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"{name} must be an unsigned 64-bit integer, not {type(value).__name__}")
@@ -80,13 +85,14 @@ def check_u64(name: str, value) -> int:
     return value
 
 
-def check_address(value, name: str = "address") -> bytes:
+def check_address(value: object, name: str = "address") -> bytes:
     """A 32-byte account address."""
     return check_bytes(name, value, ADDRESS_LEN)
 
 
-def check_pointer(pair, name: str = "pointer") -> tuple[bytes, int]:
-    """A (sender, sequence_number) pair with a 32-byte sender and a u64 sequence number."""
+def check_pointer(pair: Any, name: str = "pointer") -> tuple[bytes, int]:
+    """A (sender, sequence_number) pair with a 32-byte sender and a u64 sequence number
+    (`pair` is any object: this is the check)."""
     try:
         sender, seq = pair
     except (TypeError, ValueError):
@@ -95,7 +101,7 @@ def check_pointer(pair, name: str = "pointer") -> tuple[bytes, int]:
     return check_address(sender, f"{name} sender"), check_u64(f"{name} sequence number", seq)
 
 
-def check_pointers(pairs, name: str = "pointer") -> list[tuple[bytes, int]]:
+def check_pointers(pairs: Iterable[object], name: str = "pointer") -> list[tuple[bytes, int]]:
     """Every pair checked before anything changes."""
     return [check_pointer(pair, name) for pair in pairs]
 
@@ -114,14 +120,16 @@ def parse_header(data: bytes) -> tuple[bytes, int, int, int, int]:
     return sender, seq, max_gas, price, expiration
 
 
-def pointer_of(wire) -> tuple[bytes, int]:
+def pointer_of(wire: bytes | bytearray | memoryview) -> tuple[bytes, int]:
     """(sender, sequence_number) read straight from wire bytes (no checks)."""
-    return bytes(wire[:ADDRESS_LEN]), _U64.unpack_from(wire, SEQ_OFFSET)[0]
+    seq: int = _U64.unpack_from(wire, SEQ_OFFSET)[0]
+    return bytes(wire[:ADDRESS_LEN]), seq
 
 
-def expiration_of(wire) -> int:
+def expiration_of(wire: bytes | bytearray | memoryview) -> int:
     """The client expiration time read straight from wire bytes (no checks)."""
-    return _U64.unpack_from(wire, EXPIRATION_OFFSET)[0]
+    expiration: int = _U64.unpack_from(wire, EXPIRATION_OFFSET)[0]
+    return expiration
 
 
 def account_address(public_key: bytes) -> bytes:
@@ -137,8 +145,10 @@ def raw_bytes(sender: bytes, seq: int, max_gas: int, price: int, expiration: int
     return HEADER.pack(sender, seq, max_gas, price, expiration, len(payload)) + payload
 
 
-def checked_fields(sender, sequence_number, payload, max_gas_amount, gas_unit_price,
-                   expiration_time, public_key, signature) -> tuple:
+def checked_fields(sender: object, sequence_number: object, payload: object,
+                   max_gas_amount: object, gas_unit_price: object, expiration_time: object,
+                   public_key: object, signature: object
+                   ) -> tuple[bytes, int, int, int, int, bytes]:
     """The constructor's checks (both transaction classes):
     (sender, seq, max_gas, price, expiration, wire)."""
     payload = check_bytes("payload", payload)
@@ -156,8 +166,22 @@ def checked_fields(sender, sequence_number, payload, max_gas_amount, gas_unit_pr
     return sender, sequence_number, max_gas_amount, gas_unit_price, expiration_time, wire
 
 
-def signed_fields(signing_key, sequence_number: int, payload: bytes, max_gas_amount: int,
-                  gas_unit_price: int, expiration_time: int | None) -> dict:
+class SignedFields(TypedDict):
+    """The constructor arguments of a transaction (what `signed_fields` returns)."""
+
+    sender: bytes
+    sequence_number: int
+    payload: bytes
+    max_gas_amount: int
+    gas_unit_price: int
+    expiration_time: int
+    public_key: bytes
+    signature: bytes
+
+
+def signed_fields(signing_key: nacl.signing.SigningKey, sequence_number: int, payload: bytes,
+                  max_gas_amount: int, gas_unit_price: int,
+                  expiration_time: int | None) -> SignedFields:
     """Constructor arguments of a transaction signed with a `nacl.signing.SigningKey`
     (both classes' `create`)."""
     public_key = bytes(signing_key.verify_key)
@@ -172,12 +196,29 @@ def signed_fields(signing_key, sequence_number: int, payload: bytes, max_gas_amo
     raw = raw_bytes(sender, sequence_number, max_gas_amount, gas_unit_price, expiration_time,
                     check_bytes("payload", payload))
     signature = signing_key.sign(SIGNING_PREFIX + raw).signature
-    return dict(sender=sender, sequence_number=sequence_number, payload=payload,
-                max_gas_amount=max_gas_amount, gas_unit_price=gas_unit_price,
-                expiration_time=expiration_time, public_key=public_key, signature=signature)
+    return SignedFields(sender=sender, sequence_number=sequence_number, payload=payload,
+                        max_gas_amount=max_gas_amount, gas_unit_price=gas_unit_price,
+                        expiration_time=expiration_time, public_key=public_key,
+                        signature=signature)
 
 
-def describe(txn) -> str:
+class DescribedTransaction(Protocol):
+    """What `describe` reads of a transaction (either class)."""
+
+    @property
+    def sender(self) -> bytes: ...
+    @property
+    def sequence_number(self) -> int: ...
+    @property
+    def gas_unit_price(self) -> int: ...
+    @property
+    def max_gas_amount(self) -> int: ...
+    @property
+    def expiration_time(self) -> int: ...
+    def to_bytes(self) -> bytes: ...
+
+
+def describe(txn: DescribedTransaction) -> str:
     """The repr both transaction classes share."""
     return (f"SignedTransaction(sender={txn.sender.hex()[:16]}…, "
             f"sequence_number={txn.sequence_number}, gas_unit_price={txn.gas_unit_price}, "

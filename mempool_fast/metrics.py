@@ -15,8 +15,9 @@ registered on that registry only (never the global one).
 from __future__ import annotations
 
 import collections
+import functools
 import platform
-from typing import Callable
+from typing import Callable, Iterable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -110,9 +111,9 @@ class MempoolMetrics:
     def bind_core(self, read: Callable[[str], int]) -> None:
         """Read index sizes at scrape time through `read(index_name)`."""
         for name in ("transactions", "parking_lot", "priority_index", "timeline"):
-            self.index_size.labels(index=name).set_function(lambda name=name: read(name))
+            self.index_size.labels(index=name).set_function(functools.partial(read, name))
 
-    def count_removals(self, removals) -> None:
+    def count_removals(self, removals: Iterable[tuple[object, RemovalReason]]) -> None:
         """The removal feed, counted by reason (GC reasons in gc_removed as well)."""
         by_reason = collections.Counter(reason for _, reason in removals)
         for reason, n in by_reason.items():
@@ -154,7 +155,7 @@ class MempoolMetrics:
     def observe(self, stage: str, seconds: float) -> None:
         self._stage[stage].observe(max(seconds, 0.0))
 
-    def value(self, name: str, **labels) -> float:
+    def value(self, name: str, **labels: str) -> float:
         """A sample's current value (0.0 if absent), e.g. value("mempool_acks_sent_total")."""
         sample = self.registry.get_sample_value(name, labels)
         return 0.0 if sample is None else sample

@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from ._wire import check_pointer
 from .types import RemovalReason
+
+if TYPE_CHECKING:
+    from .transaction import SignedTransaction
+    from .types import TimelineState
 
 __all__ = ["TransactionState", "DropReason", "TransactionStatus", "AccountStatus",
            "TransactionEvent", "TransactionEventKind", "from_removal", "parse_key",
@@ -132,7 +137,17 @@ _TS_READY = 1  # TimelineState.READY
 _TS_NOT_READY = 0  # TimelineState.NOT_READY
 
 
-def pending_state(core, sender: bytes, seq: int, timeline_state: int, cap: int
+class CoreQueries(Protocol):
+    """The queries of a core (either class) that the pending states are read through."""
+
+    def sequence_number(self, sender: bytes) -> int | None: ...
+    def get(self, sender: bytes, sequence_number: int) -> SignedTransaction | None: ...
+    def get_by_hash(self, hash: bytes) -> SignedTransaction | None: ...
+    def timeline_state(self, sender: bytes,
+                       sequence_number: int) -> tuple[TimelineState, int] | None: ...
+
+
+def pending_state(core: CoreQueries, sender: bytes, seq: int, timeline_state: int, cap: int
                   ) -> TransactionState:
     """READY or PARKED for a held transaction whose `timeline_state()[0]` is given.
 
@@ -156,7 +171,7 @@ def pending_state(core, sender: bytes, seq: int, timeline_state: int, cap: int
     return TransactionState.READY
 
 
-def first_gap(core, sender: bytes, start: int, cap: int) -> int | None:
+def first_gap(core: CoreQueries, sender: bytes, start: int, cap: int) -> int | None:
     """The first sequence number from `start` the account does not hold (None past `cap`)."""
     get = core.get
     for k in range(start, min(start + cap + 1, 1 << 64)):
@@ -165,7 +180,7 @@ def first_gap(core, sender: bytes, start: int, cap: int) -> int | None:
     return None
 
 
-def held_sequence_numbers(core, sender: bytes, start: int, count: int) -> list[int]:
+def held_sequence_numbers(core: CoreQueries, sender: bytes, start: int, count: int) -> list[int]:
     """The sequence numbers in `start .. start + count - 1` the account holds, ascending."""
     get = core.get
     end = min(start + count, 1 << 64)
@@ -186,7 +201,7 @@ def account_view(sender: bytes, current: int, held: list[int]) -> AccountStatus:
     return AccountStatus(sender, current, ready, parked, ready_end if parked else None)
 
 
-def parse_key(key) -> tuple[bytes | None, tuple[bytes, int] | None]:
+def parse_key(key: object) -> tuple[bytes | None, tuple[bytes, int] | None]:
     """(hash, None) for a 32-byte hash, (None, (sender, seq)) for a pointer; TypeError or
     ValueError for anything else."""
     if isinstance(key, (bytes, bytearray, memoryview)):

@@ -13,7 +13,7 @@ import operator
 import os
 import sqlite3
 import threading
-from typing import Iterable, Sequence
+from typing import Iterable, Self, Sequence
 
 from ._wire import ADDRESS_LEN, U64_MAX, check_address, check_u64
 from .types import MempoolAddTransactionStatus, MempoolAddTransactionStatusCode
@@ -151,7 +151,7 @@ class SqliteAccountStore(AccountStateReader):
     stay in each connection's statement cache whatever the batch sizes.
     """
 
-    def __init__(self, path: str | os.PathLike, *, timeout: float = 5.0,
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0,
                  max_variables: int | None = None) -> None:
         """Open (creating if needed) the store at ``path``.
 
@@ -181,7 +181,7 @@ class SqliteAccountStore(AccountStateReader):
             self._max_vars = min(self._max_vars, max_variables)
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and not self._closed:
             return conn
         with self._lock:
@@ -279,7 +279,8 @@ class SqliteAccountStore(AccountStateReader):
                 for _, seq, balance in head]
 
     def __len__(self) -> int:
-        return self._conn().execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
+        count: int = self._conn().execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
+        return count
 
     def close(self) -> None:
         """Close every thread's connection; the store must not be used afterwards."""
@@ -289,8 +290,8 @@ class SqliteAccountStore(AccountStateReader):
         for conn in connections:
             conn.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

@@ -30,7 +30,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Self, Sequence
 
 import nacl.exceptions
 import nacl.signing
@@ -47,7 +47,9 @@ from .types import MempoolAddTransactionStatus, MempoolAddTransactionStatusCode 
 try:  # BatchValidator can be built explicitly even when pure Python is selected
     from . import _verify
 except ImportError as _exc:  # the build or libsodium is missing: only the pure path remains
-    _verify = None
+    # the module's type is its stub (_verify.pyi); None stands for "not built" and every use
+    # checks for it, which mypy cannot express for a module without losing the stub's types
+    _verify = None  # type: ignore[assignment]
     _VERIFY_IMPORT_ERROR: ImportError | None = _exc
 else:
     _VERIFY_IMPORT_ERROR = None
@@ -278,10 +280,10 @@ class _BaseValidator:
     def close(self) -> None:
         """Release threads (if any); the validator must not be used afterwards."""
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

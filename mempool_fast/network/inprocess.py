@@ -22,7 +22,7 @@ import random
 import threading
 import zlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 from .base import EventKind, Network, NetworkEvent
 
@@ -118,7 +118,8 @@ class _Link:
         key = zlib.crc32(f"{src}\x00{dst}".encode())
         self.rng = random.Random(seed * 1_000_003 + key)
         self.lock = threading.Lock()
-        self.held: list[list] = []  # [remaining sends, data]
+        #: [remaining sends (int), data (bytes)] pairs, mutable (the count goes down in place)
+        self.held: list[list[Any]] = []
 
 
 class InProcessEndpoint(Network):
@@ -165,7 +166,7 @@ class InProcessNetwork:
         self._lock = threading.Lock()
         self._endpoints: dict[str, InProcessEndpoint] = {}
         self._links: dict[tuple[str, str], _Link] = {}
-        self._stats = collections.Counter()
+        self._stats: collections.Counter[str] = collections.Counter()
 
     # -- topology --
     def endpoint(self, peer_id: str) -> InProcessEndpoint:
@@ -204,7 +205,7 @@ class InProcessNetwork:
                 if ep is not None:
                     ep._inbox.put_control(NetworkEvent(EventKind.LOST_PEER, other))
 
-    def connect_all(self, peer_ids) -> None:
+    def connect_all(self, peer_ids: Iterable[str]) -> None:
         """A full mesh of `peer_ids`."""
         ids = list(peer_ids)
         for i, a in enumerate(ids):

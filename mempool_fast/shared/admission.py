@@ -12,11 +12,12 @@ from __future__ import annotations
 import collections
 import itertools
 import operator
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from ..config import MempoolConfig
 from ..metrics import MempoolMetrics
 from ..storage import unknown_account
+from ..transaction import SignedTransaction
 from ..types import (STATUS_VALID, MempoolAddTransactionStatus, MempoolAddTransactionStatusCode,
                      TimelineState, transaction_expired)
 from .guarded_core import GuardedCore
@@ -29,6 +30,11 @@ _sender = operator.attrgetter("sender")
 _code = operator.attrgetter("code")
 _first = operator.itemgetter(0)
 _ALWAYS_VALID = itertools.repeat(STATUS_VALID)
+
+#: Called with the newly VALID transactions of a batch while the core lock is held.
+ValidLockedCallback = Callable[[list[SignedTransaction]], None]
+#: (transaction, gas amount, account sequence number, balance): what `add_txns` takes.
+AddItem = tuple[SignedTransaction, int, int, int]
 
 
 class Admission:
@@ -50,8 +56,8 @@ class Admission:
         self._clock = clock
         self._status_counters: dict[tuple[str, Any], Any] = {}
 
-    def admit(self, txns: Sequence, state: TimelineState, origin: str,
-              on_valid_locked: Callable[[list], None] | None = None
+    def admit(self, txns: Sequence[SignedTransaction], state: TimelineState, origin: str,
+              on_valid_locked: ValidLockedCallback | None = None
               ) -> list[MempoolAddTransactionStatus]:
         """One status per transaction, in order. `on_valid_locked(txns)` is called with the
         newly VALID ones while the core lock is still held."""
@@ -62,22 +68,24 @@ class Admission:
         if min(map(_expiration, txns)) >= now:
             results = self._validate_and_add(txns, state, on_valid_locked)
         else:
-            results: list = [None] * len(txns)
+            filled: list[MempoolAddTransactionStatus | None] = [None] * len(txns)
             fresh = []
             for i, txn in enumerate(txns):
                 if txn.expiration_time < now:
-                    results[i] = transaction_expired(txn.expiration_time, now)
+                    filled[i] = transaction_expired(txn.expiration_time, now)
                 else:
                     fresh.append(i)
             if fresh:
                 added = self._validate_and_add([txns[i] for i in fresh], state,
                                                on_valid_locked)
                 for i, status in zip(fresh, added):
-                    results[i] = status
+                    filled[i] = status
+            # every slot is filled now (expired, or the status of its fresh transaction)
+            results = cast(list[MempoolAddTransactionStatus], filled)
         self._count(results, origin)
         return results
 
-    def _count(self, results: list, origin: str) -> None:
+    def _count(self, results: list[MempoolAddTransactionStatus], origin: str) -> None:
         counters = self._status_counters
         for code, n in collections.Counter(map(_code, results)).items():
             counter = counters.get((origin, code))
@@ -86,16 +94,21 @@ class Admission:
                     origin=origin, code=code.name)
             counter.inc(n)
 
-    def _validate_and_add(self, txns: list, state: TimelineState, on_valid_locked) -> list:
+    def _validate_and_add(self, txns: list[SignedTransaction], state: TimelineState,
+                          on_valid_locked: ValidLockedCallback | None
+                          ) -> list[MempoolAddTransactionStatus]:
         """The statuses of `txns` (none expired), in order."""
-        checked = list(self._validator.validate(txns))  # a copy: it is filled in below
+        # a copy: it is filled in below (every None, a transaction that passed, gets its
+        # core status), so what is returned holds statuses only
+        checked: list[MempoolAddTransactionStatus | None] = list(self._validator.validate(txns))
+        done = cast(list[MempoolAddTransactionStatus], checked)
         n = len(txns)
         if len(checked) != n:
             raise RuntimeError(f"the validator returned {len(checked)} results for "
                                f"{n} transactions (one per transaction, in order)")
         passed_count = checked.count(None)
         if passed_count == 0:
-            return checked
+            return done
         if passed_count == n:
             passed, where = txns, None
         else:
@@ -110,6 +123,8 @@ class Admission:
                 f"{type(self._storage).__name__}.get_account_states returned {len(states)} "
                 f"states for {len(senders)} addresses; the contract is one (sequence_number, "
                 "balance) or None per address, in order")
+        batch: list[AddItem]
+        slots: list[int]
         if None not in states:
             batch = [(txn, txn.max_gas_amount, account[0], account[1])
                      for txn, account in zip(passed, states)]
@@ -128,15 +143,16 @@ class Admission:
                     batch.append((txn, txn.max_gas_amount, account[0], account[1]))
                     slots.append(slot)
             if not batch:
-                return checked
+                return done
             added = self._core.apply(_add, batch, state, on_valid_locked)
         for slot, status in zip(slots, added):
             checked[slot] = status
-        return checked
+        return done
 
 
-def _add(core, batch: list, state: TimelineState, on_valid_locked) -> list:
-    statuses = core.add_txns(batch, state)
+def _add(core: Any, batch: list[AddItem], state: TimelineState,
+         on_valid_locked: ValidLockedCallback | None) -> list[MempoolAddTransactionStatus]:
+    statuses: list[MempoolAddTransactionStatus] = core.add_txns(batch, state)
     if on_valid_locked is not None:
         if len(statuses) == len(batch) and all(map(operator.is_, statuses, _ALWAYS_VALID)):
             valid = list(map(_first, batch))

@@ -14,6 +14,7 @@ import logging
 import threading
 from typing import Any, Callable, TypeVar
 
+from ..transaction import SignedTransaction
 from ..types import RemovalReason
 
 __all__ = ["GuardedCore", "Removals", "RemovalListener"]
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 #: What a core removed in one call: (transaction, reason) pairs.
-Removals = list[tuple[Any, RemovalReason]]
+Removals = list[tuple[SignedTransaction, RemovalReason]]
 RemovalListener = Callable[[Removals], None]
 
 

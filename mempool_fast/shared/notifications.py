@@ -25,15 +25,15 @@ class Notifier:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queues: list[queue.SimpleQueue] = []
+        self._queues: list[queue.SimpleQueue[SharedMempoolNotification]] = []
 
-    def subscribe(self) -> queue.SimpleQueue:
-        q: queue.SimpleQueue = queue.SimpleQueue()
+    def subscribe(self) -> queue.SimpleQueue[SharedMempoolNotification]:
+        q: queue.SimpleQueue[SharedMempoolNotification] = queue.SimpleQueue()
         with self._lock:
             self._queues.append(q)
         return q
 
-    def unsubscribe(self, q: queue.SimpleQueue) -> bool:
+    def unsubscribe(self, q: queue.SimpleQueue[SharedMempoolNotification]) -> bool:
         """Stop feeding `q`; False if it was not subscribed."""
         with self._lock:
             try:

@@ -29,8 +29,10 @@ import threading
 from typing import Any, Callable, NamedTuple
 
 from .._wire import POINTER
-from ..status import DropReason, TransactionState, from_removal
+from ..status import CoreQueries, DropReason, TransactionState, from_removal
+from ..transaction import SignedTransaction
 from ..types import RemovalReason
+from .guarded_core import Removals
 
 __all__ = ["StatusHistory", "HistoryEntry", "OrderedIntake", "txn_hash", "pointer_key",
            "replacements"]
@@ -50,19 +52,19 @@ _REASONS = {int(r): r for r in RemovalReason}
 
 #: A transaction's 32-byte hash: `txn.hash` (SHA3-256 of its wire form, cached by the object;
 #: the core's hash index computed it at admission).
-txn_hash = operator.attrgetter("hash")
+txn_hash: Callable[[SignedTransaction], bytes] = operator.attrgetter("hash")
 
 
-def pointer_key(txn: Any) -> bytes:
+def pointer_key(txn: SignedTransaction) -> bytes:
     """The 40 bytes that open a transaction's wire form: sender | sequence number (u64 LE)."""
     return txn.to_bytes()[:_KEY_LEN]
 
 
-def replacements(core: Any, removals: list) -> dict[int, Any] | None:
+def replacements(core: CoreQueries, removals: Removals) -> dict[int, SignedTransaction] | None:
     """For each REPLACED removal (by index), the transaction that took its pointer: the next
     REPLACED one at the same pointer in the batch, else the one the core holds there now.
     Call under the core lock, right after the removals were drained."""
-    found: dict[int, Any] = {}
+    found: dict[int, SignedTransaction] = {}
     last_at: dict[bytes, int] = {}
     for i, (txn, reason) in enumerate(removals):
         if reason is not _REPLACED:
@@ -100,7 +102,7 @@ class _Generation:
     def __init__(self) -> None:
         self.by_hash: dict[bytes, bytes] = {}
         self.by_pointer: dict[bytes, bytes] = {}
-        self.reasons: collections.Counter = collections.Counter()
+        self.reasons: collections.Counter[RemovalReason] = collections.Counter()
         self.count = 0
 
 
@@ -132,7 +134,8 @@ class StatusHistory:
         with self._lock:
             return sum(g.count for g in self._generations)
 
-    def record(self, removals: list, at: float, replaced: dict[int, Any] | None) -> None:
+    def record(self, removals: Removals, at: float,
+               replaced: dict[int, SignedTransaction] | None) -> None:
         """Remember a batch of (transaction, RemovalReason), removed at clock time `at`."""
         if not self.size or not removals:
             return
@@ -180,9 +183,9 @@ class StatusHistory:
                     return _entry(h, generation.by_hash[h])
         return None
 
-    def counts(self) -> dict:
+    def counts(self) -> dict[str, Any]:
         """Removals in the window by state and by drop reason (JSON-ready)."""
-        counts: collections.Counter = collections.Counter()
+        counts: collections.Counter[RemovalReason] = collections.Counter()
         with self._lock:
             for generation in self._generations:
                 counts.update(generation.reasons)
@@ -213,9 +216,10 @@ class OrderedIntake:
     """
 
     def __init__(self) -> None:
-        self._queue: collections.deque = collections.deque()
+        #: (fn, *args) items
+        self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._lock = threading.Lock()
-        self.put: Callable[[tuple], None] = self._queue.append
+        self.put: Callable[[tuple[Any, ...]], None] = self._queue.append
 
     def __len__(self) -> int:
         return len(self._queue)

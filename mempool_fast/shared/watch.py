@@ -32,11 +32,13 @@ import functools
 import logging
 import operator
 import threading
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar, cast
 
-from ..status import (DropReason, TransactionEvent, TransactionEventKind, TransactionState,
-                      from_removal, parse_key, pending_state)
+from ..status import (CoreQueries, DropReason, TransactionEvent, TransactionEventKind,
+                      TransactionState, from_removal, parse_key, pending_state)
+from ..transaction import SignedTransaction
 from ..types import RemovalReason
+from .guarded_core import GuardedCore, Removals
 from .status_history import OrderedIntake, pointer_key
 
 __all__ = ["WatchHub", "TransactionWatch"]
@@ -55,25 +57,30 @@ _sender = operator.attrgetter("sender")
 #: Most sequence numbers read per account when a watch on it opens (under the core lock).
 _SEED_SCAN = 1024
 _first = operator.itemgetter(0)
+#: (kind, transaction, state, drop reason, replacement, peer): an event before it is built
+_Event = tuple[TransactionEventKind, SignedTransaction, TransactionState, DropReason | None,
+               SignedTransaction | None, str | None]
+_Hook = TypeVar("_Hook", bound=Callable[..., None])
 
 
-def _never_raises(method):
+def _never_raises(method: _Hook) -> _Hook:
     """A hook run under the core lock inside an admission or a commit: a bug in the watches
     must not undo or fail the core call (it is logged)."""
     @functools.wraps(method)
-    def run(self, *args):
+    def run(self: WatchHub, *args: Any) -> None:
         try:
             method(self, *args)
         except Exception:
             log.exception("watch hook %s failed", method.__name__)
-    return run
+    return cast(_Hook, run)
 
 
 class TransactionWatch:
     """One subscription: iterate it, or `get(timeout)`; `close()` (or leave the `with`)."""
 
-    def __init__(self, hub: "WatchHub", maxsize: int, hashes: frozenset, pointers: frozenset,
-                 accounts: frozenset, everything: bool) -> None:
+    def __init__(self, hub: WatchHub, maxsize: int, hashes: frozenset[bytes],
+                 pointers: frozenset[tuple[bytes, int]], accounts: frozenset[bytes],
+                 everything: bool) -> None:
         self._hub = hub
         self._maxsize = maxsize
         self.hashes = hashes
@@ -136,7 +143,7 @@ class TransactionWatch:
 class WatchHub:
     """Who watches what, the states reported so far, and the event paths (module docstring)."""
 
-    def __init__(self, guarded: Any, intake: OrderedIntake, clock: Callable[[], float], *,
+    def __init__(self, guarded: GuardedCore, intake: OrderedIntake, clock: Callable[[], float], *,
                  queue_size: int, capacity_per_user: int) -> None:
         self._guarded = guarded
         self._intake = intake
@@ -151,31 +158,34 @@ class WatchHub:
         self._by_account: dict[bytes, set[TransactionWatch]] = {}
         self._by_pointer: dict[bytes, set[TransactionWatch]] = {}
         self._by_hash: dict[bytes, set[TransactionWatch]] = {}
-        #: pointer key -> [transaction, last reported state]; under the core lock only
-        self._known: dict[bytes, list] = {}
+        #: pointer key -> [transaction, last reported state] (a mutable pair, so Any); under
+        #: the core lock only
+        self._known: dict[bytes, list[Any]] = {}
         #: pointer key -> the replaced transaction whose drop the admission hook reported
-        self._reported: dict[bytes, Any] = {}
+        self._reported: dict[bytes, SignedTransaction] = {}
         self._lost_closed = 0
 
     # ------------------------------------------------------------------ registry
-    def open(self, keys: Iterable | None, accounts: Iterable | None) -> TransactionWatch:
+    def open(self, keys: Iterable[object] | None,
+             accounts: Iterable[object] | None) -> TransactionWatch:
         from .._wire import check_address
 
         everything = keys is None and accounts is None
-        hashes, pointers = set(), set()
+        hashes: set[bytes] = set()
+        pointers: set[tuple[bytes, int]] = set()
         for key in keys or ():
             h, ptr = parse_key(key)
             if h is not None:
                 hashes.add(h)
-            else:
-                pointers.add(ptr)
+            else:  # parse_key gives a pointer whenever it gives no hash
+                pointers.add(cast(tuple[bytes, int], ptr))
         senders = frozenset(check_address(a, "account") for a in accounts or ())
         watch = TransactionWatch(self, self._queue_size, frozenset(hashes), frozenset(pointers),
                                  senders, everything)
         self._guarded.read(self._open_locked, watch)
         return watch
 
-    def _open_locked(self, core: Any, watch: TransactionWatch) -> None:
+    def _open_locked(self, core: CoreQueries, watch: TransactionWatch) -> None:
         from .._wire import POINTER
 
         with self._lock:
@@ -201,11 +211,12 @@ class WatchHub:
             if txn is not None:
                 self._learn(core, txn)
 
-    def _learn(self, core: Any, txn: Any) -> TransactionState | None:
+    def _learn(self, core: CoreQueries, txn: SignedTransaction) -> TransactionState | None:
         key = pointer_key(txn)
         known = self._known.get(key)
         if known is not None and known[0] == txn:
-            return known[1]
+            last: TransactionState = known[1]
+            return last
         ts = core.timeline_state(txn.sender, txn.sequence_number)
         if ts is None:
             return None
@@ -216,7 +227,7 @@ class WatchHub:
     def close(self, watch: TransactionWatch) -> None:
         self._guarded.read(self._close_locked, watch)
 
-    def _close_locked(self, core: Any, watch: TransactionWatch) -> None:
+    def _close_locked(self, core: CoreQueries, watch: TransactionWatch) -> None:
         from .._wire import POINTER
 
         with self._lock:
@@ -239,7 +250,7 @@ class WatchHub:
                 self._known.clear()
                 self._reported.clear()
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, int]:
         """Open watches and the events they lost (closed ones included), JSON-ready."""
         with self._lock:
             watches = list(self._watches)
@@ -252,14 +263,14 @@ class WatchHub:
         return bool(self._everything or self._by_pointer or self._by_hash) or \
             sender in self._by_account
 
-    def _none_wanted(self, txns: Iterable) -> bool:
+    def _none_wanted(self, txns: Iterable[SignedTransaction]) -> bool:
         """True when only account watches are open and none of `txns` is of those accounts
         (one C-level pass: the common case of a few watched accounts costs no Python loop)."""
         if self._everything or self._by_pointer or self._by_hash:
             return False
         return self._by_account.keys().isdisjoint(map(_sender, txns))
 
-    def _wants(self, txn: Any) -> bool:
+    def _wants(self, txn: SignedTransaction) -> bool:
         if self._everything or txn.sender in self._by_account:
             return True
         if self._by_pointer and pointer_key(txn) in self._by_pointer:
@@ -268,13 +279,13 @@ class WatchHub:
 
     # ------------------------------------------------------------------ under the core lock
     @_never_raises
-    def admitted_locked(self, valid: list) -> None:
+    def admitted_locked(self, valid: list[SignedTransaction]) -> None:
         """The admission hook: `valid` were just admitted VALID (core lock held). First the
         admissions (states as the whole batch left them), then the runs after them."""
         if self._none_wanted(valid):
             return
-        core = self._guarded.mempool
-        events: list = []
+        core: CoreQueries = self._guarded.mempool
+        events: list[_Event] = []
         known = self._known
         admitted: dict[bytes, dict[int, bool]] = {}  # sender -> seq -> newly in and READY
         for txn in valid:
@@ -295,7 +306,9 @@ class WatchHub:
                                        DropReason.REPLACED, held, None))
                         self._reported[key] = old[0]
                     ts = core.timeline_state(sender, seq)
-                    state = pending_state(core, sender, seq, ts[0], self._cap)
+                    # held, just read under the same lock: it has a timeline state
+                    state = pending_state(core, sender, seq,
+                                          ts[0], self._cap)  # type: ignore[index]
                     known[key] = [held, state]
                     events.append((_Kind.ADMITTED, held, state, None, None, None))
                     fresh_ready = state is _READY
@@ -308,9 +321,9 @@ class WatchHub:
         self._emit(events)
 
     @_never_raises
-    def committed_locked(self, core: Any, senders: Iterable[bytes]) -> None:
+    def committed_locked(self, core: CoreQueries, senders: Iterable[bytes]) -> None:
         """After commits or rejects of these accounts (core lock held): promotions."""
-        events: list = []
+        events: list[_Event] = []
         for sender in senders:
             if self._wants_account(sender):
                 current = core.sequence_number(sender)
@@ -319,12 +332,12 @@ class WatchHub:
         self._emit(events)
 
     @_never_raises
-    def removed_locked(self, removals: list) -> None:
+    def removed_locked(self, removals: Removals) -> None:
         """The removal feed's locked listener (core lock held)."""
         if self._none_wanted(map(_first, removals)):
             return
-        core = self._guarded.mempool
-        events: list = []
+        core: CoreQueries = self._guarded.mempool
+        events: list[_Event] = []
         known = self._known
         rescans: list[tuple[bytes, int, bool]] = []
         for txn, reason in removals:
@@ -355,7 +368,8 @@ class WatchHub:
             self._scan(core, sender, start, announce, events)
         self._emit(events)
 
-    def _scan(self, core: Any, sender: bytes, start: int, announce: bool, events: list) -> None:
+    def _scan(self, core: CoreQueries, sender: bytes, start: int, announce: bool,
+              events: list[_Event]) -> None:
         """Walk the run of held transactions from `start`: report the state changes of the
         wanted ones (and, when `announce`, the state of wanted ones not known yet)."""
         get = core.get
@@ -369,7 +383,8 @@ class WatchHub:
                 continue
             if state is None:  # one state for the whole run (readiness is positional)
                 ts = core.timeline_state(sender, seq)
-                state = pending_state(core, sender, seq, ts[0], self._cap)
+                # held, just read under the same lock: it has a timeline state
+                state = pending_state(core, sender, seq, ts[0], self._cap)  # type: ignore[index]
             key = pointer_key(txn)
             old = known.get(key)
             if old is None or old[0] != txn:
@@ -382,28 +397,28 @@ class WatchHub:
                 old[1] = state
             events.append((_STATE_KIND[state], txn, state, None, None, None))
 
-    def _emit(self, events: list) -> None:
+    def _emit(self, events: list[_Event]) -> None:
         if events:
             self._intake.put((self._publish, events, self._clock()))
 
     # ------------------------------------------------------------------ outside the lock
-    def broadcast(self, peer: str, txns: list, now: float) -> None:
+    def broadcast(self, peer: str, txns: list[SignedTransaction], now: float) -> None:
         """`txns` were sent to `peer`."""
         if self.active and not self._none_wanted(txns):
-            events = [(_Kind.BROADCAST, t, _READY, None, None, peer) for t in txns
+            events: list[_Event] = [(_Kind.BROADCAST, t, _READY, None, None, peer) for t in txns
                       if self._wants(t)]
             if events:
                 self._intake.put((self._publish, events, now))
 
-    def pulled(self, txns: list, now: float) -> None:
+    def pulled(self, txns: list[SignedTransaction], now: float) -> None:
         """`txns` were returned by get_block."""
         if self.active and not self._none_wanted(txns):
-            events = [(_Kind.PULLED, t, _READY, None, None, None) for t in txns
+            events: list[_Event] = [(_Kind.PULLED, t, _READY, None, None, None) for t in txns
                       if self._wants(t)]
             if events:
                 self._intake.put((self._publish, events, now))
 
-    def _publish(self, events: list, at: float) -> None:
+    def _publish(self, events: list[_Event], at: float) -> None:
         """Build and deliver events (run by the intake, in order)."""
         with self._lock:
             everything = list(self._everything)
