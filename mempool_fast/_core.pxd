@@ -118,6 +118,7 @@ cdef class CoreMempool:
     cdef double _ttl_d
     cdef object _capacity_obj
     cdef object _capacity_per_user_obj
+    cdef uint64_t _bump  # replacement_price_bump_percent
     cdef int _walk  # get_block's walk: 0 chosen per call, 1 heads, 2 probe (tests)
 
     cdef object _add(self, object txn, object gas_amount, object db_sequence_number,

@@ -35,7 +35,8 @@ from .config import MempoolConfig
 from .transaction import check_transaction_hash
 from .types import (
     STATUS_VALID, U64_MAX, RemovalReason, TimelineState, insufficient_balance,
-    invalid_seq_number, invalid_update, mempool_is_full, too_many_transactions,
+    invalid_seq_number, invalid_update, mempool_is_full, replacement_underpriced,
+    too_many_transactions,
 )
 
 __all__ = ["CoreMempool"]
@@ -191,6 +192,7 @@ cdef class CoreMempool:
         self._ttl_d = self._ttl if self._ttl_exact else 0.0
         self._capacity_obj = cfg.capacity
         self._capacity_per_user_obj = cfg.capacity_per_user
+        self._bump = cfg.replacement_price_bump_percent
         self._core.set_feed(bool(removal_feed))
         self._walk = 0
 
@@ -308,19 +310,21 @@ cdef class CoreMempool:
         if seq < current:
             return invalid_seq_number(seq, current)
 
-        # 3. same pointer present: identical is a no-op, a better price replaces
+        # 3. same pointer present: identical is a no-op, a better price replaces (strictly
+        # higher, and by replacement_price_bump_percent)
         old = core.lookup(acct, seq)
         if old != NULL:
             old_txn = <object>old.txn
             if old_txn is txn or old_txn == txn:
                 return _STATUS_VALID
-            if (price > old.price
-                    and txn.payload == old_txn.payload
-                    and txn.max_gas_amount == old_txn.max_gas_amount
-                    and expiration == old.expiration()):
-                core.remove_entry(old, RM_REPLACED)
-            else:
+            if (txn.payload != old_txn.payload
+                    or txn.max_gas_amount != old_txn.max_gas_amount
+                    or expiration != old.expiration()):
                 return invalid_update()
+            if price <= old.price or (self._bump != 0 and <object>price * 100 <
+                                      <object>old.price * (100 + self._bump)):
+                return replacement_underpriced(old.price, self._bump)
+            core.remove_entry(old, RM_REPLACED)
 
         # 4. full: evict a parked transaction, but only to admit a would-be-ready one
         if core.size >= core.capacity:

@@ -21,14 +21,15 @@ FSYNC_POLICIES = ("always", "batch", "never")
 
 
 def setting(default: Any, *, lo: float | None = None, hi: float | None = None,
-            kind: type | None = None, choices: tuple | None = None) -> Any:
+            kind: type | None = None, choices: tuple[Any, ...] | None = None) -> Any:
     """A dataclass field with its checks: `kind` (int, float or str; default: the default's
     type), an inclusive range `lo`..`hi`, or a set of `choices`."""
     return field(default=default, metadata={
         "kind": kind or type(default), "lo": lo, "hi": hi, "choices": choices})
 
 
-def _problem(value: Any, kind: type, lo, hi, choices) -> str | None:
+def _problem(value: Any, kind: type, lo: float | None, hi: float | None,
+             choices: tuple[Any, ...] | None) -> str | None:
     if choices is not None:
         return None if value in choices else f"one of {', '.join(map(repr, choices))}"
     if kind is int:
@@ -64,6 +65,8 @@ def check_settings(obj: Any) -> None:
 
 _MAX_MS = 10 ** 9  # about 11.6 days: past it an interval is a typo
 _MAX_COUNT = 1 << 62
+#: Largest replacement price bump: a replacement paying 101 times the old price.
+_MAX_BUMP_PERCENT = 10_000
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,12 @@ class MempoolConfig:
     #: that its batches are dropped unacknowledged and the sender resends after its ack
     #: timeout. Keep it >= `max_broadcasts_per_peer` so an honest peer is never dropped.
     shared_mempool_max_inbound_syncs_per_peer: int = setting(20, lo=1, hi=1 << 16)
+
+    # -- core policies (Aptos, geth); every default keeps Libra's 2019 rules --
+    #: A transaction replaces the pending one at its (sender, sequence number) only if its
+    #: gas price is strictly higher and at least this many percent above: new * 100 >=
+    #: old * (100 + bump). 0 is Libra's "strictly higher"; geth's default is 10.
+    replacement_price_bump_percent: int = setting(0, lo=0, hi=_MAX_BUMP_PERCENT)
 
     # -- acknowledged broadcast (Diem/Aptos) --
     #: An unacknowledged batch is resent after this long.

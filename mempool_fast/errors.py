@@ -28,6 +28,9 @@ class MalformedMessage(MempoolFastError, ValueError):
 class ConfigError(MempoolFastError, ValueError):
     """A configuration, key file or data directory that cannot be used; says which and why."""
 
+    #: The name of the bad field, when one field is to blame (set by the config checks).
+    field: str | None = None
+
 
 class StartupError(MempoolFastError):
     """A node could not start (an address in use, a data file it cannot open); says which."""

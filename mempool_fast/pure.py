@@ -9,16 +9,17 @@ is O(log n) per index entry it touches; get_block is O(w log n) for the w entrie
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Collection, Iterable
 
 from sortedcontainers import SortedList
 
 from .config import MempoolConfig
-from .pure_indexes import PoolIndexes, _Account, _Entry
+from .pure_indexes import PoolIndexes, TtlKey, _Account, _Entry
 from .transaction import SignedTransaction, check_transaction_hash
 from .types import (
     STATUS_VALID, U64_MAX, MempoolAddTransactionStatus, RemovalReason, TimelineState,
     insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
-    too_many_transactions,
+    replacement_underpriced, too_many_transactions,
 )
 
 __all__ = ["CoreMempool"]
@@ -38,12 +39,13 @@ _STALE = RemovalReason.STALE
 class CoreMempool(PoolIndexes):
     """Pending transactions indexed for admission, broadcast (timeline) and consensus (priority)."""
 
-    def __init__(self, config: MempoolConfig | None = None, clock=time.time, *,
-                 removal_feed: bool = False) -> None:
+    def __init__(self, config: MempoolConfig | None = None,
+                 clock: Callable[[], float] = time.time, *, removal_feed: bool = False) -> None:
         self.config = config if config is not None else MempoolConfig()
         super().__init__(self.config.capacity, self.config.capacity_per_user, removal_feed)
         self._clock = clock
         self._ttl = self.config.system_transaction_timeout_secs
+        self._bump_percent = self.config.replacement_price_bump_percent
 
     # ------------------------------------------------------------------ admission
     def add_txn(self, txn: SignedTransaction, gas_amount: int, db_sequence_number: int,
@@ -73,21 +75,24 @@ class CoreMempool(PoolIndexes):
         if seq < current:
             return invalid_seq_number(seq, current)
 
-        # 3. same pointer present: identical is a no-op, a better price replaces
+        # 3. same pointer present: identical is a no-op, a better price replaces (strictly
+        # higher, and by replacement_price_bump_percent)
         if account is not None:
             old = account.txns.get(seq)
             if old is not None:
                 old_txn = old.txn
                 if old_txn == txn:
                     return STATUS_VALID
-                if (txn.gas_unit_price > old_txn.gas_unit_price
-                        and txn.payload == old_txn.payload
-                        and txn.max_gas_amount == old_txn.max_gas_amount
-                        and txn.expiration_time == old_txn.expiration_time):
-                    self._remove_entry(account, old, _REPLACED)
-                    account = self._accounts.get(sender)
-                else:
+                if (txn.payload != old_txn.payload
+                        or txn.max_gas_amount != old_txn.max_gas_amount
+                        or txn.expiration_time != old_txn.expiration_time):
                     return invalid_update()
+                price, old_price = txn.gas_unit_price, old_txn.gas_unit_price
+                bump = self._bump_percent
+                if price <= old_price or (bump and price * 100 < old_price * (100 + bump)):
+                    return replacement_underpriced(old_price, bump)
+                self._remove_entry(account, old, _REPLACED)
+                account = self._accounts.get(sender)
 
         # 4. full: evict a parked transaction, but only to admit a would-be-ready one
         if self._size >= self._capacity:
@@ -117,7 +122,8 @@ class CoreMempool(PoolIndexes):
         self._promote(account, current)
         return STATUS_VALID
 
-    def add_txns(self, batch, timeline_state: TimelineState) -> list[MempoolAddTransactionStatus]:
+    def add_txns(self, batch: Iterable[tuple[SignedTransaction, int, int, int]],
+                 timeline_state: TimelineState) -> list[MempoolAddTransactionStatus]:
         """`add_txn` over `(txn, gas_amount, db_sequence_number, balance)` tuples, in order."""
         add = self.add_txn
         return [add(txn, gas, db_seq, balance, timeline_state)
@@ -125,12 +131,13 @@ class CoreMempool(PoolIndexes):
 
 
     # ------------------------------------------------------------------ consensus
-    def get_block(self, batch_size: int, seen=frozenset()) -> list[SignedTransaction]:
+    def get_block(self, batch_size: int,
+                  seen: Collection[tuple[bytes, int]] = frozenset()) -> list[SignedTransaction]:
         """Ready transactions by priority, each after its predecessor, skipping `seen`."""
         limit = max(batch_size, 1)
         result: list[SignedTransaction] = []
-        taken: set = set()
-        skipped: set = set()
+        taken: set[tuple[bytes, int]] = set()
+        skipped: set[tuple[bytes, int]] = set()
         cache = self._seq_cache
         accounts = self._accounts
         for pkey in self._priority:
@@ -222,7 +229,8 @@ class CoreMempool(PoolIndexes):
         `limit`, earliest first, when given). O(r log n) for r removed."""
         return self._gc(self._expiration, block_time, _EXPIRED, limit)
 
-    def _gc(self, index: SortedList, now: float, reason: RemovalReason,
+    def _gc(self, index: SortedList[TtlKey], now: float,
+            reason: RemovalReason,
             limit: int | None) -> int:
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
                                   or limit < 1):
@@ -250,7 +258,7 @@ class CoreMempool(PoolIndexes):
     def __len__(self) -> int:
         return self._size
 
-    def __contains__(self, pointer) -> bool:
+    def __contains__(self, pointer: tuple[bytes, int]) -> bool:
         sender, seq = pointer
         account = self._accounts.get(sender)
         return account is not None and seq in account.txns

@@ -16,6 +16,7 @@ The ordered ones on sortedcontainers: O(log n) per insert or removal in every in
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 from sortedcontainers import SortedDict, SortedList, SortedSet
 
@@ -28,6 +29,13 @@ _NOT_READY = TimelineState.NOT_READY
 _READY = TimelineState.READY
 _NON_QUALIFIED = TimelineState.NON_QUALIFIED
 _INVERT = bytes(range(255, -1, -1))
+
+#: (sender, sequence number)
+Pointer = tuple[bytes, int]
+#: A priority key: (-gas price, system expiry, inverted sender, seq, sender).
+PrioKey = tuple[int, float, bytes, int, bytes]
+#: A GC index key: (expiry, insertion number, sender, seq); searched with (time,).
+TtlKey = tuple[Any, ...]
 
 
 class _Entry:
@@ -59,7 +67,7 @@ class _Account:
     __slots__ = ("txns", "gas_total")
 
     def __init__(self) -> None:
-        self.txns: SortedDict = SortedDict()
+        self.txns: SortedDict[int, _Entry] = SortedDict()
         self.gas_total = 0
 
 
@@ -72,19 +80,20 @@ class PoolIndexes:
         self._capacity = capacity
         self._capacity_per_user = capacity_per_user
         self._accounts: dict[bytes, _Account] = {}
-        self._priority = SortedList()
-        self._timeline = SortedDict()
+        self._priority: SortedList[PrioKey] = SortedList()
+        self._timeline: SortedDict[int, Pointer] = SortedDict()
         self._next_timeline_id = 1
-        self._parking = SortedSet()
-        self._system_ttl = SortedList()
-        self._expiration = SortedList()
+        self._parking: SortedSet[Pointer] = SortedSet()
+        self._system_ttl: SortedList[TtlKey] = SortedList()
+        self._expiration: SortedList[TtlKey] = SortedList()
         self._seq_cache: OrderedDict[bytes, int] = OrderedDict()
         #: transaction hash -> entry, for get_by_hash; kept by _insert and _remove_entry
         self._by_hash: dict[bytes, _Entry] = {}
         self._size = 0
         self._next_order = 0
         #: (transaction, RemovalReason) of every removal since the last drain; None: off
-        self._removed: list | None = [] if removal_feed else None
+        self._removed: list[tuple[SignedTransaction, RemovalReason]] | None = \
+            [] if removal_feed else None
 
     # ------------------------------------------------------------------ removal feed
     @property
@@ -99,7 +108,7 @@ class PoolIndexes:
         elif self._removed is None:
             self._removed = []
 
-    def drain_removed(self) -> list:
+    def drain_removed(self) -> list[tuple[SignedTransaction, RemovalReason]]:
         """Every transaction removed since the last call, with why, each reported once (in
         removal order; within one GC call the order is the core's own). O(removed)."""
         removed = self._removed
@@ -198,9 +207,9 @@ class PoolIndexes:
     def _check(self) -> None:
         """Assert every internal invariant (for tests)."""
         size = 0
-        ready = set()
-        parked = set()
-        in_timeline = {}
+        ready: set[Pointer] = set()
+        parked: set[Pointer] = set()
+        in_timeline: dict[int, Pointer] = {}
         for sender, account in self._accounts.items():
             assert account.txns, "empty account kept"
             assert len(account.txns) <= self._capacity_per_user, "account over its cap"

@@ -11,6 +11,7 @@ __all__ = [
     "U64_MAX", "MalformedMessage", "MalformedTransaction", "TimelineState",
     "MempoolAddTransactionStatusCode", "MempoolAddTransactionStatus", "RemovalReason", "Code",
     "STATUS_VALID", "insufficient_balance", "invalid_seq_number", "invalid_update",
+    "replacement_price_needed", "replacement_underpriced",
     "mempool_is_full", "too_many_transactions", "transaction_expired",
 ]
 
@@ -101,6 +102,22 @@ def invalid_update() -> MempoolAddTransactionStatus:
         Code.INVALID_UPDATE,
         "a different transaction holds this sequence number; a replacement needs a strictly "
         "higher gas price with the same payload, max gas amount and expiration",
+    )
+
+
+def replacement_price_needed(old_price: int, bump_percent: int) -> int:
+    """The lowest gas price that replaces a pending transaction paying `old_price`: strictly
+    higher, and new * 100 >= old * (100 + bump_percent) (`replacement_price_bump_percent`)."""
+    return max(old_price + 1, -(-old_price * (100 + bump_percent) // 100))
+
+
+def replacement_underpriced(old_price: int, bump_percent: int) -> MempoolAddTransactionStatus:
+    """INVALID_UPDATE for a replacement whose gas price is too low, saying the price needed."""
+    return MempoolAddTransactionStatus(
+        Code.INVALID_UPDATE,
+        f"a replacement needs a gas price of at least "
+        f"{replacement_price_needed(old_price, bump_percent)}: the pending transaction pays "
+        f"{old_price} and replacement_price_bump_percent is {bump_percent}",
     )
 
 

@@ -34,6 +34,15 @@ SEQS = st.integers(0, MAX_SEQ)
 ACCOUNT = st.integers(0, N_ACCOUNTS - 1)
 
 
+@st.composite
+def policies(draw) -> dict:
+    """The MempoolConfig policies (docs/design.md §4 "Policies"), each drawn on or at its
+    default independently, so both the default rules and every combination run."""
+    return dict(
+        replacement_price_bump_percent=draw(st.sampled_from((0, 0, 10, 50, 100))),
+    )
+
+
 class Clock:
     """The shared fake clock of both cores."""
 
@@ -74,11 +83,11 @@ class Differential(RuleBasedStateMachine):
     """Both cores side by side; every rule applies to both and compares the results."""
 
     @initialize(capacity=st.integers(3, 12), per_user=st.integers(1, 5),
-                ttl=st.sampled_from((30, 75.5, 1_000)))
-    def setup(self, capacity, per_user, ttl):
+                ttl=st.sampled_from((30, 75.5, 1_000)), policy=policies())
+    def setup(self, capacity, per_user, ttl, policy):
         self.clock = Clock()
         config = MempoolConfig(capacity=capacity, capacity_per_user=per_user,
-                               system_transaction_timeout_secs=ttl)
+                               system_transaction_timeout_secs=ttl, **policy)
         self.py = pure.CoreMempool(config, clock=self.clock, removal_feed=True)
         self.cy = _core.CoreMempool(config, clock=self.clock, removal_feed=True)
         #: every transaction offered or removed so far, by hash (get_by_hash is asked about
@@ -120,7 +129,7 @@ class Differential(RuleBasedStateMachine):
         same_status(*self.both("add_txn", txn, 1, db, RICH, state))
         self.note(txn)  # after the add: the add computes the hash
 
-    @rule(data=st.data(), delta=st.sampled_from((-1, 0, 1, 3)), change=st.booleans(),
+    @rule(data=st.data(), delta=st.sampled_from((-1, 0, 1, 2, 3)), change=st.booleans(),
           copy=st.booleans(), state=STATES, db=st.integers(0, 3))
     def replace(self, data, delta, change, copy, state, db):
         """Resubmit a pending transaction: identical, cheaper, dearer, or changed."""
