@@ -33,8 +33,8 @@ class FairPool:
         self._name = name
         self._cond = threading.Condition()
         self._running = 0
-        self._per_key: collections.Counter = collections.Counter()
-        self._waiting: collections.OrderedDict[Hashable, collections.deque] = \
+        self._per_key: collections.Counter[Hashable] = collections.Counter()
+        self._waiting: collections.OrderedDict[Hashable, collections.deque[Any]] = \
             collections.OrderedDict()
         self._executor: ThreadPoolExecutor | None = None
         self._stopped = False
@@ -97,7 +97,7 @@ class FairPool:
     # -- internals --
     def _claim_locked(self) -> list[tuple[Hashable, Any]]:
         """Claim free slots for waiting jobs, one key after another, each key below its share."""
-        start = []
+        start: list[tuple[Hashable, Any]] = []
         waiting, per_key = self._waiting, self._per_key
         while self._running < self._slots:
             key = next((k for k in waiting if per_key[k] < self._share), None)

@@ -18,7 +18,7 @@ __all__ = ["FileLock"]
 class FileLock:
     """Holds ``flock(LOCK_EX)`` on ``<path>.lock`` until `release()`."""
 
-    def __init__(self, path: str | os.PathLike, what: str = "file") -> None:
+    def __init__(self, path: str | os.PathLike[str], what: str = "file") -> None:
         self.path = os.fspath(path) + ".lock"
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:

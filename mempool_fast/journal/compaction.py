@@ -15,7 +15,8 @@ from typing import Callable
 
 from .._wire import expiration_of
 from .format import (
-    HEADER_LEN, KIND_ADD, KIND_FORGET, Damage, frame, new_header, read_header, scan, write_all,
+    HEADER_LEN, KIND_ADD, KIND_FORGET, Damage, RecordBuffer, frame, new_header, read_header, scan,
+    write_all,
 )
 from .live_index import LiveIndex, digest, entry, key_of, offset
 
@@ -40,7 +41,7 @@ class Rewrite:
     dropped: int = 0
 
 
-def copy_live(tmp_path: str, buf, end: int, snapshot: dict[bytes, int], seed: int,
+def copy_live(tmp_path: str, buf: RecordBuffer, end: int, snapshot: dict[bytes, int], seed: int,
               now: float, keep: Callable[[bytes], bool] | None) -> Rewrite:
     """Write the records of `buf[:end]` that `snapshot` (key -> live offset) names, that
     have not expired at `now` and that `keep(wire)` accepts, to a new file at `tmp_path`."""
@@ -78,8 +79,8 @@ def copy_live(tmp_path: str, buf, end: int, snapshot: dict[bytes, int], seed: in
         raise
 
 
-def catch_up(rewrite: Rewrite, live: LiveIndex, tail, tail_start: int, tail_end: int,
-             old_seed: int) -> LiveIndex:
+def catch_up(rewrite: Rewrite, live: LiveIndex, tail: RecordBuffer | None, tail_start: int,
+             tail_end: int, old_seed: int) -> LiveIndex:
     """Under the journal's locks: finish `rewrite` with what changed since its snapshot. `live`
     is the journal's current index, `tail` its bytes [tail_start, tail_end) appended meanwhile.
     Returns the index of the new file (`rewrite.pos` becomes its size)."""
@@ -89,7 +90,7 @@ def catch_up(rewrite: Rewrite, live: LiveIndex, tail, tail_start: int, tail_end:
         current = live.get(key)
         if current is not None and offset(current) == old_off:
             new_live[key] = moved_to[key]
-    parts = []
+    parts: list[bytes] = []
     if tail is not None:
         for off, kind, payload, _ in scan(tail, tail_start, tail_end, old_seed, Damage()):
             if kind != KIND_ADD:

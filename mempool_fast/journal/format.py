@@ -47,6 +47,9 @@ _U32 = struct.Struct("<I")
 
 fdatasync = getattr(os, "fdatasync", os.fsync)
 
+#: What records are read from: a file's read-only memory map (`Mapped.buf`), or bytes.
+RecordBuffer = mmap.mmap | bytes
+
 
 def salt_seed(salt: bytes) -> int:
     """The crc seed of a file's salt."""
@@ -97,7 +100,7 @@ def _plausible(kind: int, length: int) -> bool:
     return False
 
 
-def valid_record_at(buf, off: int, end: int, seed: int) -> tuple[int, int, int] | None:
+def valid_record_at(buf: RecordBuffer, off: int, end: int, seed: int) -> tuple[int, int, int] | None:
     """(kind, payload start, payload length) of a valid record at `off`, else None."""
     if end - off < REC_HEADER_LEN:
         return None
@@ -125,7 +128,7 @@ class Damage:
         return sum(b - a for a, b in self.regions)
 
 
-def scan(buf, start: int, end: int, seed: int,
+def scan(buf: RecordBuffer, start: int, end: int, seed: int,
          damage: Damage) -> Iterator[tuple[int, int, bytes, int]]:
     """Yield (offset, kind, payload bytes, record length) of every valid record in [start, end);
     a damaged stretch is skipped up to the next offset holding a valid record and recorded."""
@@ -148,7 +151,7 @@ def scan(buf, start: int, end: int, seed: int,
         damage.regions.append((bad, off))
 
 
-def _complete_record_at(buf, off: int, end: int) -> bool:
+def _complete_record_at(buf: RecordBuffer, off: int, end: int) -> bool:
     """Whether a whole, well-formed (but not necessarily valid) record starts at `off`."""
     if end - off < REC_HEADER_LEN:
         return False
@@ -157,7 +160,7 @@ def _complete_record_at(buf, off: int, end: int) -> bool:
         REC_HEADER_LEN
 
 
-def classify_damage(buf, size: int, header: Header, valid_records: int, damage: Damage,
+def classify_damage(buf: RecordBuffer, size: int, header: Header, valid_records: int, damage: Damage,
                     path: str) -> bool:
     """True when the damage is a torn tail only (cut it); False when there is none; raises
     JournalCorrupt when the header's salt cannot be trusted (a version-1 file none of whose
@@ -194,7 +197,8 @@ class Mapped:
     """The first `length` bytes of a file descriptor, memory-mapped read-only (or empty)."""
 
     def __init__(self, fd: int, length: int) -> None:
-        self.buf = mmap.mmap(fd, length, access=mmap.ACCESS_READ) if length else b""
+        self.buf: RecordBuffer = (mmap.mmap(fd, length, access=mmap.ACCESS_READ) if length
+                                  else b"")
 
     def close(self) -> None:
         if isinstance(self.buf, mmap.mmap):

@@ -60,7 +60,7 @@ _HEADER_CACHE_MAX = 4096
 _to_bytes = operator.methodcaller("to_bytes")
 
 
-def _check_transactions(txns: list) -> None:
+def _check_transactions(txns: list[SignedTransaction]) -> None:
     """TypeError unless every item is a SignedTransaction of either class (checked per class)."""
     for cls in set(map(type, txns)):
         if cls not in _TRANSACTION_CLASSES:
@@ -104,7 +104,7 @@ class JournalStats:
 class TransactionJournal:
     """Append-only, checksummed file of locally accepted transactions (see the module doc)."""
 
-    def __init__(self, path: str | os.PathLike, *, fsync: str = _DEFAULTS.journal_fsync,
+    def __init__(self, path: str | os.PathLike[str], *, fsync: str = _DEFAULTS.journal_fsync,
                  clock: Callable[[], float] = time.time,
                  fsync_interval_ms: int = _DEFAULTS.journal_fsync_interval_ms,
                  compact_dead_fraction: float = _DEFAULTS.journal_compact_dead_fraction,
@@ -141,7 +141,7 @@ class TransactionJournal:
                 raise
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike, config: MempoolConfig, *,
+    def from_config(cls, path: str | os.PathLike[str], config: MempoolConfig, *,
                     clock: Callable[[], float] = time.time) -> "TransactionJournal":
         """A journal configured by MempoolConfig's journal_* fields."""
         return cls(path, fsync=config.journal_fsync, clock=clock,
@@ -228,8 +228,8 @@ class TransactionJournal:
             records = self._append_each_locked(wires, keys, lengths, digests, reclens)
             return records, file.commit.ticket
 
-    def _append_each_locked(self, wires: list, keys: list, lengths: list, digests: list,
-                            reclens: list) -> int:
+    def _append_each_locked(self, wires: list[bytes], keys: list[bytes], lengths: list[int],
+                            digests: list[int], reclens: list[int]) -> int:
         """The record-by-record append (hold `_lock`): a transaction identical to the live one
         at its pointer (or to an earlier one of the batch) is skipped, a different one replaces
         it. Returns how many records were written."""
@@ -306,13 +306,13 @@ class TransactionJournal:
             self._compact(None, block=False)
         return len(found)
 
-    def forget_transactions(self, txns: Iterable, *, compact: bool = False) -> int:
+    def forget_transactions(self, txns: Iterable[SignedTransaction], *, compact: bool = False) -> int:
         """Drop exactly these transactions: a pointer whose live record is another transaction
         (a replacement journaled since) is left alone. Returns how many were live."""
         with self._lock:
             self._check_open()
             live = self._live
-            found = []
+            found: list[bytes] = []
             for txn in txns:
                 wire = txn.to_bytes()
                 key = wire[:KEY_LEN]
@@ -389,7 +389,8 @@ class TransactionJournal:
         without any journal lock held."""
         return self._compact(live_predicate, block=True)
 
-    def _compact(self, predicate, *, block: bool) -> bool:
+    def _compact(self, predicate: Callable[[SignedTransaction], object] | None, *,
+                 block: bool) -> bool:
         if not self._compact_lock.acquire(blocking=block):
             return False
         file = self._file
@@ -411,7 +412,8 @@ class TransactionJournal:
         finally:
             self._compact_lock.release()
 
-    def _keeper(self, predicate) -> Callable[[bytes], bool]:
+    def _keeper(self, predicate: Callable[[SignedTransaction], object]
+                ) -> Callable[[bytes], bool]:
         def keep(wire: bytes) -> bool:
             try:
                 txn = SignedTransaction.from_bytes(wire)

@@ -27,7 +27,7 @@ _DIGEST_SHIFT = _OFFSET_BITS + _LENGTH_BITS
 _U64 = (1 << 64) - 1
 
 
-def key_of(wire) -> bytes:
+def key_of(wire: bytes | memoryview) -> bytes:
     """The key of a transaction's wire bytes."""
     return bytes(wire[:KEY_LEN])
 

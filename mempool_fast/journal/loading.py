@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import MalformedTransaction
 from .format import (
@@ -15,6 +16,9 @@ from .format import (
 from .live_index import LiveIndex, entry, key_of, keys_of_forget, length
 
 __all__ = ["Loaded", "open_file", "load_index", "read_live"]
+
+if TYPE_CHECKING:
+    from ..transaction import SignedTransaction
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +100,13 @@ def load_index(fd: int, size: int, header: Header, path: str) -> Loaded:
 
 
 def read_live(mapped: Mapped | None, end: int, seed: int, snapshot: dict[bytes, int],
-              path: str) -> tuple[list, int]:
+              path: str) -> tuple[list[SignedTransaction], int]:
     """(the live transactions in file order, how many live records did not decode): the ADD
     records at the offsets `snapshot` (key -> offset) names."""
     from ..transaction import SignedTransaction
 
-    result, undecodable = [], 0
+    result: list[SignedTransaction] = []
+    undecodable = 0
     buf = mapped.buf if mapped is not None else b""
     for off, kind, payload, _ in scan(buf, HEADER_LEN, end, seed, Damage()):
         if kind != KIND_ADD or snapshot.get(key_of(payload)) != off:

@@ -13,9 +13,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Callable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
+from ..storage import AccountState
+from ..transaction import SignedTransaction
+from ..types import MempoolAddTransactionStatus
 from ..types import MempoolAddTransactionStatusCode as Code
+
+if TYPE_CHECKING:
+    from .journal import TransactionJournal
 
 __all__ = ["ReplayPartition", "RecoveryReport", "partition_replayed", "recover", "DROP_CODES",
            "settle"]
@@ -32,13 +38,24 @@ DROP_CODES = frozenset({
 class ReplayPartition(NamedTuple):
     """Replayed transactions sorted by what a restarted node should do with them."""
 
-    resubmit: list  #: sequence number >= the account's and not expired: submit again
-    committed: list  #: sequence number below the account's current one
-    expired: list  #: expiration_time < now
-    unknown_account: list  #: the account store does not know the sender (held, not dropped)
+    #: sequence number >= the account's and not expired: submit again
+    resubmit: list[SignedTransaction]
+    #: sequence number below the account's current one
+    committed: list[SignedTransaction]
+    #: expiration_time < now
+    expired: list[SignedTransaction]
+    #: the account store does not know the sender (held, not dropped)
+    unknown_account: list[SignedTransaction]
 
 
-def partition_replayed(txns: Sequence, get_account_states: Callable[[list], list],
+#: Reads the states of a batch of addresses, one per address (None: unknown account).
+AccountStatesReader = Callable[[list[bytes]], Sequence[AccountState | None]]
+#: Submits transactions, one status per input, in input order.
+Submitter = Callable[[list[SignedTransaction]], Sequence[MempoolAddTransactionStatus]]
+
+
+def partition_replayed(txns: Sequence[SignedTransaction],
+                       get_account_states: AccountStatesReader,
                        clock: Callable[[], float] = time.time) -> ReplayPartition:
     """Split replayed transactions with one account-state read (`get_account_states(addresses)
     -> [(sequence_number, balance) | None]`) and one reading of `clock`."""
@@ -74,22 +91,26 @@ class RecoveryReport:
     committed: int
     expired: int
     unknown_account: int
-    rejected_by_code: dict
+    rejected_by_code: dict[str, int]
     #: Forgotten because their resubmission proved them dead (bad signature...).
     invalid: int = 0
     #: Kept in the journal, out of the pool, to be offered again.
     held: int = 0
     #: The held transactions themselves.
-    held_transactions: list = dataclasses.field(default_factory=list, repr=False)
+    held_transactions: list[SignedTransaction] = dataclasses.field(default_factory=list,
+                                                                   repr=False)
 
 
-def settle(txns: Sequence, statuses: Sequence) -> tuple[list, list, dict]:
+def settle(txns: Sequence[SignedTransaction], statuses: Sequence[MempoolAddTransactionStatus]
+           ) -> tuple[list[SignedTransaction], list[SignedTransaction], dict[str, int]]:
     """Sort resubmitted transactions by their statuses: (dead ones to forget, ones to hold,
     {code name: count} of every status that is not VALID)."""
     if len(statuses) != len(txns):
         raise ValueError(f"submit_transactions returned {len(statuses)} statuses for "
                          f"{len(txns)} transactions")
-    dead, held, codes = [], [], {}
+    dead: list[SignedTransaction] = []
+    held: list[SignedTransaction] = []
+    codes: dict[str, int] = {}
     for txn, status in zip(txns, statuses):
         if status.code == Code.VALID:
             continue
@@ -98,8 +119,8 @@ def settle(txns: Sequence, statuses: Sequence) -> tuple[list, list, dict]:
     return dead, held, codes
 
 
-def recover(journal, submit_transactions: Callable[[list], list],
-            get_account_states: Callable[[list], list],
+def recover(journal: TransactionJournal, submit_transactions: Submitter,
+            get_account_states: AccountStatesReader,
             clock: Callable[[], float] = time.time) -> RecoveryReport:
     """Replay the journal into a mempool after a restart: resubmit what can still commit
     through `submit_transactions` (the journaled path: identical transactions are not written

@@ -68,7 +68,7 @@ def solve_seed(data: bytes, crc: int) -> int:
 
 
 def _candidate_seeds(data: bytes) -> list[int]:
-    seeds = []
+    seeds: list[int] = []
     off = data.find(RECORD_MAGIC, HEADER_LEN)
     while off >= 0 and len(seeds) < _SEED_CANDIDATES:
         if off + REC_HEADER_LEN <= len(data):
@@ -85,7 +85,7 @@ def _count_valid(data: bytes, seed: int) -> int:
     return sum(1 for _ in scan(data, HEADER_LEN, len(data), seed, Damage()))
 
 
-def salvage(path: str | os.PathLike) -> SalvageReport:
+def salvage(path: str | os.PathLike[str]) -> SalvageReport:
     """Rewrite the journal at `path` with every live transaction whose record checksum holds
     (see the module docstring). The journal must not be open anywhere."""
     path = os.fspath(path)

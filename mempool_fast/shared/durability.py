@@ -26,10 +26,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Callable, Iterable
 
 from ..journal import TransactionJournal
-from ..journal.recovery import RecoveryReport, recover, settle
+from ..journal.recovery import AccountStatesReader, RecoveryReport, Submitter, recover, settle
+from ..transaction import SignedTransaction
+from ..types import RemovalReason
 
 __all__ = ["JournalBinding"]
 
@@ -41,11 +43,11 @@ class _Flight:
 
     __slots__ = ("txns", "_members", "removed")
 
-    def __init__(self, txns: list) -> None:
+    def __init__(self, txns: list[SignedTransaction]) -> None:
         self.txns = txns
-        self._members: set | None = None
+        self._members: set[SignedTransaction] | None = None
         #: Transactions of this batch the removal feed reported while it was in flight.
-        self.removed: list = []
+        self.removed: list[SignedTransaction] = []
 
     def __contains__(self, txn: object) -> bool:
         members = self._members
@@ -66,15 +68,15 @@ class JournalBinding:
         #: thread id -> the batch that thread registered and has not appended yet
         self._flights: dict[int, _Flight] = {}
         #: removed under the core lock and not admitted again since: to forget
-        self._doomed: dict[Any, None] = {}
-        self._held: list = []
+        self._doomed: dict[SignedTransaction, None] = {}
+        self._held: list[SignedTransaction] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        self._resubmit: Callable[[list], list] | None = None
+        self._resubmit: Submitter | None = None
 
     # -- the client path --
-    def accepted_locked(self, txns) -> None:
+    def accepted_locked(self, txns: Iterable[SignedTransaction]) -> None:
         """Under the core lock: these client transactions were just admitted; the same thread
         appends them next (`append`)."""
         flight = _Flight(txns if type(txns) is list else list(txns))
@@ -92,7 +94,7 @@ class JournalBinding:
         if forget and not self.journal.closed:
             self.journal.forget_transactions(forget)
 
-    def append(self, txns) -> int:
+    def append(self, txns: Iterable[SignedTransaction]) -> int:
         """Write the accepted transactions (no fsync yet); returns the durability ticket.
         Raises on an I/O error (then nothing may be acknowledged)."""
         try:
@@ -109,20 +111,21 @@ class JournalBinding:
         self.journal.wait_durable(ticket)
 
     # -- the removal feed --
-    def removed_locked(self, removals) -> None:
+    def removed_locked(self, removals: Iterable[tuple[SignedTransaction, RemovalReason]]
+                       ) -> None:
         """Under the core lock, as the core removed them: these transactions are doomed."""
         with self._lock:
             doomed = self._doomed
             for txn, _reason in removals:
                 doomed[txn] = None
 
-    def removed(self, removals) -> None:
+    def removed(self, removals: Iterable[tuple[SignedTransaction, RemovalReason]]) -> None:
         """Forget what left the core and was not admitted again since (a replaced transaction
         only if it is the journaled one); a batch in flight forgets its own after writing."""
         with self._lock:
             doomed = self._doomed
             in_flight = list(self._flights.values())
-            forget = []
+            forget: list[SignedTransaction] = []
             for txn, _reason in removals:
                 if txn not in doomed:
                     continue  # admitted again, or already forgotten by a later delivery
@@ -137,7 +140,7 @@ class JournalBinding:
         if forget and self.journal.forget_transactions(forget):
             self._compaction_maybe_due()
 
-    def _still_doomed(self, txns: list) -> list:
+    def _still_doomed(self, txns: list[SignedTransaction]) -> list[SignedTransaction]:
         """Under the binding lock, for a batch just written (or dropped): those of `txns` to
         forget now. Each stays doomed while another batch in flight holds it (that batch
         writes it too, and forgets it after)."""
@@ -156,7 +159,7 @@ class JournalBinding:
             self.journal.compact_if_due()
 
     # -- restart --
-    def recover(self, submit: Callable[[list], list], get_account_states,
+    def recover(self, submit: Submitter, get_account_states: AccountStatesReader,
                 clock: Callable[[], float]) -> RecoveryReport:
         """Replay the journal through `submit`; keep what is held to offer it again."""
         report = recover(self.journal, submit, get_account_states, clock)
@@ -170,7 +173,7 @@ class JournalBinding:
         with self._lock:
             return len(self._held)
 
-    def retry_held(self, submit: Callable[[list], list]) -> int:
+    def retry_held(self, submit: Submitter) -> int:
         """Offer the held transactions again; returns how many are still held."""
         with self._lock:
             held, self._held = self._held, []
@@ -190,8 +193,9 @@ class JournalBinding:
             return len(self._held)
 
     # -- the worker --
-    def start(self, resubmit: Callable[[list], list], name: str,
-              wrap: Callable[[Callable, str], Callable[[], None]]) -> None:
+    def start(self, resubmit: Submitter, name: str,
+              wrap: Callable[[Callable[[threading.Event], None], str], Callable[[], None]]
+              ) -> None:
         """Run maintenance in a thread of its own until `stop()`; `wrap(loop, role)` makes the
         thread body (the shared mempool's, which records a thread's death)."""
         self._resubmit = resubmit

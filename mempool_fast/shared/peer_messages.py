@@ -5,7 +5,7 @@ peer book, the inbound pool, admission and the core own the state it touches."""
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Protocol
 
 from ..fair_pool import FairPool
 from ..metrics import MempoolMetrics
@@ -24,7 +24,13 @@ log = logging.getLogger(__name__)
 _FULL = MempoolAddTransactionStatusCode.MEMPOOL_IS_FULL
 
 
-def _health_check(core) -> bool:
+class _HealthChecked(Protocol):
+    """A core (either class), as far as `_health_check` reads it."""
+
+    def health_check(self) -> bool: ...
+
+
+def _health_check(core: _HealthChecked) -> bool:
     return core.health_check()
 
 

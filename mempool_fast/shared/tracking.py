@@ -10,9 +10,11 @@ every full collection walk them: tens of milliseconds at 1M pending).
 from __future__ import annotations
 
 import threading
+from typing import Iterable
 
 from .._wire import POINTER
 from ..metrics import MempoolMetrics
+from ..transaction import SignedTransaction
 from ..types import RemovalReason
 
 __all__ = ["StageTracker"]
@@ -22,7 +24,7 @@ _REPLACED = RemovalReason.REPLACED
 _KEY_LEN = POINTER.size
 
 
-def _key(txn) -> bytes:
+def _key(txn: SignedTransaction) -> bytes:
     return txn.to_bytes()[:_KEY_LEN]
 
 
@@ -39,7 +41,7 @@ class StageTracker:
     def __len__(self) -> int:
         return len(self._submitted)
 
-    def submitted(self, txns, now: float) -> None:
+    def submitted(self, txns: Iterable[SignedTransaction], now: float) -> None:
         """Start tracking newly accepted client transactions (a resubmission keeps its time)."""
         keys = list(map(_key, txns))
         with self._lock:
@@ -47,14 +49,15 @@ class StageTracker:
             for key in keys:
                 setdefault(key, now)
 
-    def broadcast(self, txns, now: float) -> None:
+    def broadcast(self, txns: Iterable[SignedTransaction], now: float) -> None:
         self._first("submitted_to_broadcast", self._broadcast, txns, now)
 
-    def pulled(self, txns, now: float) -> None:
+    def pulled(self, txns: Iterable[SignedTransaction], now: float) -> None:
         self._first("submitted_to_pulled", self._pulled, txns, now)
 
-    def _first(self, stage: str, seen: set, txns, now: float) -> None:
-        observed = []
+    def _first(self, stage: str, seen: set[bytes], txns: Iterable[SignedTransaction],
+               now: float) -> None:
+        observed: list[float] = []
         with self._lock:
             submitted = self._submitted
             if not submitted:
@@ -68,9 +71,10 @@ class StageTracker:
         for seconds in observed:
             self._metrics.observe(stage, seconds)
 
-    def removed(self, removals, now: float) -> None:
+    def removed(self, removals: Iterable[tuple[SignedTransaction, RemovalReason]],
+                now: float) -> None:
         """The removal feed: stop tracking what left; a commit ends the last stage."""
-        committed = []
+        committed: list[float] = []
         with self._lock:
             submitted = self._submitted
             if not submitted:
