@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Callable, Collection
+from typing import Callable, Collection, cast
 
 import zmq
 
@@ -113,7 +113,7 @@ class RouterReader:
         self._inbound = inbound
         self._buckets: dict[str, TokenBucket] = {}
 
-    def read(self, router: zmq.Socket) -> None:
+    def read(self, router: zmq.SyncSocket) -> None:
         """Take what the ROUTER holds, without blocking, until `inbound` is full."""
         room = self._inbound.room()
         while room > 0:
@@ -125,8 +125,10 @@ class RouterReader:
                 self._count("recv_malformed_frames")
                 continue
             frame = frames[1]
+            name: str | None
             try:
-                name = frame.get("User-Id")
+                # a metadata property (asked for by its name) is a str: only options are ints
+                name = cast(str, frame.get("User-Id"))
             except zmq.ZMQError:
                 name = None
             if not name or name not in self._peers:

@@ -29,7 +29,7 @@ DEALER_EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
                  | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                  | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_MONITOR_STOPPED)
 #: ROUTER (inbound) monitor events -> the counter each one increments (see `LinkMonitor`).
-ROUTER_COUNTERS = {
+ROUTER_COUNTERS: dict[int, str] = {
     zmq.EVENT_ACCEPTED: "inbound_accepted",
     zmq.EVENT_ACCEPT_FAILED: "inbound_accept_failed",
     zmq.EVENT_HANDSHAKE_SUCCEEDED: "inbound_handshake_succeeded",
@@ -76,7 +76,7 @@ class LinkMonitor:
         self._link_up, self._link_down = link_up, link_down
         self._push = push
 
-    def on_router_events(self, mon: zmq.Socket) -> None:
+    def on_router_events(self, mon: zmq.SyncSocket) -> None:
         """Count every pending inbound link event by kind (see the class docstring)."""
         while True:
             try:
@@ -91,7 +91,7 @@ class LinkMonitor:
             if event in (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_ACCEPT_FAILED):
                 log.debug("%s: %s (ZeroMQ code %#x)", self._peer_id, name, message["value"])
 
-    def on_dealer_events(self, mon: zmq.Socket, name: str) -> None:
+    def on_dealer_events(self, mon: zmq.SyncSocket, name: str) -> None:
         """Handle every pending event of the link to peer `name` (see the class docstring)."""
         while True:
             try:

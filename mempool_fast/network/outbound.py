@@ -38,7 +38,8 @@ class OutboundQueues:
         self._pending = {name: 0 for name in peers}  # queued, not yet handed to zmq
         self._alive: set[str] = set()
         self._closed = False
-        self._queues = {name: collections.deque() for name in self._pending}  # I/O thread's
+        self._queues: dict[str, collections.deque[bytes]] = {
+            name: collections.deque() for name in self._pending}  # I/O thread's
 
     # -- any thread ----------------------------------------------------------------------------
     def offer(self, peer_id: str, data: bytes) -> bool:
@@ -112,7 +113,7 @@ class OutboundQueues:
         for name, data in outbox:
             self._queues[name].append(data)
 
-    def flush(self, name: str, dealer: zmq.Socket) -> bool:
+    def flush(self, name: str, dealer: zmq.SyncSocket) -> bool:
         """Hand `name`'s queue to its DEALER as far as it takes without blocking; whether some
         is still queued (the DEALER is at its high-water mark)."""
         q = self._queues[name]

@@ -8,7 +8,7 @@ I/O thread opens on `ZAP_ENDPOINT`; the ROUTER asks it by setting `ZAP_DOMAIN`.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Mapping
+from typing import Callable, Mapping, cast
 
 import zmq
 import zmq.utils.z85
@@ -46,7 +46,8 @@ class _RefusalLog:
 
     def __init__(self, interval: float, limit: int = _MAX_REFUSAL_ADDRESSES) -> None:
         self.interval, self.limit = interval, limit
-        self.entries: dict[str, list] = {}  # address -> [time of last warning, suppressed]
+        #: address -> [time of last warning, suppressed (an int)]
+        self.entries: dict[str, list[float]] = {}
         self.next_sweep = float("inf")
 
     def refused(self, address: str, now: float) -> int | None:
@@ -56,7 +57,7 @@ class _RefusalLog:
         if entry is not None and now - entry[0] < self.interval:
             entry[1] += 1
             return None
-        suppressed = entry[1] if entry is not None else 0
+        suppressed = cast(int, entry[1]) if entry is not None else 0
         self.entries[address] = [now, 0]
         self.next_sweep = min(self.next_sweep, now + self.interval)
         return suppressed
@@ -64,12 +65,12 @@ class _RefusalLog:
     def sweep(self, now: float) -> list[tuple[str, int]]:
         if now < self.next_sweep:
             return []
-        due = []
+        due: list[tuple[str, int]] = []
         for address, entry in list(self.entries.items()):
             if now - entry[0] < self.interval:
                 continue
             if entry[1]:
-                due.append((address, entry[1]))
+                due.append((address, cast(int, entry[1])))
                 entry[0], entry[1] = now, 0
             else:
                 del self.entries[address]
@@ -100,7 +101,7 @@ class ZapHandler:
                          for name, p in peers.items()}
         self._refusals = _RefusalLog(refused_log_interval_s)
 
-    def serve(self, zap: zmq.Socket) -> None:
+    def serve(self, zap: zmq.SyncSocket) -> None:
         """Answer every pending ZAP request on `zap` (RFC 27) without blocking."""
         while True:
             try:

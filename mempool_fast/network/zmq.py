@@ -37,7 +37,7 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, Mapping
+from typing import Callable, Mapping, cast
 
 import zmq
 
@@ -92,7 +92,7 @@ class ZmqNetwork(Network):
         self._public, self._secret = curve_keypair_from_seed(seed)
         self._peers = {name: p for name, p in peers.items() if name != peer_id}
         self._counts_lock = threading.Lock()  # a leaf: guards only the counters
-        self._counters = collections.Counter()
+        self._counters: collections.Counter[str] = collections.Counter()
         self._stop = False
         self._inbound = InboundBuffer(self.settings.inbound_queue_size, on_room=self._wake)
         self._outbound = OutboundQueues(self._peers, self.settings.outbound_queue_size,
@@ -171,7 +171,7 @@ class ZmqNetwork(Network):
     def __enter__(self) -> "ZmqNetwork":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- helpers shared by both sides ----------------------------------------------------------
@@ -217,12 +217,15 @@ class ZmqNetwork(Network):
             self._inbound.close()
 
     def _loop(self, sockets: TransportSockets) -> None:
-        zap, router, dealers, monitors = (sockets.zap, sockets.router, sockets.dealers,
-                                          sockets.monitors)
+        # run after a successful `sockets.open`, which set zap, router and router_monitor
+        zap, router, router_monitor = cast(
+            "tuple[zmq.SyncSocket, zmq.SyncSocket, zmq.SyncSocket]",
+            (sockets.zap, sockets.router, sockets.router_monitor))
+        dealers, monitors = sockets.dealers, sockets.monitors
         poller = zmq.Poller()
         poller.register(self._wake_r, zmq.POLLIN)
         poller.register(zap, zmq.POLLIN)
-        poller.register(sockets.router_monitor, zmq.POLLIN)
+        poller.register(router_monitor, zmq.POLLIN)
         for mon in monitors:
             poller.register(mon, zmq.POLLIN)
         blocked: set[str] = set()  # peers whose DEALER hit its HWM: poll them for POLLOUT
@@ -244,8 +247,8 @@ class ZmqNetwork(Network):
                     pass
             if zap in ready:
                 self._zap.serve(zap)
-            if sockets.router_monitor in ready:
-                self._links.on_router_events(sockets.router_monitor)
+            if router_monitor in ready:
+                self._links.on_router_events(router_monitor)
             self._zap.report_suppressed()
             for mon, name in monitors.items():
                 if mon in ready:

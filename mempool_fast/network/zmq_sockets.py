@@ -4,7 +4,7 @@ peer and their monitors, opened with `ZmqSettings`' options and closed in order.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, cast
 
 import zmq
 
@@ -25,21 +25,21 @@ class TransportSockets:
     owner terminates it afterwards.
     """
 
-    def __init__(self, ctx: zmq.Context, settings: ZmqSettings, public: bytes,
+    def __init__(self, ctx: zmq.SyncContext, settings: ZmqSettings, public: bytes,
                  secret: bytes) -> None:
         self._ctx, self._settings = ctx, settings
         self._public, self._secret = public, secret
-        self.zap: zmq.Socket | None = None
-        self.router: zmq.Socket | None = None
-        self.router_monitor: zmq.Socket | None = None
-        self.dealers: dict[str, zmq.Socket] = {}
-        self.monitors: dict[zmq.Socket, str] = {}
+        self.zap: zmq.SyncSocket | None = None
+        self.router: zmq.SyncSocket | None = None
+        self.router_monitor: zmq.SyncSocket | None = None
+        self.dealers: dict[str, zmq.SyncSocket] = {}
+        self.monitors: dict[zmq.SyncSocket, str] = {}
 
     def open(self, listen_address: str, max_message_size: int,
              peers: Mapping[str, PeerAddress]) -> str:
         """Open every socket (the ROUTER drops links sending over `max_message_size`); the
         endpoint the ROUTER is bound to."""
-        sockets = []  # in order of creation, closed in reverse if a step fails
+        sockets: list[zmq.SyncSocket] = []  # in order of creation, closed in reverse if a step fails
         try:
             zap = self._ctx.socket(zmq.ROUTER)
             sockets.append(zap)
@@ -59,8 +59,8 @@ class TransportSockets:
             sockets.append(router_monitor)
             router.bind(listen_address)
             bound = router.getsockopt_string(zmq.LAST_ENDPOINT)
-            dealers: dict[str, zmq.Socket] = {}
-            monitors: dict[zmq.Socket, str] = {}
+            dealers: dict[str, zmq.SyncSocket] = {}
+            monitors: dict[zmq.SyncSocket, str] = {}
             for name, peer in peers.items():
                 dealer = self._ctx.socket(zmq.DEALER)
                 sockets.append(dealer)
@@ -90,13 +90,15 @@ class TransportSockets:
             return
         for sock in [self.router, *self.dealers.values()]:
             sock.disable_monitor()
-        for sock in [self.router_monitor, *self.monitors, *self.dealers.values(), self.router,
-                     self.zap]:
+        # `open` sets zap, router and router_monitor together: none is None here
+        opened = cast("list[zmq.SyncSocket]", [self.router_monitor, *self.monitors,
+                                                *self.dealers.values(), self.router, self.zap])
+        for sock in opened:
             sock.close(linger=0)
         self.zap = self.router = self.router_monitor = None
         self.dealers, self.monitors = {}, {}
 
-    def _configure(self, sock: zmq.Socket) -> None:
+    def _configure(self, sock: zmq.SyncSocket) -> None:
         s = self._settings
         sock.linger = 0
         sock.sndhwm = s.sndhwm
