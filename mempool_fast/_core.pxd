@@ -16,6 +16,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
     uint8_t RM_REJECTED
     uint8_t RM_STALE
     uint8_t RM_REPLACED
+    uint64_t ENTRY_OVERHEAD_BYTES
 
     cdef cppclass Account
 
@@ -55,9 +56,12 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         Entry* e
 
     cdef cppclass Core:
-        Core(uint64_t capacity, uint64_t cap_per_user) except +
+        Core(uint64_t capacity, uint64_t cap_per_user, uint64_t capacity_bytes) except +
         uint64_t capacity
         uint64_t cap_per_user
+        uint64_t capacity_bytes
+        uint64_t size_bytes
+        cbool full()
         vector[TlSlot] tl
         size_t tl_head
         size_t tl_live
@@ -87,7 +91,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         uint64_t tid_of(const Entry* e)
         Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                       uint64_t expiration_time, double expiry, uint8_t state,
-                      const unsigned char* foreign_digest) except +
+                      const unsigned char* foreign_digest, uint64_t wire_size) except +
         void settle(Entry* e) except +
         void remove_entry(Entry* e, uint8_t reason) except +
         void clean_committed(Account* a, uint64_t current, uint8_t reason) except +
@@ -96,6 +100,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         void promote_inserted(Entry* e, uint64_t current) except +
         cbool would_be_ready(const Account* a, uint64_t seq, uint64_t current)
         cbool evict_parked() except +
+        void evict_parked_while_full() except +
         cbool parking_empty()
         size_t gc_system_ttl(double now, size_t limit) except +
         size_t gc_expiration(uint64_t threshold, cbool all, size_t limit) except +
@@ -118,6 +123,7 @@ cdef class CoreMempool:
     cdef double _ttl_d
     cdef object _capacity_obj
     cdef object _capacity_per_user_obj
+    cdef object _capacity_bytes_obj
     cdef uint64_t _bump  # replacement_price_bump_percent
     cdef int _walk  # get_block's walk: 0 chosen per call, 1 heads, 2 probe (tests)
 
@@ -128,3 +134,4 @@ cdef class CoreMempool:
     cdef size_t _gc_expiration(self, object block_time, size_t limit) except? 0
     cdef bint _mostly_held(self, object seen) except -1
     cdef Entry* _entry(self, object sender, object seq)
+    cdef object _full_status(self)

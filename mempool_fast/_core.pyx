@@ -34,9 +34,9 @@ from .includes.wire cimport MF_ADDRESS_LEN
 from .config import MempoolConfig
 from .transaction import check_transaction_hash
 from .types import (
-    STATUS_VALID, U64_MAX, RemovalReason, TimelineState, insufficient_balance,
-    invalid_seq_number, invalid_update, mempool_is_full, replacement_underpriced,
-    too_many_transactions,
+    ENTRY_OVERHEAD_BYTES as _PY_ENTRY_OVERHEAD, STATUS_VALID, U64_MAX, RemovalReason,
+    TimelineState, insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
+    mempool_is_full_bytes, replacement_underpriced, too_many_transactions,
 )
 
 __all__ = ["CoreMempool"]
@@ -53,6 +53,7 @@ cdef tuple _ADD_STATES = (_NOT_READY, _NON_QUALIFIED)
 cdef tuple _STATE_OBJECTS = (_NOT_READY, _READY, _NON_QUALIFIED)
 cdef object _STATUS_VALID = STATUS_VALID
 #: RemovalReason members by their C code (index 0 unused)
+assert ENTRY_OVERHEAD_BYTES == _PY_ENTRY_OVERHEAD, "csrc/core/types.hpp disagrees with types.py"
 cdef tuple _REASONS = (None,) + tuple(sorted(RemovalReason, key=int))
 assert all(int(r) == i for i, r in enumerate(_REASONS) if r is not None)
 cdef double _TWO64 = 18446744073709551616.0
@@ -181,7 +182,8 @@ cdef class CoreMempool:
         cfg = config if config is not None else MempoolConfig()
         cdef uint64_t cap = min(max(cfg.capacity, 1), U64_MAX)
         cdef uint64_t per_user = min(max(cfg.capacity_per_user, 1), U64_MAX)
-        self._core = new Core(cap, per_user)
+        cdef uint64_t cap_bytes = min(max(cfg.capacity_bytes, 1), U64_MAX)
+        self._core = new Core(cap, per_user, cap_bytes)
         self._core.hashes.set_digest_offset(_DIGEST_OFFSET)
         self.config = cfg
         self._clock = clock
@@ -192,6 +194,7 @@ cdef class CoreMempool:
         self._ttl_d = self._ttl if self._ttl_exact else 0.0
         self._capacity_obj = cfg.capacity
         self._capacity_per_user_obj = cfg.capacity_per_user
+        self._capacity_bytes_obj = cfg.capacity_bytes
         self._bump = cfg.replacement_price_bump_percent
         self._core.set_feed(bool(removal_feed))
         self._walk = 0
@@ -326,11 +329,14 @@ cdef class CoreMempool:
                 return replacement_underpriced(old.price, self._bump)
             core.remove_entry(old, RM_REPLACED)
 
-        # 4. full: evict a parked transaction, but only to admit a would-be-ready one
-        if core.size >= core.capacity:
+        # 4. full (capacity or capacity_bytes): evict parked transactions (the greatest parked
+        # pointer first), but only to admit a would-be-ready one
+        if core.full():
             if core.parking_empty() or not core.would_be_ready(acct, seq, current):
-                return mempool_is_full(self._capacity_obj)
-            core.evict_parked()
+                return self._full_status()
+            core.evict_parked_while_full()
+            if core.full():  # over capacity_bytes still, nothing more to evict
+                return self._full_status()
 
         # 5. drop what is below the current sequence number (already committed)
         core.clean_committed(acct, current, RM_STALE)
@@ -346,13 +352,16 @@ cdef class CoreMempool:
             expiry = now + self._ttl
         # its hash: a Cython transaction's is computed now unless cached, and read in place
         cdef const unsigned char* foreign = NULL
+        cdef uint64_t wire_size
         if isinstance(txn, CTxn):
             txn_hash(<CTxn>txn)
+            wire_size = <uint64_t>PyBytes_GET_SIZE((<CTxn>txn)._wire)
         else:
             digest = check_transaction_hash(txn.hash)
             foreign = <const unsigned char*>PyBytes_AS_STRING(digest)
+            wire_size = len(txn.to_bytes())
         cdef Entry* entry = core.insert(acct, <PyObject*>txn, seq, gas, price, expiration,
-                                        expiry, state, foreign)
+                                        expiry, state, foreign, wire_size)
         core.promote_inserted(entry, current)
         core.settle(entry)
         return _STATUS_VALID
@@ -550,10 +559,20 @@ cdef class CoreMempool:
             return self._core.gc_expiration(0, True, limit)
         return self._core.gc_expiration(<uint64_t>math.ceil(block_time), False, limit)
 
+    cdef object _full_status(self):
+        if self._core.size >= self._core.capacity:
+            return mempool_is_full(self._capacity_obj)
+        return mempool_is_full_bytes(self._capacity_bytes_obj)
+
     # ------------------------------------------------------------------ queries
     def health_check(self):
         """False when the pool is full and holds nothing it could evict."""
-        return self._core.size < self._core.capacity or not self._core.parking_empty()
+        return not self._core.full() or not self._core.parking_empty()
+
+    def size_bytes(self):
+        """The pool's byte size: the wire size of every pending transaction plus
+        `ENTRY_OVERHEAD_BYTES` each (what `capacity_bytes` bounds). O(1)."""
+        return self._core.size_bytes
 
     def __len__(self):
         return self._core.size

@@ -100,6 +100,10 @@ class MempoolConfig:
     shared_mempool_max_inbound_syncs_per_peer: int = setting(20, lo=1, hi=1 << 16)
 
     # -- core policies (Aptos, geth); every default keeps Libra's 2019 rules --
+    #: The pool is also full when its byte size reaches this: the wire size of every pending
+    #: transaction plus `types.ENTRY_OVERHEAD_BYTES` (200) each (`CoreMempool.size_bytes()`);
+    #: the eviction rules are those of a pool at `capacity`. 2 GiB, as Aptos.
+    capacity_bytes: int = setting(2 * 1024 ** 3, lo=1, hi=_MAX_COUNT)
     #: A transaction replaces the pending one at its (sender, sequence number) only if its
     #: gas price is strictly higher and at least this many percent above: new * 100 >=
     #: old * (100 + bump). 0 is Libra's "strictly higher"; geth's default is 10.

@@ -19,7 +19,7 @@ from .transaction import SignedTransaction, check_transaction_hash
 from .types import (
     STATUS_VALID, U64_MAX, MempoolAddTransactionStatus, RemovalReason, TimelineState,
     insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
-    replacement_underpriced, too_many_transactions,
+    mempool_is_full_bytes, replacement_underpriced, too_many_transactions,
 )
 
 __all__ = ["CoreMempool"]
@@ -43,6 +43,7 @@ class CoreMempool(PoolIndexes):
                  clock: Callable[[], float] = time.time, *, removal_feed: bool = False) -> None:
         self.config = config if config is not None else MempoolConfig()
         super().__init__(self.config.capacity, self.config.capacity_per_user, removal_feed)
+        self._capacity_bytes = self.config.capacity_bytes
         self._clock = clock
         self._ttl = self.config.system_transaction_timeout_secs
         self._bump_percent = self.config.replacement_price_bump_percent
@@ -94,14 +95,19 @@ class CoreMempool(PoolIndexes):
                 self._remove_entry(account, old, _REPLACED)
                 account = self._accounts.get(sender)
 
-        # 4. full: evict a parked transaction, but only to admit a would-be-ready one
-        if self._size >= self._capacity:
+        # 4. full (capacity or capacity_bytes): evict parked transactions (the greatest parked
+        # pointer first), but only to admit a would-be-ready one
+        if self._size >= self._capacity or self._size_bytes >= self._capacity_bytes:
             if not self._parking or not self._would_be_ready(account, seq, current):
-                return mempool_is_full(self._capacity)
-            victim_sender, victim_seq = self._parking[-1]
-            victim_account = self._accounts[victim_sender]
-            self._remove_entry(victim_account, victim_account.txns[victim_seq], _EVICTED)
+                return self._full_status()
+            parking = self._parking
+            while parking and self._is_full():
+                victim_sender, victim_seq = parking[-1]
+                victim_account = self._accounts[victim_sender]
+                self._remove_entry(victim_account, victim_account.txns[victim_seq], _EVICTED)
             account = self._accounts.get(sender)
+            if self._is_full():  # over capacity_bytes still, nothing more to evict
+                return self._full_status()
 
         # 5. drop what is below the current sequence number (already committed); this may
         # empty and unregister the account, so look it up again
@@ -250,10 +256,24 @@ class CoreMempool(PoolIndexes):
             self._remove_entry(account, entry, reason)
         return len(expired)
 
+    def _is_full(self) -> bool:
+        """`len >= capacity` or the byte size reached `capacity_bytes`."""
+        return self._size >= self._capacity or self._size_bytes >= self._capacity_bytes
+
+    def _full_status(self) -> MempoolAddTransactionStatus:
+        if self._size >= self._capacity:
+            return mempool_is_full(self._capacity)
+        return mempool_is_full_bytes(self._capacity_bytes)
+
     # ------------------------------------------------------------------ queries
     def health_check(self) -> bool:
         """False when the pool is full and holds nothing it could evict."""
-        return self._size < self._capacity or bool(self._parking)
+        return not self._is_full() or bool(self._parking)
+
+    def size_bytes(self) -> int:
+        """The pool's byte size: the wire size of every pending transaction plus
+        `ENTRY_OVERHEAD_BYTES` each (what `capacity_bytes` bounds). O(1)."""
+        return self._size_bytes
 
     def __len__(self) -> int:
         return self._size

@@ -21,7 +21,7 @@ from typing import Any
 from sortedcontainers import SortedDict, SortedList, SortedSet
 
 from .transaction import SignedTransaction
-from .types import RemovalReason, TimelineState
+from .types import ENTRY_OVERHEAD_BYTES, RemovalReason, TimelineState
 
 __all__ = ["PoolIndexes"]
 
@@ -42,7 +42,7 @@ class _Entry:
     """One pending transaction and its bookkeeping."""
 
     __slots__ = ("txn", "sender", "seq", "gas_amount", "gas_cost", "expiry", "pkey",
-                 "state", "timeline_id", "ready", "order")
+                 "state", "timeline_id", "ready", "order", "wire_size")
 
     def __init__(self, txn: SignedTransaction, gas_amount: int, expiry: float,
                  state: TimelineState) -> None:
@@ -59,6 +59,7 @@ class _Entry:
         self.timeline_id = 0
         self.ready = False
         self.order = 0  # insertion number (set by _insert): GC order among equal expiries
+        self.wire_size = len(txn.to_bytes())
 
 
 class _Account:
@@ -90,6 +91,8 @@ class PoolIndexes:
         #: transaction hash -> entry, for get_by_hash; kept by _insert and _remove_entry
         self._by_hash: dict[bytes, _Entry] = {}
         self._size = 0
+        #: wire sizes of the pending transactions plus ENTRY_OVERHEAD_BYTES each
+        self._size_bytes = 0
         self._next_order = 0
         #: (transaction, RemovalReason) of every removal since the last drain; None: off
         self._removed: list[tuple[SignedTransaction, RemovalReason]] | None = \
@@ -131,6 +134,7 @@ class PoolIndexes:
         self._parking.add((sender, seq))
         self._by_hash[digest] = entry
         self._size += 1
+        self._size_bytes += entry.wire_size + ENTRY_OVERHEAD_BYTES
 
     @staticmethod
     def _would_be_ready(account: _Account | None, seq: int, current: int) -> bool:
@@ -201,12 +205,14 @@ class PoolIndexes:
         self._expiration.remove((entry.txn.expiration_time, entry.order, sender, seq))
         del self._by_hash[entry.txn.hash]
         self._size -= 1
+        self._size_bytes -= entry.wire_size + ENTRY_OVERHEAD_BYTES
         if not account.txns:
             del self._accounts[sender]
 
     def _check(self) -> None:
         """Assert every internal invariant (for tests)."""
         size = 0
+        size_bytes = 0
         ready: set[Pointer] = set()
         parked: set[Pointer] = set()
         in_timeline: dict[int, Pointer] = {}
@@ -218,6 +224,8 @@ class PoolIndexes:
                 assert entry.sender == sender and entry.seq == seq
                 assert self._by_hash.get(entry.txn.hash) is entry, "entry missing by its hash"
                 size += 1
+                assert entry.wire_size == len(entry.txn.to_bytes())
+                size_bytes += entry.wire_size + ENTRY_OVERHEAD_BYTES
                 (ready if entry.ready else parked).add((sender, seq))
                 if entry.state is _READY:
                     assert entry.ready, "READY state outside the priority index"
@@ -227,6 +235,7 @@ class PoolIndexes:
                     if entry.ready:
                         assert entry.state is _NON_QUALIFIED, "ready NOT_READY transaction"
         assert size == self._size == len(self._system_ttl) == len(self._expiration)
+        assert size_bytes == self._size_bytes, "byte size mismatch"
         assert len(self._by_hash) == size, "hash index holds removed transactions"
         assert ready == {(k[4], k[3]) for k in self._priority} and len(ready) == len(self._priority)
         assert parked == set(self._parking)

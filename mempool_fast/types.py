@@ -11,9 +11,17 @@ __all__ = [
     "U64_MAX", "MalformedMessage", "MalformedTransaction", "TimelineState",
     "MempoolAddTransactionStatusCode", "MempoolAddTransactionStatus", "RemovalReason", "Code",
     "STATUS_VALID", "insufficient_balance", "invalid_seq_number", "invalid_update",
-    "replacement_price_needed", "replacement_underpriced",
+    "replacement_price_needed", "replacement_underpriced", "mempool_is_full_bytes",
+    "ENTRY_OVERHEAD_BYTES",
     "mempool_is_full", "too_many_transactions", "transaction_expired",
 ]
+
+
+#: What each pending transaction counts beyond its wire size toward `capacity_bytes`
+#: (`CoreMempool.size_bytes()`): a fixed estimate of its index memory on the Cython core (the
+#: entry, 136 bytes; a priority or parking key, 24; its hash slot, ~23; a timeline slot, 16),
+#: so a pool of tiny transactions is bounded too. Both cores count it alike.
+ENTRY_OVERHEAD_BYTES = 200
 
 
 class TimelineState(enum.IntEnum):
@@ -124,6 +132,14 @@ def replacement_underpriced(old_price: int, bump_percent: int) -> MempoolAddTran
 def mempool_is_full(capacity: int) -> MempoolAddTransactionStatus:
     return MempoolAddTransactionStatus(
         Code.MEMPOOL_IS_FULL, f"mempool holds its capacity of {capacity} transactions"
+    )
+
+
+def mempool_is_full_bytes(capacity_bytes: int) -> MempoolAddTransactionStatus:
+    return MempoolAddTransactionStatus(
+        Code.MEMPOOL_IS_FULL,
+        f"mempool holds its capacity_bytes of {capacity_bytes} bytes (wire sizes plus "
+        f"{ENTRY_OVERHEAD_BYTES} bytes per transaction)",
     )
 
 

@@ -40,6 +40,8 @@ def policies(draw) -> dict:
     default independently, so both the default rules and every combination run."""
     return dict(
         replacement_price_bump_percent=draw(st.sampled_from((0, 0, 10, 50, 100))),
+        # a transaction here counts ~370 bytes: full at 2-6 of them, or never
+        capacity_bytes=draw(st.sampled_from((2 * 1024 ** 3, 2 * 1024 ** 3, 800, 1_500, 2_300))),
     )
 
 
@@ -254,7 +256,7 @@ class Differential(RuleBasedStateMachine):
         py, cy = self.py, self.cy
         assert len(py) == len(cy)
         for name in ("parking_lot_size", "priority_index_size", "timeline_size",
-                     "health_check", "last_timeline_id", "account_count"):
+                     "health_check", "last_timeline_id", "account_count", "size_bytes"):
             assert getattr(py, name)() == getattr(cy, name)(), name
         for pointer in POINTERS:
             tp, tc = py.get(*pointer), cy.get(*pointer)

@@ -8,8 +8,8 @@ import pytest
 
 from mempool_fast import MempoolConfig, TimelineState
 from mempool_fast.errors import ConfigError
+from mempool_fast.types import ENTRY_OVERHEAD_BYTES, RemovalReason
 from mempool_fast.types import MempoolAddTransactionStatusCode as Code
-from mempool_fast.types import RemovalReason
 
 NOT_READY = TimelineState.NOT_READY
 NON_QUALIFIED = TimelineState.NON_QUALIFIED
@@ -30,6 +30,11 @@ def add(core, txn, *, gas=1, db=0, balance=RICH, state=NOT_READY):
 
 def ptrs(txns):
     return [t.pointer for t in txns]
+
+
+def by_address(accounts, *indices):
+    """The given account indices sorted by address, lowest first."""
+    return sorted(indices, key=accounts.address)
 
 
 # ---------------------------------------------------------------- replacement_price_bump_percent
@@ -84,3 +89,125 @@ def test_replacement_bump_reported_as_replaced(make_core, accounts):
 def test_replacement_bump_config_checked(value):
     with pytest.raises(ConfigError, match="replacement_price_bump_percent"):
         MempoolConfig(replacement_price_bump_percent=value)
+
+
+# ---------------------------------------------------------------- capacity_bytes, size_bytes
+def entry_bytes(txn) -> int:
+    """What one pending transaction counts toward capacity_bytes."""
+    return len(txn.to_bytes()) + ENTRY_OVERHEAD_BYTES
+
+
+def test_capacity_bytes_default_is_aptos_2_gib():
+    assert MempoolConfig().capacity_bytes == 2 * 1024 ** 3
+
+
+def test_size_bytes_counts_wire_size_and_overhead(make_core, accounts, clock):
+    core = make_core()
+    assert core.size_bytes() == 0
+    txns = [accounts.txn(0, 0), accounts.txn(0, 1, payload=b"x" * 300),
+            accounts.txn(1, 5, payload=b"y" * 17)]  # the last one parked
+    for txn in txns:
+        assert add(core, txn).code == Code.VALID
+    assert core.size_bytes() == sum(map(entry_bytes, txns))
+    # a replacement counts the new one only
+    dearer = accounts.txn(0, 1, payload=b"x" * 300, gas_price=2)
+    assert add(core, dearer).code == Code.VALID
+    assert core.size_bytes() == sum(map(entry_bytes, txns))
+    core.remove_transaction(txns[0].sender, 0, False)
+    assert core.size_bytes() == entry_bytes(dearer) + entry_bytes(txns[2])
+    clock.advance(10**6)
+    assert core.gc_by_system_ttl() == 2
+    assert core.size_bytes() == 0
+    core._check()
+
+
+@pytest.mark.parametrize("slack, admitted", [(0, False), (1, True)])
+def test_full_exactly_at_the_byte_capacity(make_core, accounts, slack, admitted):
+    """Full once the byte size reaches capacity_bytes (>=), as Aptos: one byte more admits."""
+    first, second, third = (accounts.txn(i, 0) for i in range(3))
+    core = make_core(capacity_bytes=entry_bytes(first) + entry_bytes(second) + slack)
+    assert add(core, first).code == Code.VALID
+    assert add(core, second).code == Code.VALID
+    assert core.health_check() is admitted  # nothing parked to evict
+    status = add(core, third)
+    if admitted:
+        assert status.code == Code.VALID and len(core) == 3
+    else:
+        assert status.code == Code.MEMPOOL_IS_FULL and len(core) == 2
+        assert f"capacity_bytes of {core.config.capacity_bytes} bytes" in status.message
+    core._check()
+
+
+def test_count_capacity_is_reported_first(make_core, accounts):
+    core = make_core(capacity=1, capacity_bytes=1)
+    assert add(core, accounts.txn(0, 0)).code == Code.VALID
+    status = add(core, accounts.txn(1, 0))
+    assert status.code == Code.MEMPOOL_IS_FULL and "1 transactions" in status.message
+
+
+def test_byte_capacity_evicts_parked_until_not_full(make_core, accounts):
+    """Over capacity_bytes, a would-be-ready newcomer evicts parked transactions, greatest
+    pointer first, as many as it takes to be under it."""
+    a, b = by_address(accounts, 0, 1)  # a's address is the lower
+    parked_low, parked_high = accounts.txn(a, 3), accounts.txn(b, 3)
+    big = accounts.txn(2, 0, payload=b"z" * 136)  # alone under the limit
+    limit = entry_bytes(parked_low) + entry_bytes(parked_high) + 1  # both parked fit
+    core = make_core(capacity_bytes=limit)
+    core.removal_feed = True
+    for txn in (parked_low, parked_high, big):
+        assert add(core, txn).code == Code.VALID
+    assert core.size_bytes() >= limit and core.parking_lot_size() == 2
+    # evicting parked_high (the greater pointer) leaves big + parked_low >= limit: both go
+    newcomer = accounts.txn(3, 0)
+    assert add(core, newcomer).code == Code.VALID
+    assert core.drain_removed() == [(parked_high, RemovalReason.EVICTED),
+                                    (parked_low, RemovalReason.EVICTED)]
+    assert len(core) == 2 and core.parking_lot_size() == 0
+    core._check()
+
+
+def test_byte_capacity_stops_evicting_when_it_helps(make_core, accounts):
+    a, b = by_address(accounts, 0, 1)
+    parked_low, parked_high = accounts.txn(a, 3), accounts.txn(b, 3)
+    ready = accounts.txn(2, 0)
+    core = make_core(capacity_bytes=entry_bytes(parked_low) * 3)
+    core.removal_feed = True
+    for txn in (parked_low, parked_high, ready):
+        assert add(core, txn).code == Code.VALID
+    assert add(core, accounts.txn(3, 0)).code == Code.VALID
+    assert core.drain_removed() == [(parked_high, RemovalReason.EVICTED)]
+    assert core.get(*parked_low.pointer) is parked_low
+
+
+def test_byte_capacity_full_after_every_parked_is_evicted(make_core, accounts):
+    """Evicting every parked one may not be enough: MEMPOOL_IS_FULL, the evictions stay (Aptos's
+    loop)."""
+    parked = accounts.txn(0, 3)
+    big = accounts.txn(1, 0, payload=b"z" * 1_000)
+    core = make_core(capacity_bytes=entry_bytes(parked) + 1)
+    core.removal_feed = True
+    assert add(core, parked).code == Code.VALID
+    assert add(core, big).code == Code.VALID  # under the limit before it: admitted
+    assert core.health_check()  # one parked could go
+    status = add(core, accounts.txn(2, 0))
+    assert status.code == Code.MEMPOOL_IS_FULL and "capacity_bytes" in status.message
+    assert core.drain_removed() == [(parked, RemovalReason.EVICTED)]
+    assert len(core) == 1 and not core.health_check()
+    core._check()
+
+
+def test_byte_full_pool_evicts_only_for_a_would_be_ready_newcomer(make_core, accounts):
+    parked = accounts.txn(0, 3)
+    core = make_core(capacity_bytes=entry_bytes(parked))
+    assert add(core, parked).code == Code.VALID
+    status = add(core, accounts.txn(1, 2))  # would be parked itself
+    assert status.code == Code.MEMPOOL_IS_FULL
+    assert core.get(*parked.pointer) is parked
+    assert add(core, accounts.txn(1, 0)).code == Code.VALID  # ready: evicts it
+    assert core.get(*parked.pointer) is None
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, None])
+def test_capacity_bytes_config_checked(value):
+    with pytest.raises(ConfigError, match="capacity_bytes"):
+        MempoolConfig(capacity_bytes=value)

@@ -37,6 +37,9 @@ class Core : public SeqCache, public Gas, public Timeline, public TtlIndexes,
 public:
     uint64_t capacity;
     uint64_t cap_per_user;
+    uint64_t capacity_bytes;
+    // wire sizes of the pending transactions plus ENTRY_OVERHEAD_BYTES each
+    uint64_t size_bytes = 0;
     AccountTable accounts;
     SortedBlocks<PrioKey, PrioLess> priority;
     SortedBlocks<PrioKey, PrioLess> heads;
@@ -53,8 +56,11 @@ public:
     bool feed = false;
     static constexpr size_t HASH_PREFETCH = 8;
 
-    Core(uint64_t capacity_, uint64_t cap_per_user_)
-        : capacity(capacity_), cap_per_user(cap_per_user_) {}
+    Core(uint64_t capacity_, uint64_t cap_per_user_, uint64_t capacity_bytes_)
+        : capacity(capacity_), cap_per_user(cap_per_user_), capacity_bytes(capacity_bytes_) {}
+
+    // Full: len >= capacity, or the byte size reached capacity_bytes.
+    bool full() const { return size >= capacity || size_bytes >= capacity_bytes; }
 
     ~Core() {
         // the zombies first: the cache's queue also names accounts of the table, which the
@@ -237,7 +243,7 @@ public:
     // inline hash, already computed, the index reads in place), else nullptr.
     Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                   uint64_t expiration_time, double expiry, uint8_t state,
-                  const unsigned char* foreign_digest) {
+                  const unsigned char* foreign_digest, uint64_t wire_size) {
         Entry* e = pool.alloc();
         e->txn = txn;
         e->own_digest = foreign_digest == nullptr;
@@ -250,6 +256,7 @@ public:
         e->acct = a;
         e->seq = seq;
         e->gas_amount = gas;
+        e->wire_size = wire_size;
         e->price = price;
         e->expiry = expiry;
         e->order = next_order++;
@@ -272,6 +279,7 @@ public:
         ttl_link(e);
         exp_link(e, expiration_time);
         size++;
+        size_bytes += wire_size + ENTRY_OVERHEAD_BYTES;
         touch(a);
         return e;  // unplaced: promote_from() makes it ready, or settle() parks it
     }
@@ -295,6 +303,7 @@ public:
         exp_unlink(e);
         hashes.erase(e);
         size--;
+        size_bytes -= e->wire_size + ENTRY_OVERHEAD_BYTES;
         touch(e->acct);
     }
 
@@ -419,6 +428,12 @@ public:
         return true;
     }
 
+    // Evict parked entries, the greatest pointer first, until the pool is not full or nothing
+    // is parked (with capacity alone: one). O(k log n) for k evicted.
+    void evict_parked_while_full() {
+        while (full() && !parking.empty()) remove_entry(parking.back().e, RM_EVICTED);
+    }
+
     // ------------------------------------------------------------------ garbage collection
     // Remove `expired` entries, parking the later transactions of accounts whose ready run breaks.
     // The hash index's slots are fetched a few removals ahead (its hash, further ahead).
@@ -455,7 +470,7 @@ public:
 
     // ------------------------------------------------------------------ invariants
     std::string check_account(const Account* a, size_t& ready, size_t& parked, size_t& in_tl,
-                              size_t& n_heads) const {
+                              size_t& n_heads, uint64_t& bytes) const {
         if (a->txns.empty() && !a->in_cache) return "empty account record kept";
         if (a->txns.size() > cap_per_user) return "account over its cap";
         if (a->prefix != addr_prefix(a->addr.b) || a->zombie || a->dirty)
@@ -467,6 +482,7 @@ public:
                 (i > 0 && a->txns[i - 1]->seq + 1 == e->seq) ? a->txns[i - 1] : nullptr;
             if (e->prev != want_prev) return "predecessor link wrong";
             if (!e->placed) return "entry not placed";
+            bytes += e->wire_size + ENTRY_OVERHEAD_BYTES;
             if (hashes.find(hashes.digest_of(e)) != e) return "entry missing from the hash index";
             if (i > 0 && a->txns[i - 1]->seq >= e->seq) return "account txns not sorted";
             Entry* me = const_cast<Entry*>(e);
@@ -496,11 +512,12 @@ public:
 
     std::string check() const {
         size_t total = 0, ready = 0, parked = 0, accts = 0, in_tl = 0, n_heads = 0, cached = 0;
+        uint64_t bytes = 0;
         std::string problem;
         if (!accounts.check()) return "account table broken";
         accounts.for_each([&](Account* a) {
             if (!problem.empty()) return;
-            problem = check_account(a, ready, parked, in_tl, n_heads);
+            problem = check_account(a, ready, parked, in_tl, n_heads, bytes);
             if (!a->txns.empty()) accts++;
             if (a->in_cache) cached++;
             total += a->txns.size();
@@ -508,6 +525,7 @@ public:
         if (!problem.empty()) return problem;
         if (accts != n_accounts) return "account count mismatch";
         if (total != size || pool.live() != size) return "size mismatch";
+        if (bytes != size_bytes) return "byte size mismatch";
         if (!priority.check() || !heads.check() || !parking.check()) return "index order broken";
         if (!hashes.check(size)) return "hash index broken";
         if (priority.size() != ready) return "priority index size mismatch";

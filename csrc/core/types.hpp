@@ -30,6 +30,10 @@ enum : uint8_t {
     RM_REPLACED = 6, RM_STALE = 7
 };
 
+// What each pending transaction counts beyond its wire size toward capacity_bytes
+// (mempool_fast.types.ENTRY_OVERHEAD_BYTES: _core.pyx checks they agree at import).
+constexpr uint64_t ENTRY_OVERHEAD_BYTES = 200;
+
 struct Addr {
     unsigned char b[32];
 };
@@ -69,6 +73,7 @@ struct Entry {
     uint8_t own_digest;    // its hash is the Cython SignedTransaction's inline one (hash_index.hpp)
     // the rest
     uint64_t gas_amount;
+    uint64_t wire_size;    // bytes of its wire form (capacity_bytes, get_block's max_bytes)
     double expiry;         // system expiry: clock() + system_transaction_timeout_secs
     uint64_t order;        // insertion number: GC removes in (expiry, order) order
     Entry* ttl_prev;       // system-TTL list, in insertion order
