@@ -21,7 +21,7 @@ import textwrap
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import nacl.exceptions
 import nacl.signing
@@ -29,6 +29,11 @@ import nacl.signing
 from ..config import MempoolConfig
 from ..errors import ConfigError
 from ..network.zmq import PeerAddress, ZmqSettings, curve_public_from_ed25519
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    _Dataclass = TypeVar("_Dataclass", bound=DataclassInstance)
 
 __all__ = ["NodeConfig", "PeerConfig", "ConfigError", "read_key_file", "write_key_file",
            "CURVE_KEY_SOURCE", "NODE_DEFAULTS", "NODE_REQUIRED", "config_reference",
@@ -174,7 +179,7 @@ class NodeConfig:
             raise ConfigError(f"config {path}: {exc}") from None
 
     @classmethod
-    def from_dict(cls, data: dict, base: Path = Path("."),
+    def from_dict(cls, data: dict[str, Any], base: Path = Path("."),
                   source: Path | None = None) -> "NodeConfig":
         unknown = sorted(set(data) - set(_SECTIONS))
         if unknown:
@@ -205,7 +210,7 @@ class NodeConfig:
             source=source)
 
 
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text())
     except OSError as exc:
@@ -232,13 +237,14 @@ def client_endpoint(path: str | Path) -> str:
     return value
 
 
-def _ready_min_peers(node: dict, values: dict, peers: list[PeerConfig]) -> int:
+def _ready_min_peers(node: dict[str, Any], values: dict[str, Any], peers: list[PeerConfig]) -> int:
     """[node].ready_min_peers: as given, at most the other validators listed; when not given,
     1 if any other validator is listed, else 0 (a lone node is ready once replayed)."""
     others = sum(1 for p in peers if p.name != values["name"])
     if "ready_min_peers" not in node:
-        return min(NODE_DEFAULTS["ready_min_peers"][0], others)
-    need = values["ready_min_peers"]
+        default: int = NODE_DEFAULTS["ready_min_peers"][0]
+        return min(default, others)
+    need: int = values["ready_min_peers"]  # checked an int by _node_values
     if need > others:
         raise ConfigError(f"[node].ready_min_peers is {need} but [[peers]] lists {others} other "
                           "validator" + ("" if others == 1 else "s")
@@ -246,7 +252,7 @@ def _ready_min_peers(node: dict, values: dict, peers: list[PeerConfig]) -> int:
     return need
 
 
-def _check_value(key: str, value: Any, kind: type, lo, hi) -> None:
+def _check_value(key: str, value: Any, kind: type, lo: float | None, hi: float | None) -> None:
     if kind is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif kind is float:
@@ -276,7 +282,7 @@ def _endpoint(key: str, value: str, *, loopback: bool = False) -> str:
     return value
 
 
-def _node_values(node: dict) -> dict:
+def _node_values(node: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(node) - set(_REQUIRED) - set(NODE_DEFAULTS))
     if unknown:
         raise ConfigError(f"[node] has unknown setting {unknown[0]!r}")
@@ -313,8 +319,8 @@ def _node_values(node: dict) -> dict:
     return values
 
 
-def _consensus(values: dict, base: Path) -> str:
-    address = values["consensus"]
+def _consensus(values: dict[str, Any], base: Path) -> str:
+    address: str = values["consensus"]  # checked a str by _node_values
     if not address:
         return ""
     _endpoint("consensus", address)
@@ -354,9 +360,9 @@ def _peers(table: Any, own_name: str, seed: bytes) -> list[PeerConfig]:
         unknown = sorted(set(p) - {"name", "address", "public_key"})
         if unknown:
             raise ConfigError(f"{where} has unknown setting {unknown[0]!r}")
-        for key in ("name", "address"):
-            if not isinstance(p.get(key), str) or not p[key]:
-                raise ConfigError(f"{where}.{key} must be a non-empty string")
+        for setting in ("name", "address"):
+            if not isinstance(p.get(setting), str) or not p[setting]:
+                raise ConfigError(f"{where}.{setting} must be a non-empty string")
         if not _NAME.fullmatch(p["name"]):
             raise ConfigError(f"{where}.name {p['name']!r} must be 1-64 letters, digits, '_', "
                               "'.' or '-'")
@@ -376,7 +382,7 @@ def _peers(table: Any, own_name: str, seed: bytes) -> list[PeerConfig]:
     return peers
 
 
-def _dataclass_from(cls, table: Any, section: str):
+def _dataclass_from(cls: type[_Dataclass], table: Any, section: str) -> _Dataclass:
     if not isinstance(table, dict):
         raise ConfigError(f"[{section}] must be a table")
     known = {f.name for f in dataclasses.fields(cls)}
@@ -409,7 +415,7 @@ def _comment(text: str, indent: str = "") -> list[str]:
                                                           _WIDTH - len(indent) - 2)]
 
 
-def _field_comments(cls) -> dict[str, str]:
+def _field_comments(cls: type) -> dict[str, str]:
     """The ``#:`` comment lines written just above each field of a dataclass, by field name
     (empty when the source is not available)."""
     try:
@@ -417,7 +423,8 @@ def _field_comments(cls) -> dict[str, str]:
     except (OSError, TypeError):
         return {}
     source = textwrap.dedent("".join(lines))
-    body = ast.parse(source).body[0].body
+    # the source of a class is its class statement (its decorators included)
+    body = cast(ast.ClassDef, ast.parse(source).body[0]).body
     text = source.splitlines()
     out: dict[str, str] = {}
     for node in body:
@@ -432,7 +439,7 @@ def _field_comments(cls) -> dict[str, str]:
     return out
 
 
-def _section(name: str, cls) -> list[str]:
+def _section(name: str, cls: type[DataclassInstance]) -> list[str]:
     comments = _field_comments(cls)
     lines = [f"[{name}]"]
     for f in dataclasses.fields(cls):

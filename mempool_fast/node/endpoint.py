@@ -60,7 +60,7 @@ class _Allowed:
 class RequestEndpoint:
     """Serves `handler(request bytes) -> reply bytes` on `address` (see the module doc)."""
 
-    def __init__(self, ctx: zmq.Context, address: str, handler: Callable[[bytes], bytes], *,
+    def __init__(self, ctx: zmq.SyncContext, address: str, handler: Callable[[bytes], bytes], *,
                  workers: int, max_request_bytes: int, name: str,
                  curve: CurveServer | None = None) -> None:
         self._ctx = ctx
@@ -81,7 +81,7 @@ class RequestEndpoint:
         self._auth: zmq.auth.thread.ThreadAuthenticator | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         #: Counts: requests served, refused as busy, malformed envelopes.
-        self.counts: collections.Counter = collections.Counter()
+        self.counts: collections.Counter[str] = collections.Counter()
 
     def start(self) -> None:
         """Bind and serve; raises (zmq.ZMQError, OSError) when the address cannot be bound."""
@@ -118,7 +118,7 @@ class RequestEndpoint:
         self._wake_r = self._wake_w = -1
 
     # -- the I/O thread --
-    def _bind(self) -> zmq.Socket:
+    def _bind(self) -> zmq.SyncSocket:
         sock = self._ctx.socket(zmq.ROUTER)
         sock.linger = 0
         sock.maxmsgsize = self._max_request_bytes
@@ -159,7 +159,7 @@ class RequestEndpoint:
         finally:
             sock.close(0)
 
-    def _read(self, sock: zmq.Socket) -> None:
+    def _read(self, sock: zmq.SyncSocket) -> None:
         while True:
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK)

@@ -11,11 +11,14 @@ import queue
 import socket
 import socketserver
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
+from io import BufferedIOBase
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 __all__ = ["LISTEN_BACKLOG", "THREAD_NAME_PREFIX", "NodeHttpServer"]
 
@@ -36,31 +39,34 @@ _TEXT = "text/plain; charset=utf-8"
 _ALLOWED_METHODS = "GET, HEAD"
 
 #: What `health` and `readiness` are: () -> (ok, detail), detail a JSON-able dict.
-HealthCheck = Callable[[], tuple[bool, dict]]
+HealthCheck = Callable[[], tuple[bool, Mapping[str, object]]]
+#: A queued connection: the accepted socket and the client's address (a worker's queue also
+#: carries None, its signal to stop).
+_Queued = tuple[socket.socket, object]
 
 
 class _TimeoutCountingReader:
     """Wraps a handler's rfile so that a read timing out is counted (the stdlib swallows it)."""
 
-    def __init__(self, raw, on_timeout: Callable[[], None]) -> None:
+    def __init__(self, raw: BufferedIOBase, on_timeout: Callable[[], None]) -> None:
         self._raw = raw
         self._on_timeout = on_timeout
 
-    def readline(self, *args):
+    def readline(self, *args: int | None) -> bytes:
         try:
             return self._raw.readline(*args)
         except TimeoutError:
             self._on_timeout()
             raise
 
-    def read(self, *args):
+    def read(self, *args: int | None) -> bytes:
         try:
             return self._raw.read(*args)
         except TimeoutError:
             self._on_timeout()
             raise
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:  # whatever the wrapped file has
         return getattr(self._raw, name)
 
 
@@ -73,12 +79,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     @property
     def _owner(self) -> NodeHttpServer:
-        return self.server.owner
+        # a _Handler is made only by NodeHttpServer._work, with the owner's _TCPServer
+        return cast(_TCPServer, self.server).owner
 
     def setup(self) -> None:
-        self.timeout = self._owner.idle_timeout_s  # StreamRequestHandler applies it to the socket
+        # StreamRequestHandler applies it to the socket; typeshed declares it a ClassVar, but
+        # an instance's value is what setup() reads
+        self.timeout = self._owner.idle_timeout_s  # type: ignore[misc]
         super().setup()
-        self.rfile = _TimeoutCountingReader(self.rfile, self._owner._count_timeout)
+        # a duck-typed wrapper (read/readline, the rest delegated), not a BufferedIOBase
+        self.rfile = _TimeoutCountingReader(  # type: ignore[assignment]
+            self.rfile, self._owner._count_timeout)
 
     # -- methods --
     def do_GET(self) -> None:
@@ -100,7 +111,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n", _TEXT,
                    (("Allow", _ALLOWED_METHODS),))
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Callable[[], None]:
         # handle_one_request looks up do_<METHOD>; every method but GET/HEAD gets a 405
         # (instead of the stdlib's 501 for methods it has no do_ for).
         if name.startswith("do_"):
@@ -121,7 +132,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _check(self, check: HealthCheck) -> None:
         try:
             ok, detail = check()
-            payload = {"status": "ok" if ok else "unavailable"}
+            payload: dict[str, object] = {"status": "ok" if ok else "unavailable"}
             payload.update((k, v) for k, v in dict(detail or {}).items() if k != "status")
             body = json.dumps(payload, default=str).encode()
             status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
@@ -147,7 +158,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise
 
     # -- logging: through `log` at DEBUG, never the stdlib's stderr access log --
-    def log_message(self, format: str, *args) -> None:
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("node HTTP %s: %s", self.address_string(), format % args)
 
 
@@ -163,10 +174,13 @@ class _TCPServer(socketserver.TCPServer):
         self.address_family = family
         super().__init__(address, _Handler, bind_and_activate=False)
 
-    def process_request(self, request, client_address) -> None:
-        self.owner._enqueue(request, client_address)
+    def process_request(self, request: socket.socket | tuple[bytes, socket.socket],
+                        client_address: object) -> None:
+        # a TCPServer's requests are its accepted sockets (get_request)
+        self.owner._enqueue(cast(socket.socket, request), client_address)
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket],
+                     client_address: object) -> None:
         # instead of socketserver's traceback on stderr; called inside its except block
         log.exception("node HTTP: error accepting %s", client_address)
 
@@ -174,7 +188,7 @@ class _TCPServer(socketserver.TCPServer):
 class NodeHttpServer:
     """The node's HTTP port: /metrics, /healthz, /readyz; other paths 404."""
 
-    def __init__(self, address: str, port: int, registry, *, health: HealthCheck,
+    def __init__(self, address: str, port: int, registry: Collector, *, health: HealthCheck,
                  readiness: HealthCheck, threads: int = 4, backlog: int = 16,
                  idle_timeout_s: float = 5.0) -> None:
         """Configure, without binding; `start()` binds. `health`/`readiness` return (ok, detail)."""
@@ -199,7 +213,7 @@ class NodeHttpServer:
         self.refused_busy = 0
         self.timeouts = 0
         self._server: _TCPServer | None = None
-        self._queue: queue.Queue | None = None
+        self._queue: queue.Queue[_Queued | None] | None = None
         self._workers: list[threading.Thread] = []
         self._acceptor: threading.Thread | None = None
         self._active: set[socket.socket] = set()
@@ -246,7 +260,7 @@ class NodeHttpServer:
             return
         self._stopped = True
         self._server.shutdown()  # the accept loop has returned: nothing is enqueued after this
-        self._acceptor.join()
+        cast(threading.Thread, self._acceptor).join()  # started with the server
         with self._lock:
             self._stopping = True
             for sock in self._active:  # wake workers blocked on a read; they close the socket
@@ -254,8 +268,9 @@ class NodeHttpServer:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+        work_queue = cast("queue.Queue[_Queued | None]", self._queue)  # made with the server
         for _ in self._workers:
-            self._queue.put(None)  # workers first drain (and close) what is queued before these
+            work_queue.put(None)  # workers first drain (and close) what is queued before these
         for thread in self._workers:
             thread.join()
         self._server.server_close()
@@ -281,10 +296,11 @@ class NodeHttpServer:
         return active + (self._queue.qsize() if self._queue is not None else 0)
 
     # -- internals --
-    def _enqueue(self, request: socket.socket, client_address) -> None:
+    def _enqueue(self, request: socket.socket, client_address: object) -> None:
         """On the accept thread: queue the connection for a worker, or close it when full."""
         try:
-            self._queue.put_nowait((request, client_address))
+            # accepting starts after start() made the queue
+            cast("queue.Queue[_Queued | None]", self._queue).put_nowait((request, client_address))
         except queue.Full:
             with self._lock:
                 self.refused_busy += 1
@@ -294,7 +310,8 @@ class NodeHttpServer:
     def _work(self) -> None:
         """A worker thread: handle queued connections one at a time until it gets None."""
         while True:
-            item = self._queue.get()
+            # workers start after start() made the queue and the server
+            item = cast("queue.Queue[_Queued | None]", self._queue).get()
             if item is None:
                 return
             request, client_address = item
@@ -304,7 +321,7 @@ class NodeHttpServer:
                     self._active.add(request)
             try:
                 if not skip:
-                    _Handler(request, client_address, self._server)
+                    _Handler(request, client_address, cast(_TCPServer, self._server))
             except OSError:  # the client went away mid-request
                 log.debug("node HTTP: connection from %s failed", client_address, exc_info=True)
             except Exception:

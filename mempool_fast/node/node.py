@@ -16,20 +16,26 @@ import signal
 import sqlite3
 import threading
 import time
-from typing import Any, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, cast
 
 import zmq
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .. import IMPLEMENTATION
 from ..errors import ConfigError, StartupError
 from ..file_lock import FileLock
-from ..journal import HEADER_LEN, TransactionJournal
+from ..journal import HEADER_LEN, RecoveryReport, TransactionJournal
 from ..metrics import register_process_metrics
 from ..network.zmq import PeerAddress, ZmqNetwork, curve_public_from_ed25519
 from .config import NodeConfig
 from .endpoint import RequestEndpoint, curve_server
 from .service import ClientService, ConsensusService
+
+if TYPE_CHECKING:
+    from ..rpc import TxnState
+    from ..storage import SqliteAccountStore
+    from .http import NodeHttpServer
 
 __all__ = ["Node"]
 
@@ -45,7 +51,7 @@ class _TransportCollector:
     def __init__(self, network: ZmqNetwork) -> None:
         self.network = network
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         counters = CounterMetricFamily("mempool_transport_events",
                                        "ZeroMQ transport events by kind", labels=["kind"])
         for kind, value in sorted(self.network.stats().items()):
@@ -64,7 +70,7 @@ def _bind(what: str, address: str, start: Callable[[], None]) -> None:
         raise StartupError(f"cannot bind {what} {address}: {reason}") from None
 
 
-def _journal_holds_records(path) -> bool:
+def _journal_holds_records(path: Path) -> bool:
     try:
         return path.stat().st_size > HEADER_LEN
     except FileNotFoundError:
@@ -77,16 +83,16 @@ class Node:
     def __init__(self, config: NodeConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.clock = clock
-        self.storage: Any = None
+        self.storage: SqliteAccountStore | None = None
         self.journal: TransactionJournal | None = None
         self.network: ZmqNetwork | None = None
         self.shared: Any = None
         #: What the start-up replay of the journal did (set by start()).
-        self.recovery = None
+        self.recovery: RecoveryReport | None = None
         self._locks: list[FileLock] = []
-        self._ctx: zmq.Context | None = None
+        self._ctx: zmq.SyncContext | None = None
         self._endpoints: list[RequestEndpoint] = []
-        self._http: Any = None
+        self._http: NodeHttpServer | None = None
         self._client_service: ClientService | None = None
         self._consensus_service: ConsensusService | None = None
         self._wake = threading.Event()
@@ -104,15 +110,17 @@ class Node:
             self.stop()
             raise
         cfg = self.config
-        report = self.recovery
+        # _open made the network and replayed the journal (or raised)
+        network = cast(ZmqNetwork, self.network)
+        report = cast(RecoveryReport, self.recovery)
         log.info("%s started: %s core, peers on %s (%s), clients on %s, consensus on %s, "
                  "metrics on %s; journal %s: %d replayed, %d back in the pool, %d held",
-                 cfg.name, IMPLEMENTATION, self.network.bound_address,
+                 cfg.name, IMPLEMENTATION, network.bound_address,
                  ", ".join(p.name for p in cfg.peers if p.name != cfg.name) or "no peers",
                  cfg.client, cfg.consensus or "-",
                  f"{cfg.metrics_address}:{self._http.port}" if self._http else "-",
                  cfg.journal_path, report.replayed, report.accepted, report.held)
-        log.info("%s: listening on %s, clients on %s", cfg.name, self.network.bound_address,
+        log.info("%s: listening on %s, clients on %s", cfg.name, network.bound_address,
                  cfg.client)
 
     def _open(self) -> None:
@@ -142,7 +150,8 @@ class Node:
 
     def _serve(self) -> None:
         cfg = self.config
-        _bind("[node].listen", cfg.listen, self.network.start)
+        # _open made the network (or raised)
+        _bind("[node].listen", cfg.listen, cast(ZmqNetwork, self.network).start)
         self.shared.start()
         self._ctx = zmq.Context()
         self._client_service = ClientService(cfg.name, self.shared, self.storage, self.stats,
@@ -228,7 +237,8 @@ class Node:
         if shared.failed.is_set():
             role, exc = shared.failure
             return f"the shared mempool's {role} thread died ({exc!r})"
-        if not self.network.running():
+        # only a started node is watched (the network exists once _open ran)
+        if not cast(ZmqNetwork, self.network).running():
             return "the network I/O thread died"
         for endpoint in self._endpoints:
             if not endpoint.alive():
@@ -240,23 +250,23 @@ class Node:
     # -- state for operators --
     def handle(self, data: bytes) -> bytes:
         """Answer one encoded client request (what the client endpoint serves)."""
-        return self._client_service(data)
+        return cast(ClientService, self._client_service)(data)  # made by start()
 
     def handle_consensus(self, data: bytes) -> bytes:
         """Answer one encoded consensus request (what the consensus endpoint serves)."""
-        return self._consensus_service(data)
+        return cast(ConsensusService, self._consensus_service)(data)  # made by start()
 
-    def txn_states(self, pointers):
+    def txn_states(self, pointers: Sequence[tuple[bytes, int]]) -> list[TxnState]:
         """Where each (sender, seq) stands here (see ClientService.txn_states)."""
-        return self._client_service.txn_states(pointers)
+        return cast(ClientService, self._client_service).txn_states(pointers)  # made by start()
 
-    def health(self) -> tuple[bool, dict]:
+    def health(self) -> tuple[bool, dict[str, object]]:
         """Alive: every thread the node depends on runs."""
         dead = None if self._stopped else self._dead_thread()
         return dead is None and not self._stopped, {"node": self.config.name,
                                                     "problem": dead}
 
-    def readiness(self) -> tuple[bool, dict]:
+    def readiness(self) -> tuple[bool, dict[str, object]]:
         """Ready: alive, the journal is replayed and links to `ready_min_peers` peers are up.
         When not ready, the detail's "reason" says why (the first failing condition)."""
         links = len(self.network.peers_alive()) if self.network is not None else 0
@@ -270,30 +280,33 @@ class Node:
             reason = "journal not replayed yet"
         elif links < need:
             reason = f"{links} of the {need} peer links needed are up ([node].ready_min_peers)"
-        detail = {"node": self.config.name, "links_alive": links, "links_needed": need,
-                  "journal_replayed": replayed}
+        detail: dict[str, object] = {"node": self.config.name, "links_alive": links,
+                                     "links_needed": need, "journal_replayed": replayed}
         if reason is not None:
             detail["reason"] = reason
         return reason is None, detail
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """Sizes and peer/transport state, for the cluster summary and operators."""
+        # a started node's (start() made the network and the journal)
+        network = cast(ZmqNetwork, self.network)
+        journal = cast(TransactionJournal, self.journal)
         peers = self.shared.peers()
         return {"name": self.config.name, **self.shared.sizes(),
                 "peers": {p: {"timeline_id": s.timeline_id, "alive": s.is_alive}
                           for p, s in peers.items()},
-                "links_alive": sorted(self.network.peers_alive()),
-                "transport": self.network.stats(),
+                "links_alive": sorted(network.peers_alive()),
+                "transport": network.stats(),
                 "mempool_counters": self.shared.counters(),
-                "journal": {"live": len(self.journal), "bytes": self.journal.file_size(),
+                "journal": {"live": len(journal), "bytes": journal.file_size(),
                             "held": self.shared.held_transactions()},
                 "implementation": IMPLEMENTATION}
 
 
-def _open_store(path):
+def _open_store(path: Path) -> SqliteAccountStore:
     from ..storage import SqliteAccountStore
 
-    store = None
+    store: SqliteAccountStore | None = None
     try:
         store = SqliteAccountStore(str(path))
         len(store)  # reads the table: a file that is not an SQLite database fails here
