@@ -26,7 +26,19 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    import nacl.signing
+    from rich.console import Group, RenderableType
+
+    from ..client import NodeClient
+    from ..status import AccountStatus, TransactionStatus
+    from ..transaction import SignedTransaction
+    from ..types import MempoolAddTransactionStatus
+    from .views import Document
 
 __all__ = ["add_commands", "run", "COMMANDS", "DEFAULT_TIMEOUT_S", "EXIT_OK", "EXIT_NODE",
            "EXIT_INPUT"]
@@ -57,7 +69,8 @@ def _client_options() -> argparse.ArgumentParser:
     return options
 
 
-def add_commands(sub, common: argparse.ArgumentParser) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                 common: argparse.ArgumentParser) -> None:
     """Add the operator commands to `mempool-fast`'s subparsers."""
     client = _client_options()
     parents = [common, client]
@@ -160,14 +173,15 @@ def _endpoint_of(args: argparse.Namespace) -> str:
     from ..node.config import NODE_REQUIRED, client_endpoint
 
     if getattr(args, "client", None):
-        return args.client
+        endpoint: str = args.client
+        return endpoint
     if getattr(args, "config", None):
         return client_endpoint(args.config)
     return NODE_REQUIRED["client"][0]
 
 
 @contextmanager
-def _client(args: argparse.Namespace):
+def _client(args: argparse.Namespace) -> Iterator[NodeClient]:
     from ..client import NodeClient
 
     if not args.timeout > 0:
@@ -179,15 +193,17 @@ def _client(args: argparse.Namespace):
         client.close()
 
 
-def _call(client, method: str, *call_args):
-    """client.<method>(...), or a clear failure if this NodeClient has no such call."""
+def _call(client: NodeClient, method: str, *call_args: object) -> Any:
+    """client.<method>(...), or a clear failure if this NodeClient has no such call (what it
+    returns depends on the method: the caller knows)."""
     fn = getattr(client, method, None)
     if fn is None:
         raise _Failure(EXIT_NODE, f"NodeClient.{method} is not available in this build")
     return fn(*call_args)
 
 
-def _print(args: argparse.Namespace, document, table) -> None:
+def _print(args: argparse.Namespace, document: Document,
+           table: Callable[[Document], RenderableType]) -> None:
     from .views import dumps
 
     if args.json:
@@ -227,14 +243,15 @@ def _submit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _submit_all(client, txns) -> list:
-    statuses = []
+def _submit_all(client: NodeClient, txns: Sequence[SignedTransaction]
+                ) -> list[MempoolAddTransactionStatus]:
+    statuses: list[MempoolAddTransactionStatus] = []
     for base in range(0, len(txns), REQUEST_CHUNK):
         statuses += client.submit(txns[base:base + REQUEST_CHUNK])
     return statuses
 
 
-def _generated(args: argparse.Namespace, client) -> list:
+def _generated(args: argparse.Namespace, client: NodeClient | None) -> list[SignedTransaction]:
     from .inputs import InputError, cluster_account_keys, generate_transactions
 
     keys = cluster_account_keys(args.seed, args.accounts)
@@ -251,12 +268,13 @@ def _generated(args: argparse.Namespace, client) -> list:
     return generate_transactions(keys, args.generate, first)
 
 
-def _next_free(client, key) -> int:
+def _next_free(client: NodeClient, key: nacl.signing.SigningKey) -> int:
     """The first sequence number, from the account's current one, that the node holds no
     transaction for."""
     from ..transaction import account_address
 
-    status = _call(client, "account_status", account_address(bytes(key.verify_key)))
+    status: AccountStatus = _call(client, "account_status",
+                                  account_address(bytes(key.verify_key)))
     held = set(status.ready) | set(status.parked)
     seq = status.sequence_number
     while seq in held:
@@ -270,7 +288,7 @@ def _status(args: argparse.Namespace) -> int:
 
     keys = [parse_key(text) for text in args.keys]  # every key checked before any request
     with _client(args) as client:
-        statuses = []
+        statuses: list[TransactionStatus] = []
         for base in range(0, len(keys), REQUEST_CHUNK):
             statuses += _call(client, "transaction_status", keys[base:base + REQUEST_CHUNK])
     _print(args, status_json(args.keys, statuses), status_table)
@@ -293,7 +311,7 @@ def _txpool(args: argparse.Namespace) -> int:
 
     if not args.watch:
         with _client(args) as client:
-            document = _call(client, "inspect")
+            document: Document = _call(client, "inspect")
         _print(args, document, inspect_view)
         return EXIT_OK
     if not args.interval > 0 or args.count < 0:
@@ -308,7 +326,7 @@ def _txpool(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _watch(args: argparse.Namespace, client, document: dict) -> None:
+def _watch(args: argparse.Namespace, client: NodeClient, document: Document | None) -> None:
     """Show `document`, then a fresh inspect() every --interval seconds, until Ctrl-C or
     --count refreshes. A failed refresh is shown (the node went away?) and retried."""
     from rich.console import Console, Group
@@ -321,7 +339,7 @@ def _watch(args: argparse.Namespace, client, document: dict) -> None:
     shown = 0
     wake = threading.Event()
 
-    def fetch():
+    def fetch() -> tuple[Document | None, str | None]:
         try:
             return _call(client, "inspect"), None
         except RpcError as exc:
@@ -340,10 +358,10 @@ def _watch(args: argparse.Namespace, client, document: dict) -> None:
             if error is not None:
                 print(f"mempool-fast txpool: {error}", file=sys.stderr)
 
-    def view(doc, error):
+    def view(doc: Document | None, error: str | None) -> Group:
         stamp = Text(f"{_endpoint_of(args)} at {time.strftime('%H:%M:%S')}, every "
                      f"{args.interval:g} s; Ctrl-C to stop", style="dim")
-        parts = [stamp, inspect_view(doc)] if doc is not None else [stamp]
+        parts: list[Text | Group] = [stamp, inspect_view(doc)] if doc is not None else [stamp]
         if error is not None:
             parts.append(Text(error, style="red"))
         return Group(*parts)
@@ -361,13 +379,13 @@ def _watch(args: argparse.Namespace, client, document: dict) -> None:
 
 
 @contextmanager
-def _interrupt_on_sigterm():
+def _interrupt_on_sigterm() -> Iterator[None]:
     """SIGTERM ends a watch as Ctrl-C does (main thread only); the old handler is back after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_term(*_):
+    def on_term(*_: object) -> NoReturn:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_term)

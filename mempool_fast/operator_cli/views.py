@@ -17,8 +17,8 @@ from __future__ import annotations
 import datetime
 import enum
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.console import Group
 from rich.table import Table
@@ -26,8 +26,16 @@ from rich.text import Text
 
 from .inputs import transaction_hash
 
+if TYPE_CHECKING:
+    from ..status import AccountStatus, TransactionStatus
+    from ..transaction import SignedTransaction
+    from ..types import MempoolAddTransactionStatus
+
 __all__ = ["dumps", "jsonable", "submit_json", "status_json", "account_json", "submit_table",
            "status_table", "account_table", "inspect_view"]
+
+#: A JSON document (an object) as the views make, read and print it: values of any JSON type.
+Document = dict[str, Any]
 
 _STATE_STYLE = {"READY": "green", "PARKED": "yellow", "COMMITTED": "cyan", "DROPPED": "red",
                 "UNKNOWN": "dim"}
@@ -54,12 +62,14 @@ def dumps(document: Any) -> str:
     return json.dumps(jsonable(document), sort_keys=True)
 
 
-def _name(value) -> str | None:
-    return None if value is None else getattr(value, "name", str(value))
+def _name(value: object) -> str | None:
+    # the statuses' states and reasons are enumerations, whose names are str
+    return None if value is None else cast(str, getattr(value, "name", str(value)))
 
 
 # -- submit --
-def submit_json(txns, statuses) -> dict:
+def submit_json(txns: Iterable[SignedTransaction],
+                statuses: Iterable[MempoolAddTransactionStatus]) -> Document:
     results = [{"hash": transaction_hash(t).hex(), "sender": t.sender.hex(),
                 "sequence_number": t.sequence_number, "code": s.code.name,
                 "message": s.message} for t, s in zip(txns, statuses)]
@@ -67,7 +77,7 @@ def submit_json(txns, statuses) -> dict:
             "results": results}
 
 
-def submit_table(document: dict) -> Table:
+def submit_table(document: Document) -> Table:
     table = Table(title=f"submitted {document['submitted']}, accepted {document['accepted']}",
                   title_justify="left")
     for column in ("#", "hash", "sender", "seq", "status", "message"):
@@ -81,8 +91,8 @@ def submit_table(document: dict) -> Table:
 
 
 # -- status --
-def status_json(queries: Iterable[str], statuses) -> dict:
-    results = []
+def status_json(queries: Iterable[str], statuses: Iterable[TransactionStatus]) -> Document:
+    results: list[Document] = []
     for query, s in zip(queries, statuses):
         sender, seq = s.pointer if s.pointer is not None else (None, None)
         results.append({"query": query, "state": _name(s.state), "reason": _name(s.reason),
@@ -99,7 +109,7 @@ def _when(at: float | None) -> str:
         "%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
-def status_table(document: dict) -> Table:
+def status_table(document: Document) -> Table:
     """One row a query; "is" shows the other half of the key the node resolved (the pointer of
     a hash, the hash of a pointer)."""
     table = Table(title="transaction status", title_justify="left")
@@ -114,7 +124,7 @@ def status_table(document: dict) -> Table:
 
 
 # -- account --
-def account_json(address: bytes, status) -> dict:
+def account_json(address: bytes, status: AccountStatus) -> Document:
     return {"address": address.hex(), "sequence_number": status.sequence_number,
             "ready": list(status.ready), "parked": list(status.parked),
             "blocked_on": status.blocked_on}
@@ -122,9 +132,11 @@ def account_json(address: bytes, status) -> dict:
 
 def _runs(numbers: list[int]) -> str:
     """1, 2, 3, 7 -> "1-3, 7"."""
-    out, start, prev = [], None, None
+    out: list[str] = []
+    start: int | None = None
+    prev: int | None = None
     for n in numbers:
-        if start is not None and n == prev + 1:
+        if start is not None and n == cast(int, prev) + 1:  # prev is set with start
             prev = n
             continue
         if start is not None:
@@ -135,7 +147,7 @@ def _runs(numbers: list[int]) -> str:
     return ", ".join(out) or "-"
 
 
-def account_table(document: dict) -> Table:
+def account_table(document: Document) -> Table:
     table = Table(title="account", title_justify="left", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
@@ -157,7 +169,7 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _rows_table(title: str, rows: list[dict], key: str | None = None) -> Table:
+def _rows_table(title: str, rows: Sequence[Document], key: str | None = None) -> Table:
     """A table of `rows` (objects), one column per field; `key` first when given (its value is
     the row's "" entry)."""
     table = Table(title=title, title_justify="left")
@@ -171,7 +183,7 @@ def _rows_table(title: str, rows: list[dict], key: str | None = None) -> Table:
     return table
 
 
-def _flatten(value: dict, prefix: str = "") -> list[tuple[str, Any]]:
+def _flatten(value: Document, prefix: str = "") -> list[tuple[str, Any]]:
     """{"a": {"b": 1}, "c": 2} -> [("a.b", 1), ("c", 2)]."""
     out: list[tuple[str, Any]] = []
     for k in sorted(value):
@@ -187,7 +199,7 @@ def _flatten(value: dict, prefix: str = "") -> list[tuple[str, Any]]:
 _FIRST = ("pending", "core", "peers", "history", "watches")
 
 
-def inspect_view(document: dict, *, title: str = "txpool") -> Group:
+def inspect_view(document: Document, *, title: str = "txpool") -> Group:
     """The node's inspect() object: its scalars in one table; an object of objects (peers...)
     or a list of objects as a table with a row each; any other object as a two-column table
     of its (flattened) fields."""
@@ -195,7 +207,7 @@ def inspect_view(document: dict, *, title: str = "txpool") -> Group:
     summary = Table(title=title, title_justify="left", show_header=False)
     summary.add_column("field", style="bold")
     summary.add_column("value", overflow="fold")
-    parts: list = [summary]
+    parts: list[Table] = [summary]
     order = [k for k in _FIRST if k in document] + sorted(k for k in document if k not in _FIRST)
     for key in order:
         value = document[key]
