@@ -31,7 +31,8 @@ What the cores read (``formats.IndexedTransaction``):
 - ``expiration_time``: None (Ethereum transactions do not expire: only the system TTL applies).
 - ``hash``: keccak-256 of the raw bytes (what wallets and explorers call the transaction hash).
 
-Decoding is strict: bad or non-canonical RLP, trailing bytes, a wrong field count, an integer
+Decoding is strict and linear in the input (a walk of the transaction's fixed shape with rlp's
+canonical prefix reader, not a general ``rlp.decode``): bad or non-canonical RLP, trailing bytes, a wrong field count, an integer
 with a leading zero byte or too long for its field, an address that is not 20 bytes, a bad
 access list, an invalid ``v``/``y_parity``, ``s`` above secp256k1n/2 (EIP-2), a tip cap above
 the fee cap: each is ``MalformedTransaction`` saying which.
@@ -80,7 +81,9 @@ _FAILED = b""  # _sender once recovery failed
 # -- dependencies, loaded on first use --------------------------------------------------------
 
 class _Dependencies(NamedTuple):
-    rlp_decode: Callable[..., object]
+    #: rlp's reader of one item's prefix, with its canonical-encoding checks:
+    #: (data, position) -> (prefix, bytes or list, payload length, payload position)
+    consume_length_prefix: Callable[[bytes, int], tuple[bytes, type, int, int]]
     decoding_error: type[Exception]
     keccak256: Callable[[bytes], bytes]
     #: (65-byte r | s | recovery id signature, 32-byte message hash) -> 65-byte uncompressed
@@ -94,6 +97,7 @@ def load_dependencies() -> _Dependencies:
     naming the extra when one is missing."""
     try:
         rlp = importlib.import_module("rlp")
+        rlp_codec = importlib.import_module("rlp.codec")
         coincurve = importlib.import_module("coincurve")
         backend = importlib.import_module("eth_hash.backends.pycryptodome")
     except ImportError as exc:
@@ -106,7 +110,8 @@ def load_dependencies() -> _Dependencies:
         key = public_key.from_signature_and_message(signature, message_hash, hasher=None)
         return cast(bytes, key.format(compressed=False))
 
-    return _Dependencies(rlp.decode, rlp.DecodingError, backend.keccak256, recover)
+    return _Dependencies(rlp_codec.consume_length_prefix, rlp.DecodingError, backend.keccak256,
+                         recover)
 
 
 # -- RLP pieces used to rebuild the signing payload from the raw bytes ------------------------
@@ -142,6 +147,67 @@ def _list_header_len(first: int) -> int:
     return 1 if first <= 0xF7 else 1 + first - 0xF7
 
 
+# -- RLP decoding ----------------------------------------------------------------------------------
+
+#: Lists below the transaction's own list: access list -> entry -> storage keys.
+_MAX_DEPTH = 3
+
+
+def _rlp_list(data: bytes, start: int, end: int, depth: int,
+              consume: Callable[[bytes, int], tuple[bytes, type, int, int]],
+              limit: int | None = None) -> list[object]:
+    """The items of the RLP list whose payload is data[start:end]: bytes, or lists of them down
+    to `depth` more levels; with `limit`, at most `limit` + 1 of them (the walk stops there:
+    one more than a transaction's fields is enough to refuse it). rlp's own prefix reader checks every prefix is canonical; this walk
+    (rather than ``rlp.decode``) keeps decoding linear in the input and bounded in depth, as a
+    transaction's fixed shape allows (``rlp.decode`` concatenates each list's encoding item by
+    item, quadratic for a long flat list, and recurses as deep as the input nests)."""
+    items: list[object] = []
+    pos = start
+    while pos < end:
+        if limit is not None and len(items) > limit:
+            break
+        _, kind, length, payload = consume(data, pos)
+        stop = payload + length
+        if stop > end:
+            raise MalformedTransaction("invalid RLP: an item runs past the end of its list")
+        if kind is list:
+            if depth == 0:
+                raise MalformedTransaction(
+                    "invalid RLP: lists nested deeper than a transaction's")
+            items.append(_rlp_list(data, payload, stop, depth - 1, consume))
+        else:
+            items.append(data[payload:stop])
+        pos = stop
+    return items
+
+
+def _rlp_fields(body: bytes, deps: _Dependencies, what: str, count: int) -> list[object]:
+    """The `count` fields of `what`'s RLP list, which must be all of `body`."""
+    consume = deps.consume_length_prefix
+    try:
+        _, kind, length, payload = consume(body, 0)
+        end = payload + length
+        if end > len(body):
+            raise MalformedTransaction(
+                f"invalid RLP: truncated, the list needs {end} bytes, got {len(body)}")
+        if end < len(body):
+            raise MalformedTransaction(
+                f"invalid RLP: {len(body) - end} bytes after the transaction's list")
+        if kind is not list:
+            raise MalformedTransaction("a type-2 transaction's payload is not an RLP list")
+        items = _rlp_list(body, payload, end, _MAX_DEPTH, consume, count)
+    except deps.decoding_error as exc:
+        detail = exc.args[0] if exc.args else exc
+        raise MalformedTransaction(f"invalid RLP: {detail}") from None
+    except IndexError:
+        raise MalformedTransaction("invalid RLP: truncated") from None
+    if len(items) != count:
+        got = "more" if len(items) > count else len(items)
+        raise MalformedTransaction(f"{what} has {count} fields, got {got}")
+    return items
+
+
 # -- field checks --------------------------------------------------------------------------------
 
 def _int(item: object, field: str, max_bytes: int = 32) -> int:
@@ -149,11 +215,11 @@ def _int(item: object, field: str, max_bytes: int = 32) -> int:
     if type(item) is not bytes:
         raise MalformedTransaction(f"{field} is an RLP list, expected an integer")
     size = len(item)
+    if size and item[0] == 0:
+        raise MalformedTransaction(f"{field} is not a canonical integer (leading zero byte)")
     if size > max_bytes:
         raise MalformedTransaction(
             f"{field} is {size} bytes, longer than the {max_bytes} bytes of its field")
-    if size and item[0] == 0:
-        raise MalformedTransaction(f"{field} is not a canonical integer (leading zero byte)")
     return int.from_bytes(item, "big")
 
 
@@ -403,22 +469,14 @@ def decode_transaction(data: bytes | bytearray | memoryview, base_fee: int = 0
         raise MalformedTransaction(
             f"not a transaction: starts with an RLP string (0x{first:02x}), expected a list "
             "or a type byte")
-    try:
-        items = deps.rlp_decode(body, strict=True)
-    except deps.decoding_error as exc:
-        detail = exc.args[0] if exc.args else exc
-        raise MalformedTransaction(f"invalid RLP: {detail}") from None
-    except RecursionError:
-        raise MalformedTransaction("invalid RLP: lists nested too deeply") from None
-    if type(items) is not list:
-        raise MalformedTransaction("a type-2 transaction's payload is not an RLP list")
+    if tx_type == LEGACY:
+        items = _rlp_fields(body, deps, "a legacy transaction", _LEGACY_FIELDS)
+    else:
+        items = _rlp_fields(body, deps, "an EIP-1559 transaction", _EIP1559_FIELDS)
 
     txn = object.__new__(EthereumTransaction)
     set_ = object.__setattr__
     if tx_type == LEGACY:
-        if len(items) != _LEGACY_FIELDS:
-            raise MalformedTransaction(
-                f"a legacy transaction has {_LEGACY_FIELDS} fields, got {len(items)}")
         nonce = _int(items[0], "nonce", 8)
         tip = fee_cap = _int(items[1], "gasPrice")
         gas = _int(items[2], "gas", 8)
@@ -437,9 +495,6 @@ def decode_transaction(data: bytes | bytearray | memoryview, base_fee: int = 0
         r, s = _signature(items[7], items[8])
         access_list: tuple[tuple[bytes, tuple[bytes, ...]], ...] = ()
     else:
-        if len(items) != _EIP1559_FIELDS:
-            raise MalformedTransaction(
-                f"an EIP-1559 transaction has {_EIP1559_FIELDS} fields, got {len(items)}")
         chain_id = _int(items[0], "chain_id")
         nonce = _int(items[1], "nonce", 8)
         tip = _int(items[2], "max_priority_fee_per_gas")
