@@ -105,6 +105,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         size_t gc_system_ttl(double now, size_t limit) except +
         size_t gc_expiration(uint64_t threshold, cbool all, size_t limit) except +
         void block_begin() except +
+        void block_bytes(uint64_t budget)
         void block_seen(const unsigned char* addr, uint64_t seq) except +
         void block_run_heads(size_t limit, vector[Entry*]& out) except +
         int block_run_probe(size_t limit, vector[Entry*]& out, SeenSet& seen) except +

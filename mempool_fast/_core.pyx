@@ -35,7 +35,7 @@ from .config import MempoolConfig
 from .transaction import check_transaction_hash
 from .types import (
     ENTRY_OVERHEAD_BYTES as _PY_ENTRY_OVERHEAD, STATUS_VALID, U64_MAX, RemovalReason,
-    TimelineState, insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
+    TimelineState, check_max_bytes, insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
     mempool_is_full_bytes, replacement_underpriced, too_many_transactions,
 )
 
@@ -367,8 +367,10 @@ cdef class CoreMempool:
         return _STATUS_VALID
 
     # ------------------------------------------------------------------ consensus
-    def get_block(self, batch_size, seen=frozenset()):
-        """Ready transactions by priority, each after its predecessor, skipping `seen`.
+    def get_block(self, batch_size, seen=frozenset(), max_bytes=None):
+        """Ready transactions by priority, each after its predecessor, skipping `seen`; at
+        most `max(batch_size, 1)`, and stopping before the summed wire size would exceed
+        `max_bytes` (the first one is taken whatever its size).
 
         O(b log b + h) for a block of b with h heads passed over when `seen` is empty or small
         (it is read whole, O(|seen|)); past `SEEN_PER_TAKE` pointers per transaction asked for,
@@ -382,7 +384,11 @@ cdef class CoreMempool:
         cdef Py_ssize_t i, n
         cdef SeenSet* probe
         cdef int walked
+        if max_bytes is not None:
+            check_max_bytes(max_bytes)
         core.block_begin()
+        if max_bytes is not None:
+            core.block_bytes(<uint64_t>min(max_bytes, U64_MAX))
         if not seen:
             core.block_run_heads(<size_t>limit, out)
         elif self._walk == 1 or (self._walk == 0 and (len(seen) <= _SEEN_PER_TAKE * limit

@@ -117,10 +117,14 @@ class NodeClient:
         """Where each (sender, sequence_number) stands on this node."""
         return self.call(Op.STATUS, list(pointers))
 
-    def get_block(self, batch_size: int,
-                  exclude: Iterable[tuple[bytes, int]] = ()) -> list[SignedTransaction]:
-        """Consensus pull: up to `batch_size` ready transactions not in `exclude`."""
-        return self.call(Op.GET_BLOCK, (batch_size, list(exclude)))
+    def get_block(self, batch_size: int, exclude: Iterable[tuple[bytes, int]] = (),
+                  max_bytes: int | None = None) -> list[SignedTransaction]:
+        """Consensus pull: up to `batch_size` ready transactions not in `exclude`, stopping
+        before their summed wire size would exceed `max_bytes` (None: no limit; the first is
+        returned whatever its size). A node older than max_bytes refuses it (trailing bytes)."""
+        if max_bytes is None:
+            return self.call(Op.GET_BLOCK, (batch_size, list(exclude)))
+        return self.call(Op.GET_BLOCK, (batch_size, list(exclude), max_bytes))
 
     def commit(self, committed: Iterable[tuple[bytes, int]], block_time: float,
                rejected: Iterable[tuple[bytes, int]] = ()) -> None:

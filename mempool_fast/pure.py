@@ -18,7 +18,7 @@ from .pure_indexes import PoolIndexes, TtlKey, _Account, _Entry
 from .transaction import SignedTransaction, check_transaction_hash
 from .types import (
     STATUS_VALID, U64_MAX, MempoolAddTransactionStatus, RemovalReason, TimelineState,
-    insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
+    check_max_bytes, insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
     mempool_is_full_bytes, replacement_underpriced, too_many_transactions,
 )
 
@@ -137,9 +137,13 @@ class CoreMempool(PoolIndexes):
 
 
     # ------------------------------------------------------------------ consensus
-    def get_block(self, batch_size: int,
-                  seen: Collection[tuple[bytes, int]] = frozenset()) -> list[SignedTransaction]:
-        """Ready transactions by priority, each after its predecessor, skipping `seen`."""
+    def get_block(self, batch_size: int, seen: Collection[tuple[bytes, int]] = frozenset(),
+                  max_bytes: int | None = None) -> list[SignedTransaction]:
+        """Ready transactions by priority, each after its predecessor, skipping `seen`; at
+        most `max(batch_size, 1)`, and stopping before the summed wire size would exceed
+        `max_bytes` (the first one is taken whatever its size). O(w log n) for w walked."""
+        budget = check_max_bytes(max_bytes)
+        used = 0
         limit = max(batch_size, 1)
         result: list[SignedTransaction] = []
         taken: set[tuple[bytes, int]] = set()
@@ -161,14 +165,24 @@ class CoreMempool(PoolIndexes):
                 first = current == seq
             if first or (seq > 0 and (prev in seen or prev in taken)):
                 txns = accounts[sender].txns
+                entry = txns[seq]
+                if budget is not None:
+                    used += entry.wire_size
+                    if used > budget and result:
+                        break
                 taken.add(ptr)
-                result.append(txns[seq].txn)
+                result.append(entry.txn)
                 if len(result) >= limit:
                     break
                 nxt = (sender, seq + 1)
                 while nxt in skipped:
+                    entry = txns[nxt[1]]
+                    if budget is not None:
+                        used += entry.wire_size
+                        if used > budget:
+                            return result
                     taken.add(nxt)
-                    result.append(txns[nxt[1]].txn)
+                    result.append(entry.txn)
                     if len(result) >= limit:
                         return result
                     nxt = (sender, nxt[1] + 1)

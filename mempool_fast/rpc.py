@@ -18,7 +18,10 @@ op         request body                                response body
 =========  ==========================================  ====================================
 SUBMIT     ``n u32 | blob(txn wire) * n``              ``n u32 | (code u8 | msg blob16) * n``
 STATUS     ``n u32 | ptr * n``                         ``n u32 | state u8 * n`` (TxnState)
-GET_BLOCK  ``batch u32 | n u32 | ptr * n`` (exclude)   ``n u32 | blob(txn wire) * n``
+GET_BLOCK  ``batch u32 | n u32 | ptr * n``             ``n u32 | blob(txn wire) * n``
+           ``[| max_bytes u64]`` (exclude; max_bytes
+           only when given: a request without it is
+           the original one)
 COMMIT     ``block_time f64 | n u32 | ptr * n |        (empty)
            m u32 | ptr * m`` (committed, rejected)
 STATS      (empty)                                     UTF-8 JSON object
@@ -48,7 +51,7 @@ from ._wire import POINTER, check_address, check_pointer
 from .errors import MalformedResponse, MalformedTransaction, RpcError
 from .status import AccountStatus, DropReason, TransactionState, TransactionStatus, parse_key
 from .transaction import SignedTransaction
-from .types import MempoolAddTransactionStatus
+from .types import U64_MAX, MempoolAddTransactionStatus, check_max_bytes
 from .types import MempoolAddTransactionStatusCode as Code
 
 __all__ = ["Op", "TxnState", "Request", "Response", "RpcError", "encode_request",
@@ -101,7 +104,8 @@ class TxnState(enum.IntEnum):
 class Request:
     op: Op
     request_id: int
-    #: SUBMIT: list[SignedTransaction]; STATUS: list[ptr]; GET_BLOCK: (batch, list[ptr]);
+    #: SUBMIT: list[SignedTransaction]; STATUS: list[ptr]; GET_BLOCK: (batch, list[ptr]) or
+    #: (batch, list[ptr], max_bytes) (None: no byte limit, encoded as the 2-tuple);
     #: COMMIT: (block_time, committed list[ptr], rejected list[ptr]); STATS: None;
     #: TXN_STATUS: list of keys (32-byte hash bytes or ptr); ACCOUNT_STATUS: sender bytes;
     #: INSPECT: None.
@@ -310,8 +314,14 @@ def encode_request(op: Op, request_id: int, body=None) -> bytes:
     if op == Op.STATUS:
         return head + _pointers(body)
     if op == Op.GET_BLOCK:
-        batch, exclude = body
-        return head + _U32.pack(batch) + _pointers(exclude)
+        batch, exclude, *rest = body
+        tail = b""
+        if rest and rest[0] is not None:
+            max_bytes = check_max_bytes(rest[0])
+            if max_bytes is not None and max_bytes > U64_MAX:
+                raise ValueError(f"max_bytes {max_bytes} does not fit in 64 bits")
+            tail = _U64.pack(max_bytes)
+        return head + _U32.pack(batch) + _pointers(exclude) + tail
     if op == Op.COMMIT:
         block_time, committed, rejected = body
         return head + _F64.pack(block_time) + _pointers(committed) + _pointers(rejected)
@@ -351,6 +361,8 @@ def decode_request(data: bytes) -> Request:
         body = r.pointers()
     elif op == Op.GET_BLOCK:
         body = (r.u32(), r.pointers())
+        if len(data) - r.pos == _U64.size:  # the optional max_bytes
+            body = (*body, r.take(_U64)[0])
     elif op == Op.COMMIT:
         (block_time,) = r.take(_F64)
         if not 0.0 <= block_time < math.inf:  # NaN fails too; inf would expire everything

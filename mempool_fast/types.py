@@ -12,7 +12,7 @@ __all__ = [
     "MempoolAddTransactionStatusCode", "MempoolAddTransactionStatus", "RemovalReason", "Code",
     "STATUS_VALID", "insufficient_balance", "invalid_seq_number", "invalid_update",
     "replacement_price_needed", "replacement_underpriced", "mempool_is_full_bytes",
-    "ENTRY_OVERHEAD_BYTES",
+    "ENTRY_OVERHEAD_BYTES", "check_max_bytes",
     "mempool_is_full", "too_many_transactions", "transaction_expired",
 ]
 
@@ -88,6 +88,18 @@ Code = MempoolAddTransactionStatusCode
 
 #: The one VALID status both cores hand out (immutable by convention).
 STATUS_VALID = MempoolAddTransactionStatus(Code.VALID, "")
+
+
+def check_max_bytes(max_bytes: object) -> int | None:
+    """`get_block`'s `max_bytes`: None (no limit) or an int >= 0 (TypeError, ValueError; both
+    cores raise these same errors)."""
+    if max_bytes is None:
+        return None
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool):
+        raise TypeError(f"max_bytes must be None or an int, not {type(max_bytes).__name__}")
+    if max_bytes < 0:
+        raise ValueError(f"max_bytes must be at least 0, got {max_bytes}")
+    return max_bytes
 
 
 def insufficient_balance(balance: int) -> MempoolAddTransactionStatus:

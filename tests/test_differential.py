@@ -168,17 +168,20 @@ class Differential(RuleBasedStateMachine):
     # ------------------------------------------------------------------ consensus
     @rule(batch=st.integers(-1, 12),
           seen=st.lists(st.tuples(ACCOUNT, st.integers(0, MAX_SEQ + 1)), max_size=10),
-          as_list=st.booleans())
-    def get_block(self, batch, seen, as_list):
+          as_list=st.booleans(),
+          max_bytes=st.sampled_from((None, None, 0, 170, 340, 520, 700, 1_500, 2**70)))
+    def get_block(self, batch, seen, as_list, max_bytes):
         pointers = [(ADDRESSES[a], s) for a, s in seen]
         container = pointers if as_list else set(pointers)
         before = list(container)
-        a = self.py.get_block(batch, container)
+        a = self.py.get_block(batch, container, max_bytes)
         for walk in ("heads", "probe", "auto"):  # both of the Cython core's walks
             self.cy._walk_policy = walk
-            same_txns(a, self.cy.get_block(batch, container))
+            same_txns(a, self.cy.get_block(batch, container, max_bytes))
         assert list(container) == before
         assert len(a) <= max(batch, 1)
+        if max_bytes is not None and len(a) > 1:
+            assert sum(len(t.to_bytes()) for t in a) <= max_bytes
 
     @rule(account=ACCOUNT, seq=st.sampled_from(list(range(MAX_SEQ + 2)) + [U64_MAX]),
           rejected=st.booleans())

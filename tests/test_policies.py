@@ -211,3 +211,130 @@ def test_byte_full_pool_evicts_only_for_a_would_be_ready_newcomer(make_core, acc
 def test_capacity_bytes_config_checked(value):
     with pytest.raises(ConfigError, match="capacity_bytes"):
         MempoolConfig(capacity_bytes=value)
+
+
+# ---------------------------------------------------------------- get_block max_bytes
+def wire(txn) -> int:
+    return len(txn.to_bytes())
+
+
+@pytest.fixture
+def three_by_price(make_core, accounts):
+    """A core holding three ready transactions of different sizes, taken in this order."""
+    core = make_core()
+    txns = [accounts.txn(0, 0, gas_price=9, payload=b"a" * 10),
+            accounts.txn(1, 0, gas_price=8, payload=b"b" * 500),
+            accounts.txn(2, 0, gas_price=7, payload=b"c" * 20)]
+    for txn in txns:
+        assert add(core, txn).code == Code.VALID
+    return core, txns
+
+
+@pytest.mark.parametrize("max_bytes", [0, 1, 100])
+def test_max_bytes_smaller_than_one_transaction_returns_the_first(three_by_price, max_bytes):
+    core, txns = three_by_price
+    assert wire(txns[0]) > max_bytes
+    assert core.get_block(10, set(), max_bytes) == txns[:1]
+    assert core.get_block(10, {txns[0].pointer}, max_bytes=max_bytes) == txns[1:2]
+
+
+def test_max_bytes_boundary_is_inclusive(three_by_price):
+    core, txns = three_by_price
+    two = wire(txns[0]) + wire(txns[1])
+    assert core.get_block(10, max_bytes=two) == txns[:2]
+    assert core.get_block(10, max_bytes=two - 1) == txns[:1]
+    assert core.get_block(10, max_bytes=two + wire(txns[2])) == txns
+    assert core.get_block(10, max_bytes=None) == core.get_block(10) == txns
+    assert core.get_block(2, max_bytes=10**9) == txns[:2]  # batch_size still applies
+
+
+def test_max_bytes_stops_rather_than_skips(three_by_price):
+    """The walk stops at the first transaction that does not fit: a smaller one behind it is
+    not taken (the block stays a prefix of the priority walk)."""
+    core, txns = three_by_price
+    assert core.get_block(10, max_bytes=wire(txns[0]) + wire(txns[2])) == txns[:1]
+
+
+def test_max_bytes_inside_a_released_chain(make_core, accounts):
+    core = make_core()
+    chain = [accounts.txn(0, 0, gas_price=1), accounts.txn(0, 1, gas_price=9, payload=b"x" * 40),
+             accounts.txn(0, 2, gas_price=8)]
+    for txn in chain:
+        assert add(core, txn).code == Code.VALID
+    assert core.get_block(10, max_bytes=wire(chain[0]) + wire(chain[1])) == chain[:2]
+    assert core.get_block(10, max_bytes=sum(map(wire, chain)) - 1) == chain[:2]
+    assert core.get_block(10, max_bytes=sum(map(wire, chain))) == chain
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (-1, ValueError, "max_bytes must be at least 0, got -1"),
+    (1.5, TypeError, "max_bytes must be None or an int, not float"),
+    (True, TypeError, "max_bytes must be None or an int, not bool"),
+    ("9", TypeError, "max_bytes must be None or an int, not str"),
+])
+def test_max_bytes_bad_arguments(three_by_price, bad, error, message):
+    core, _ = three_by_price
+    with pytest.raises(error) as raised:
+        core.get_block(10, set(), bad)
+    assert str(raised.value) == message
+
+
+def test_shared_mempool_get_block_carries_max_bytes(core_cls, clock, accounts):
+    from test_shared import Cluster, manual_config
+
+    cluster = Cluster(core_cls, clock, accounts, names=("a",), config=manual_config(),
+                      connect=False)
+    try:
+        node = cluster["a"]
+        txns = [accounts.txn(i, 0, gas_price=10 - i, payload=bytes(40 * i)) for i in range(3)]
+        assert [s.code for s in node.submit_transactions(txns)] == [Code.VALID] * 3
+        budget = wire(txns[0]) + wire(txns[1])
+        assert node.get_block(10, max_bytes=budget) == txns[:2]
+        assert node.get_block(10, [txns[0].pointer], budget) == txns[1:2]
+        assert node.get_block(10, max_bytes=0) == txns[:1]
+        assert node.get_block(10) == txns
+        with pytest.raises(ValueError, match="at least 0"):
+            node.get_block(10, max_bytes=-5)
+    finally:
+        cluster.stop()
+
+
+def test_get_block_request_encodes_max_bytes_only_when_given(accounts):
+    from mempool_fast import rpc
+
+    ptrs = [accounts.txn(0, 0).pointer]
+    plain = rpc.encode_request(rpc.Op.GET_BLOCK, 5, (7, ptrs))
+    assert rpc.encode_request(rpc.Op.GET_BLOCK, 5, (7, ptrs, None)) == plain
+    assert rpc.decode_request(plain).body == (7, ptrs)  # the original request, unchanged
+    limited = rpc.encode_request(rpc.Op.GET_BLOCK, 5, (7, ptrs, 1_234))
+    assert limited == plain + (1_234).to_bytes(8, "little")
+    assert rpc.decode_request(limited).body == (7, ptrs, 1_234)
+    for bad_tail in (b"\0", bytes(7), bytes(9)):
+        with pytest.raises(rpc.RpcError, match="trailing"):
+            rpc.decode_request(plain + bad_tail)
+    with pytest.raises(ValueError):
+        rpc.encode_request(rpc.Op.GET_BLOCK, 5, (7, ptrs, 2**64))
+    with pytest.raises(ValueError):
+        rpc.encode_request(rpc.Op.GET_BLOCK, 5, (7, ptrs, -1))
+
+
+def test_consensus_rpc_get_block_with_max_bytes(tmp_path, accounts):
+    """A real node: NodeClient.get_block(..., max_bytes) over the consensus endpoint."""
+    from mempool_fast.client import NodeClient
+    from mempool_fast.node import Node, NodeConfig
+    from test_node_endpoints import funded_cluster
+
+    spec = funded_cluster(tmp_path, accounts)[0]
+    node = Node(NodeConfig.load(spec.config))
+    node.start()
+    try:
+        txns = [accounts.txn(i, 0, gas_price=10 - i, payload=bytes(30 * i)) for i in range(3)]
+        with NodeClient(spec.client) as client, NodeClient(spec.consensus) as consensus:
+            assert [s.code for s in client.submit(txns)] == [Code.VALID] * 3
+            assert consensus.get_block(10) == txns
+            assert consensus.get_block(10, max_bytes=wire(txns[0]) + wire(txns[1])) == txns[:2]
+            assert consensus.get_block(10, max_bytes=1) == txns[:1]
+            assert consensus.get_block(10, [txns[0].pointer], max_bytes=wire(txns[1])) == \
+                txns[1:2]
+    finally:
+        node.stop()

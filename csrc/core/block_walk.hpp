@@ -15,6 +15,8 @@
 // - `block_run_probe` is Libra's walk itself, asking `seen` (seen_set.hpp) about the entries it
 //   visits only, memoised per entry: for a `seen` far larger than the block, mostly stale or
 //   not in the pool, it never reads all of it.
+// Both stop before the block's summed wire size would exceed a byte budget (`block_bytes`;
+// the first entry is taken whatever its size): a cut of the same sequence, so the same block.
 // Scratch marks live in the entries, valid while their epoch equals the walk's (no clearing).
 // A CRTP mixin of Core: it reads the indexes and the accounts through `core()`.
 #pragma once
@@ -41,6 +43,9 @@ struct BlockWalk {
         Entry* e;
     };
     std::vector<Released> released;
+    bool byte_limited = false;  // get_block's max_bytes was given (block_bytes)
+    uint64_t byte_budget = 0;
+    uint64_t bytes_used = 0;
 
     CoreT& core() { return *static_cast<CoreT*>(this); }
 
@@ -59,6 +64,8 @@ struct BlockWalk {
     void block_begin() {
         seen_entries.clear();
         seen_absent.clear();
+        byte_limited = false;
+        bytes_used = 0;
         if (++epoch == 0) {  // wrapped: forget every old mark
             core().accounts.for_each([](Account* a) {
                 a->skip_epoch = 0;
@@ -81,7 +88,20 @@ struct BlockWalk {
         }
     }
 
+    // Limit this walk's block to `budget` bytes of wire form (after block_begin).
+    void block_bytes(uint64_t budget) {
+        byte_limited = true;
+        byte_budget = budget;
+    }
+
+    // Whether `e` may join a block of `taken` entries under the byte budget (the first may).
+    bool fits(const Entry* e, size_t taken) const {
+        return !byte_limited || taken == 0 ||
+               (bytes_used <= byte_budget && e->wire_size <= byte_budget - bytes_used);
+    }
+
     void take(Entry* e, std::vector<Entry*>& out) {
+        bytes_used += e->wire_size;
         set_mark(e, MARK_TAKEN);
         __builtin_prefetch(e->txn, 1);  // the result list takes a reference to it next
         out.push_back(e);
@@ -146,7 +166,7 @@ struct BlockWalk {
                     source = 2;
                 }
             }
-            if (best == nullptr) return;
+            if (best == nullptr || !fits(best, out.size())) return;
             if (source == 0) heads.next(h);
             else if (source == 1) x++;
             else {
@@ -232,6 +252,7 @@ struct BlockWalk {
             int r = seen_entry(e, seen);
             if (r < 0) return -1;
             if (r) continue;
+            if (!fits(e, out.size())) return 0;
             take(e, out);
             if (out.size() >= limit) return 0;
             if (e->acct->skip_epoch != ep) continue;  // no successor waits for it
@@ -243,6 +264,7 @@ struct BlockWalk {
                 r = seen_entry(n, seen);
                 if (r < 0) return -1;
                 if (r) break;  // seen: its successors were judged at their own positions
+                if (!fits(n, out.size())) return 0;
                 take(n, out);
                 if (out.size() >= limit) return 0;
             }

@@ -120,8 +120,8 @@ class ConsensusService(_Service):
 
     def dispatch(self, req: rpc.Request) -> Any:
         if req.op == Op.GET_BLOCK:
-            batch, exclude = req.body
-            return self._shared.get_block(batch, exclude)
+            batch, exclude, *rest = req.body
+            return self._shared.get_block(batch, exclude, max_bytes=rest[0] if rest else None)
         block_time, committed, rejected = req.body
         ahead = block_time - self._clock()
         if ahead > self._skew:

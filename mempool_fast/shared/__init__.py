@@ -48,7 +48,7 @@ from ..status import (AccountStatus, DropReason, TransactionState, TransactionSt
 from ..storage import AccountStateReader
 from ..transaction import SignedTransaction, is_transaction
 from ..types import (MempoolAddTransactionStatus, MempoolAddTransactionStatusCode,
-                     RemovalReason, TimelineState)
+                     RemovalReason, TimelineState, check_max_bytes)
 from .admission import Admission
 from .durability import JournalBinding
 from .guarded_core import GuardedCore
@@ -402,12 +402,15 @@ class SharedMempool:
         raise TypeError(f"expected SignedTransaction, got {type(txn).__name__}")
 
     # ------------------------------------------------------------------ consensus path
-    def get_block(self, batch_size: int, exclude=()) -> list:
-        """Up to `batch_size` ready transactions by priority, skipping pointers in `exclude`."""
+    def get_block(self, batch_size: int, exclude=(), max_bytes: int | None = None) -> list:
+        """Up to `batch_size` ready transactions by priority, skipping pointers in `exclude`,
+        stopping before their summed wire size would exceed `max_bytes` (None: no limit; the
+        first one is returned whatever its size)."""
         if not isinstance(batch_size, int) or isinstance(batch_size, bool):
             raise TypeError("batch_size must be an int")
+        check_max_bytes(max_bytes)
         seen = exclude if isinstance(exclude, (set, frozenset)) else frozenset(exclude)
-        block = self._core.read(_get_block, batch_size, seen)
+        block = self._core.read(_get_block, batch_size, seen, max_bytes)
         now = self._clock()
         self._tracker.pulled(block, now)
         if self._watches.active and block:
@@ -606,8 +609,8 @@ def _gc_by_expiration_time(core, block_time: float, limit: int) -> int:
     return core.gc_by_expiration_time(block_time, limit)
 
 
-def _get_block(core, batch_size: int, seen) -> list:
-    return core.get_block(batch_size, seen)
+def _get_block(core, batch_size: int, seen, max_bytes: int | None) -> list:
+    return core.get_block(batch_size, seen, max_bytes)
 
 
 def _remove(core, pointers, is_rejected: bool) -> None:
