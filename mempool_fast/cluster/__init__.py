@@ -38,8 +38,10 @@ import threading
 import time
 import types
 import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import nacl.signing
 
@@ -54,6 +56,11 @@ from .nodes import (
 )
 from .observer import Observer, Proposer
 from .run_stats import RunStats
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..transaction import SignedTransaction
 
 __all__ = ["ClusterOptions", "NodeProcess", "NodeSpec", "add_arguments", "free_port", "run_cluster",
            "run_from_args", "sign_transactions", "write_cluster"]
@@ -70,7 +77,7 @@ PROGRESS_PERIOD_S = 0.25
 MIN_NODES, MIN_ACCOUNTS, MIN_TXNS = 2, 1, 1
 
 
-def _flag(help: str, *, name: str | None = None) -> dict:
+def _flag(help: str, *, name: str | None = None) -> dict[str, dict[str, str | None]]:
     """Field metadata that makes a `ClusterOptions` field a flag of `mempool-fast cluster`:
     ``--<field-name>`` (or `name`), typed from the annotation (a bool is a switch), defaulting to
     the field's default. `help` may use ``%(default)s``."""
@@ -93,7 +100,7 @@ class ClusterOptions:
     #: Node mempool tick (shared_mempool_tick_interval_ms), and extra [mempool] settings.
     tick_ms: int = field(default=50,
                          metadata=_flag("shared_mempool_tick_interval_ms of every node"))
-    mempool: dict = field(default_factory=dict)
+    mempool: dict[str, Any] = field(default_factory=dict)
     #: Proposer period and most transactions pulled per block.
     block_ms: int = field(default=100, metadata=_flag("proposer period"))
     block_size: int = field(default=5_000, metadata=_flag("most transactions per block"))
@@ -117,10 +124,10 @@ class ClusterOptions:
     balance: int = 10**12
 
 
-def _cli_fields() -> list[tuple[dataclasses.Field, str, type]]:
+def _cli_fields() -> list[tuple[dataclasses.Field[Any], str, type]]:
     """(field, flag, value type) of every `ClusterOptions` field that is a flag."""
     hints = typing.get_type_hints(ClusterOptions)
-    out = []
+    out: list[tuple[dataclasses.Field[Any], str, type]] = []
     for f in dataclasses.fields(ClusterOptions):
         cli = f.metadata.get("cli")
         if cli is None:
@@ -158,7 +165,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     return code
 
 
-def run_cluster(opts: ClusterOptions, *, out=None) -> tuple[int, dict | None]:
+def run_cluster(opts: ClusterOptions, *, out: TextIO | None = None
+                ) -> tuple[int, dict[str, Any] | None]:
     """Run the whole job; returns (exit code, summary). Always stops every process it started."""
     from rich.console import Console
 
@@ -208,14 +216,14 @@ def run_cluster(opts: ClusterOptions, *, out=None) -> tuple[int, dict | None]:
 
 
 @contextlib.contextmanager
-def _sigterm_raises_keyboard_interrupt():
+def _sigterm_raises_keyboard_interrupt() -> Iterator[None]:
     """SIGTERM stops the run as Ctrl-C does (only in the main thread, where Python runs signal
     handlers); the previous handler is back on exit."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_term(*_):
+    def on_term(*_: object) -> NoReturn:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_term)
@@ -226,8 +234,8 @@ def _sigterm_raises_keyboard_interrupt():
             signal.signal(signal.SIGTERM, previous)
 
 
-def _prepare(opts: ClusterOptions, workdir: Path, status,
-             timings: dict[str, float]) -> tuple[list[NodeSpec], list]:
+def _prepare(opts: ClusterOptions, workdir: Path, status: Console,
+             timings: dict[str, float]) -> tuple[list[NodeSpec], list[SignedTransaction]]:
     """The node files and the signed load (timed as "presign"), then the funded stores."""
     from ..storage import SqliteAccountStore
 
@@ -259,8 +267,9 @@ def _start_nodes(specs: list[NodeSpec], procs: list[NodeProcess], startup_timeou
     timings["startup"] = time.monotonic() - t1
 
 
-def _apply_load(opts: ClusterOptions, specs: list[NodeSpec], txns: list, stats: RunStats,
-                stop: threading.Event, threads: list[threading.Thread], status,
+def _apply_load(opts: ClusterOptions, specs: list[NodeSpec], txns: list[SignedTransaction],
+                stats: RunStats, stop: threading.Event, threads: list[threading.Thread],
+                status: Console,
                 timings: dict[str, float]) -> None:
     """Run the load generator and the observer (into `threads`, so that they are joined whatever
     happens) until the observer ends, with the live progress view unless `opts.json` (timed as
@@ -284,7 +293,8 @@ def _apply_load(opts: ClusterOptions, specs: list[NodeSpec], txns: list, stats: 
 
 
 def _wait_for_observer(observer: threading.Thread, load_done: threading.Event,
-                       stop: threading.Event, drain_timeout_s: float, redraw) -> None:
+                       stop: threading.Event, drain_timeout_s: float,
+                       redraw: Callable[[], None]) -> None:
     """Until the observer ends (every accepted transaction committed), redrawing the progress
     view; `drain_timeout_s` after the load is done, `stop` ends it anyway."""
     deadline = None

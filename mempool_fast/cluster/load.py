@@ -8,10 +8,12 @@ import queue
 import random
 import threading
 import time
+from typing import cast
 
 from ..client import NodeClient
 from ..rpc import Op
 from ..transaction import SignedTransaction
+from ..types import MempoolAddTransactionStatus
 from ..types import MempoolAddTransactionStatusCode as Code
 from .nodes import NodeSpec
 from .run_stats import RunStats, run_reporting_errors
@@ -40,7 +42,8 @@ class LoadGenerator:
         self.rate = rate
         self.seed = seed
         self.chunk = max(1, min(chunk, int(rate / PACED_REQUESTS_PER_S))) if rate else chunk
-        self.accepted: queue.SimpleQueue = queue.SimpleQueue()
+        self.accepted: queue.SimpleQueue[tuple[float, list[SignedTransaction]]] = \
+            queue.SimpleQueue()
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -70,7 +73,7 @@ class LoadGenerator:
     def _submit_chunk(self, clients: list[NodeClient], rng: random.Random,
                       part: list[SignedTransaction]) -> None:
         """One chunk, split over random nodes, the requests pipelined."""
-        groups: dict[int, list] = collections.defaultdict(list)
+        groups: dict[int, list[SignedTransaction]] = collections.defaultdict(list)
         for txn in part:
             groups[rng.randrange(len(clients))].append(txn)
         sent_at = time.monotonic()
@@ -80,7 +83,9 @@ class LoadGenerator:
             resp = clients[i].wait(rid)
             if not resp.ok:
                 raise RuntimeError(f"{self.specs[i].name} refused a submission: {resp.body}")
-            answered = list(zip(groups[i], resp.body))
+            # an ok SUBMIT answer's body is one status per transaction (rpc.Response)
+            statuses = cast("list[MempoolAddTransactionStatus]", resp.body)
+            answered = list(zip(groups[i], statuses))
             accepted = [txn for txn, status in answered if status.code == Code.VALID]
             self.stats.record_answers((status.code.name for _, status in answered),
                                       len(accepted))

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,10 +56,11 @@ def free_port() -> int:
     """A TCP port free on loopback right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # an AF_INET address: (host, port)
+        return port
 
 
-def _toml_value(value) -> str:
+def _toml_value(value: object) -> str:
     """`value` as a TOML literal (booleans, numbers; anything else as a string)."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -67,8 +69,8 @@ def _toml_value(value) -> str:
     return json.dumps(str(value))
 
 
-def write_cluster(workdir: Path, count: int, *, mempool: dict | None = None,
-                  transport: dict | None = None, seeds: list[bytes] | None = None,
+def write_cluster(workdir: Path, count: int, *, mempool: Mapping[str, object] | None = None,
+                  transport: Mapping[str, object] | None = None, seeds: list[bytes] | None = None,
                   validator_set: int | None = None) -> list[NodeSpec]:
     """Keys, stores paths and TOML configs of `count` loopback nodes in `workdir`.
 

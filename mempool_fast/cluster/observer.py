@@ -8,13 +8,16 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from ..client import NodeClient, RpcTimeout
 from ..rpc import Op, TxnState
 from ..transaction import SignedTransaction
 from .nodes import NodeSpec
 from .run_stats import RunStats, run_reporting_errors
+
+if TYPE_CHECKING:
+    from ..storage import SqliteAccountStore
 
 __all__ = ["Observer", "Proposer"]
 
@@ -48,7 +51,7 @@ class Proposer:
         self.block_size = block_size
         self.balance = balance
         self._consensus: list[NodeClient] = []
-        self._stores: list = []
+        self._stores: list[SqliteAccountStore] = []
         #: sender -> (next sequence number, balance), as committed.
         self._ledger: dict[bytes, tuple[int, int]] = {}
         self._next_block = 0.0
@@ -67,7 +70,7 @@ class Proposer:
         self._next_block = time.monotonic()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         for c in self._consensus:
             c.close()
         for s in self._stores:
@@ -130,7 +133,8 @@ class Observer:
     """
 
     def __init__(self, specs: list[NodeSpec], stats: RunStats, stop: threading.Event, *,
-                 accepted: queue.SimpleQueue, load_done: threading.Event, proposer: Proposer,
+                 accepted: queue.SimpleQueue[tuple[float, list[SignedTransaction]]],
+                 load_done: threading.Event, proposer: Proposer,
                  poll_ms: int, max_query: int) -> None:
         self.specs = specs
         self.stats = stats
@@ -206,7 +210,8 @@ class Observer:
                 raise RuntimeError(f"{self.specs[i].name}: STATUS failed: {resp.body}")
             now = time.monotonic()
             bit = 1 << i
-            for ptr, state in zip(ptrs, resp.body):
+            # an ok STATUS answer's body is one TxnState per pointer (rpc.Response)
+            for ptr, state in zip(ptrs, cast("list[TxnState]", resp.body)):
                 if state in HELD_STATES:
                     del self._unseen[i][ptr]
                     tracked = self._tracked[ptr]
@@ -232,4 +237,5 @@ class Observer:
         for spec, c, rid in rids:
             resp = c.wait(rid)
             if resp.ok:
-                self.stats.record_node_stats(spec.name, resp.body)
+                # an ok STATS answer's body is the node's stats object (rpc.Response)
+                self.stats.record_node_stats(spec.name, cast("dict[str, Any]", resp.body))

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .run_stats import RunStats
+
+if TYPE_CHECKING:
+    from rich.console import Console, Group
 
 __all__ = ["live_progress", "print_summary", "render_progress"]
 
@@ -15,7 +19,7 @@ __all__ = ["live_progress", "print_summary", "render_progress"]
 PROGRESS_REFRESH_PER_S = 4
 
 
-def render_progress(snapshot: dict, total: int):
+def render_progress(snapshot: dict[str, Any], total: int) -> Group:
     """The progress view of a `RunStats.snapshot()`: the counts, and each node's mempool size."""
     from rich.console import Group
     from rich.table import Table
@@ -33,7 +37,7 @@ def render_progress(snapshot: dict, total: int):
 
 
 @contextlib.contextmanager
-def live_progress(stats: RunStats, total: int, console, *,
+def live_progress(stats: RunStats, total: int, console: Console, *,
                   show: bool) -> Iterator[Callable[[], None]]:
     """Shows the progress view on `console` (if `show`) while the block runs, erased at the end;
     yields the function that redraws it from `stats`."""
@@ -47,7 +51,7 @@ def live_progress(stats: RunStats, total: int, console, *,
         yield lambda: live.update(render_progress(stats.snapshot(), total))
 
 
-def print_summary(summary: dict, console) -> None:
+def print_summary(summary: dict[str, Any], console: Console) -> None:
     """The summary of a run (`RunStats.summary()`) as a table, its errors, and OK or FAILED."""
     from rich.table import Table
 
@@ -56,7 +60,7 @@ def print_summary(summary: dict, console) -> None:
     table.add_column("value", justify="right")
     lat = summary["latency_ms"]
 
-    def ms(v):
+    def ms(v: float | None) -> str:
         return "-" if v is None else f"{v:.1f} ms"
 
     rows = [("nodes", summary["nodes"]), ("submitted", summary["submitted"]),

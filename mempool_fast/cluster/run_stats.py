@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import IMPLEMENTATION, __version__
 
@@ -31,7 +31,7 @@ class RunStats:
 
     submitted: int = 0
     #: Submissions by the status code the node answered (VALID, ...).
-    statuses: collections.Counter = field(default_factory=collections.Counter)
+    statuses: collections.Counter[str] = field(default_factory=collections.Counter)
     accepted: int = 0
     reached_all: int = 0
     committed: int = 0
@@ -43,12 +43,12 @@ class RunStats:
     last_reached: float | None = None
     last_commit: float | None = None
     #: Latest STATS answer of each node, and the largest mempool size each reported.
-    sizes: dict[str, dict] = field(default_factory=dict)
+    sizes: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_sizes: dict[str, int] = field(default_factory=lambda: collections.defaultdict(int))
     #: Why a thread failed (shown in the summary; any error fails the run).
     errors: list[str] = field(default_factory=list)
     #: Pointers of accepted transactions that never reached every node.
-    unreached: set = field(default_factory=set)
+    unreached: set[tuple[bytes, int]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # -- written by the load generator --
@@ -79,12 +79,12 @@ class RunStats:
             self.committed += count
             self.last_commit = time.monotonic()
 
-    def record_node_stats(self, name: str, stats: dict) -> None:
+    def record_node_stats(self, name: str, stats: dict[str, Any]) -> None:
         with self.lock:
             self.sizes[name] = stats
             self.max_sizes[name] = max(self.max_sizes[name], stats["mempool_size"])
 
-    def record_unreached(self, pointers: set) -> None:
+    def record_unreached(self, pointers: set[tuple[bytes, int]]) -> None:
         with self.lock:
             self.unreached = pointers
 
@@ -93,28 +93,29 @@ class RunStats:
             self.errors.append(error)
 
     # -- read --
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """The counts the live progress view shows."""
         with self.lock:
             return {"submitted": self.submitted, "accepted": self.accepted,
                     "reached_all": self.reached_all, "committed": self.committed,
                     "sizes": {k: v["mempool_size"] for k, v in self.sizes.items()}}
 
-    def summary(self, opts: ClusterOptions, timings: dict[str, float], elapsed_s: float) -> dict:
+    def summary(self, opts: ClusterOptions, timings: dict[str, float], elapsed_s: float
+                ) -> dict[str, Any]:
         """The result of the run (the `--json` object): counts, throughputs from the first
         submission, latency percentiles, each node's final sizes, and whether it was ok."""
         with self.lock:
             lat = sorted(self.latencies)
             start = self.first_submit or 0.0
 
-            def span(end):
+            def span(end: float | None) -> float:
                 return (end - start) if end and self.first_submit else 0.0
 
-            def rate(count, end):
+            def rate(count: int, end: float | None) -> float:
                 s = span(end)
                 return count / s if s > 0 else 0.0
 
-            def pct(p):
+            def pct(p: float) -> float | None:
                 return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else None
 
             latency = {key: pct(p) for key, p in LATENCY_PERCENTILES.items()}

@@ -10,7 +10,7 @@ every full collection walk them: tens of milliseconds at 1M pending).
 from __future__ import annotations
 
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 from .._wire import POINTER
 from ..metrics import MempoolMetrics
