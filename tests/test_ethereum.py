@@ -91,7 +91,7 @@ def fmt() -> EthereumFormat:
     return EthereumFormat(1)
 
 
-# -- decoding what eth-account signs ----------------------------------------------------------------
+# -- decoding what eth-account signs ------------------------------------------------------------
 
 CASES = [
     # (kind, chain id, nonce, value, data)

@@ -32,10 +32,11 @@ What the cores read (``formats.IndexedTransaction``):
 - ``hash``: keccak-256 of the raw bytes (what wallets and explorers call the transaction hash).
 
 Decoding is strict and linear in the input (a walk of the transaction's fixed shape with rlp's
-canonical prefix reader, not a general ``rlp.decode``): bad or non-canonical RLP, trailing bytes, a wrong field count, an integer
-with a leading zero byte or too long for its field, an address that is not 20 bytes, a bad
-access list, an invalid ``v``/``y_parity``, ``s`` above secp256k1n/2 (EIP-2), a tip cap above
-the fee cap: each is ``MalformedTransaction`` saying which.
+canonical prefix reader, not a general ``rlp.decode``): bad or non-canonical RLP, trailing
+bytes, a wrong field count, an integer with a leading zero byte or too long for its field, an
+address that is not 20 bytes, a bad access list, an invalid ``v``/``y_parity``, ``s`` above
+secp256k1n/2 (EIP-2), a tip cap above the fee cap: each is ``MalformedTransaction`` saying
+which.
 
 The dependencies (``rlp``, ``coincurve``, ``eth-hash`` with pycryptodome) are imported when an
 ``EthereumFormat`` is made or a transaction decoded, never at import of this module; missing,
@@ -158,10 +159,11 @@ def _rlp_list(data: bytes, start: int, end: int, depth: int,
               limit: int | None = None) -> list[object]:
     """The items of the RLP list whose payload is data[start:end]: bytes, or lists of them down
     to `depth` more levels; with `limit`, at most `limit` + 1 of them (the walk stops there:
-    one more than a transaction's fields is enough to refuse it). rlp's own prefix reader checks every prefix is canonical; this walk
-    (rather than ``rlp.decode``) keeps decoding linear in the input and bounded in depth, as a
-    transaction's fixed shape allows (``rlp.decode`` concatenates each list's encoding item by
-    item, quadratic for a long flat list, and recurses as deep as the input nests)."""
+    one more than a transaction's fields is enough to refuse it). rlp's own prefix reader
+    checks that every prefix is canonical; this walk (rather than ``rlp.decode``) keeps
+    decoding linear in the input and bounded in depth, as a transaction's fixed shape allows
+    (``rlp.decode`` concatenates each list's encoding item by item, quadratic for a long flat
+    list, and recurses as deep as the input nests)."""
     items: list[object] = []
     pos = start
     while pos < end:
@@ -534,7 +536,7 @@ def decode_transaction(data: bytes | bytearray | memoryview, base_fee: int = 0
     return txn
 
 
-# -- the format --------------------------------------------------------------------------------------
+# -- the format ------------------------------------------------------------------------------
 
 def _status(message: str) -> MempoolAddTransactionStatus:
     return MempoolAddTransactionStatus(Code.INVALID_SIGNATURE, message)
