@@ -324,7 +324,9 @@ class EthereumTransaction:
     @property
     def sender(self) -> bytes:
         """The 20-byte address that signed it (recovered on first use, then kept);
-        ``InvalidSignature`` when the signature recovers no public key."""
+        ``InvalidSignature`` when the signature recovers no public key. (On Python 3.11,
+        ``isinstance(txn, IndexedTransaction)`` reads this property, so it raises that too for
+        such a transaction: ``verify`` first.)"""
         sender = self._sender
         if sender is None:
             sender = self._recover()
