@@ -71,6 +71,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         vector[Removal] removed
         HashIndex hashes
         cbool feed
+        cbool age_on
         void set_feed(cbool on)
         void drop_removed()
 
@@ -102,6 +103,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         cbool evict_parked() except +
         void evict_parked_while_full() except +
         cbool parking_empty()
+        cbool oldest_ready_expiry(double* expiry)
         size_t gc_system_ttl(double now, size_t limit) except +
         size_t gc_expiration(uint64_t threshold, cbool all, size_t limit) except +
         void block_begin() except +
@@ -126,6 +128,8 @@ cdef class CoreMempool:
     cdef object _capacity_per_user_obj
     cdef object _capacity_bytes_obj
     cdef uint64_t _bump  # replacement_price_bump_percent
+    cdef object _eager_threshold_s  # eager_expire_threshold_ms / 1000 (pure.py's arithmetic)
+    cdef object _eager_time_s
     cdef int _walk  # get_block's walk: 0 chosen per call, 1 heads, 2 probe (tests)
 
     cdef object _add(self, object txn, object gas_amount, object db_sequence_number,
@@ -136,3 +140,4 @@ cdef class CoreMempool:
     cdef bint _mostly_held(self, object seen) except -1
     cdef Entry* _entry(self, object sender, object seq)
     cdef object _full_status(self)
+    cdef bint _eager_backlog(self) except -1

@@ -196,6 +196,9 @@ cdef class CoreMempool:
         self._capacity_per_user_obj = cfg.capacity_per_user
         self._capacity_bytes_obj = cfg.capacity_bytes
         self._bump = cfg.replacement_price_bump_percent
+        self._eager_threshold_s = cfg.eager_expire_threshold_ms / 1000
+        self._eager_time_s = cfg.eager_expire_time_ms / 1000
+        self._core.age_on = cfg.eager_expire_threshold_ms > 0
         self._core.set_feed(bool(removal_feed))
         self._walk = 0
 
@@ -538,11 +541,23 @@ cdef class CoreMempool:
 
     def gc_by_expiration_time(self, block_time, limit=None):
         """Remove transactions whose client expiration time is before `block_time` (at most
-        `limit`, earliest first, when given). O(r log n) for r removed."""
+        `limit`, earliest first, when given); with eager expiry on and a backlog (the oldest
+        ready transaction waited longer than `eager_expire_threshold_ms`), before
+        `block_time + eager_expire_time_ms`. O(r log n) for r removed."""
+        if self._core.age_on and self._eager_backlog():
+            block_time = block_time + self._eager_time_s
         try:
             return self._gc_expiration(block_time, _gc_limit(limit))
         finally:
             self._core.settle_accounts()
+
+    cdef bint _eager_backlog(self) except -1:
+        """Whether the oldest ready transaction waited longer than the eager threshold (by the
+        clock, since its insertion: system expiry - system TTL; pure.py's arithmetic). O(1)."""
+        cdef double oldest
+        if not self._core.oldest_ready_expiry(&oldest):
+            return False
+        return self._clock() - (oldest - self._ttl) > self._eager_threshold_s
 
     cdef size_t _gc_expiration(self, object block_time, size_t limit) except? 0:
         cdef uint64_t t

@@ -104,6 +104,12 @@ class MempoolConfig:
     #: transaction plus `types.ENTRY_OVERHEAD_BYTES` (200) each (`CoreMempool.size_bytes()`);
     #: the eviction rules are those of a pool at `capacity`. 2 GiB, as Aptos.
     capacity_bytes: int = setting(2 * 1024 ** 3, lo=1, hi=_MAX_COUNT)
+    #: Backlog shedding (Aptos): when the oldest ready transaction has waited here longer than
+    #: this (the core's clock since its insertion), `gc_by_expiration_time(block_time)` expires
+    #: what expires before block_time + `eager_expire_time_ms`. 0: off (Libra). Set both or
+    #: neither (Aptos uses 15000 and 6000).
+    eager_expire_threshold_ms: int = setting(0, lo=0, hi=_MAX_MS)
+    eager_expire_time_ms: int = setting(0, lo=0, hi=_MAX_MS)
     #: A transaction replaces the pending one at its (sender, sequence number) only if its
     #: gas price is strictly higher and at least this many percent above: new * 100 >=
     #: old * (100 + bump). 0 is Libra's "strictly higher"; geth's default is 10.
@@ -176,3 +182,11 @@ class MempoolConfig:
 
     def __post_init__(self) -> None:
         check_settings(self)
+        if bool(self.eager_expire_threshold_ms) != bool(self.eager_expire_time_ms):
+            on, off = (("eager_expire_threshold_ms", "eager_expire_time_ms")
+                       if self.eager_expire_threshold_ms else
+                       ("eager_expire_time_ms", "eager_expire_threshold_ms"))
+            error = ConfigError(f"MempoolConfig.{off} must be set (> 0) when {on} is: eager "
+                                "expiry needs both the threshold and the time (or neither)")
+            error.field = off
+            raise error

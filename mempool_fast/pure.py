@@ -42,8 +42,12 @@ class CoreMempool(PoolIndexes):
     def __init__(self, config: MempoolConfig | None = None,
                  clock: Callable[[], float] = time.time, *, removal_feed: bool = False) -> None:
         self.config = config if config is not None else MempoolConfig()
-        super().__init__(self.config.capacity, self.config.capacity_per_user, removal_feed)
-        self._capacity_bytes = self.config.capacity_bytes
+        config = self.config
+        super().__init__(config.capacity, config.capacity_per_user, removal_feed,
+                         ready_age=config.eager_expire_threshold_ms > 0)
+        self._capacity_bytes = config.capacity_bytes
+        self._eager_threshold_s = config.eager_expire_threshold_ms / 1000
+        self._eager_time_s = config.eager_expire_time_ms / 1000
         self._clock = clock
         self._ttl = self.config.system_transaction_timeout_secs
         self._bump_percent = self.config.replacement_price_bump_percent
@@ -246,8 +250,21 @@ class CoreMempool(PoolIndexes):
 
     def gc_by_expiration_time(self, block_time: float, limit: int | None = None) -> int:
         """Remove transactions whose client expiration time is before `block_time` (at most
-        `limit`, earliest first, when given). O(r log n) for r removed."""
+        `limit`, earliest first, when given); with eager expiry on and a backlog (the oldest
+        ready transaction waited longer than `eager_expire_threshold_ms`), before
+        `block_time + eager_expire_time_ms`. O(r log n) for r removed."""
+        if self._eager_backlog():
+            block_time = block_time + self._eager_time_s
         return self._gc(self._expiration, block_time, _EXPIRED, limit)
+
+    def _eager_backlog(self) -> bool:
+        """Whether eager expiry is on and the oldest ready transaction waited longer than its
+        threshold (by the clock, since its insertion: system expiry - system TTL). O(1)."""
+        ages = self._ready_age
+        if not ages:
+            return False
+        waited = self._clock() - (ages[0][0] - self._ttl)
+        return waited > self._eager_threshold_s
 
     def _gc(self, index: SortedList[TtlKey], now: float,
             reason: RemovalReason,

@@ -10,6 +10,8 @@ the admission, consensus and GC rules on top).
   expiration    (client expiration time, insertion number, sender, seq)
   seq cache     LRU of each account's current sequence number
   by hash       transaction hash (SHA3-256 of the wire form) -> entry, a dict: O(1)
+  ready age     (system expiry, insertion number) of every ready transaction, oldest first:
+                only with eager expiry on (eager_expire_threshold_ms), for its oldest
 The ordered ones on sortedcontainers: O(log n) per insert or removal in every index.
 """
 
@@ -77,7 +79,8 @@ class _Account:
 class PoolIndexes:
     """Every index of one pool, and the entry operations that keep them consistent."""
 
-    def __init__(self, capacity: int, capacity_per_user: int, removal_feed: bool) -> None:
+    def __init__(self, capacity: int, capacity_per_user: int, removal_feed: bool, *,
+                 ready_age: bool = False) -> None:
         self._capacity = capacity
         self._capacity_per_user = capacity_per_user
         self._accounts: dict[bytes, _Account] = {}
@@ -88,6 +91,9 @@ class PoolIndexes:
         self._system_ttl: SortedList[TtlKey] = SortedList()
         self._expiration: SortedList[TtlKey] = SortedList()
         self._seq_cache: OrderedDict[bytes, int] = OrderedDict()
+        #: (expiry, insertion number) of the ready entries, when eager expiry needs the oldest
+        self._ready_age: SortedList[tuple[float, int]] | None = \
+            SortedList() if ready_age else None
         #: transaction hash -> entry, for get_by_hash; kept by _insert and _remove_entry
         self._by_hash: dict[bytes, _Entry] = {}
         self._size = 0
@@ -171,6 +177,8 @@ class PoolIndexes:
                 entry.ready = True
                 self._parking.remove((entry.sender, seq))
                 self._priority.add(entry.pkey)
+                if self._ready_age is not None:
+                    self._ready_age.add((entry.expiry, entry.order))
                 if entry.state is _NOT_READY:
                     entry.state = _READY
                     entry.timeline_id = self._next_timeline_id
@@ -183,6 +191,8 @@ class PoolIndexes:
         if entry.ready:
             entry.ready = False
             self._priority.remove(entry.pkey)
+            if self._ready_age is not None:
+                self._ready_age.remove((entry.expiry, entry.order))
             self._parking.add((entry.sender, entry.seq))
         if entry.state is _READY:
             del self._timeline[entry.timeline_id]
@@ -197,6 +207,8 @@ class PoolIndexes:
         account.gas_total -= entry.gas_cost
         if entry.ready:
             self._priority.remove(entry.pkey)
+            if self._ready_age is not None:
+                self._ready_age.remove((entry.expiry, entry.order))
         else:
             self._parking.remove((sender, seq))
         if entry.state is _READY:
@@ -239,6 +251,10 @@ class PoolIndexes:
         assert len(self._by_hash) == size, "hash index holds removed transactions"
         assert ready == {(k[4], k[3]) for k in self._priority} and len(ready) == len(self._priority)
         assert parked == set(self._parking)
+        if self._ready_age is not None:
+            assert list(self._ready_age) == sorted(
+                (e.expiry, e.order) for a in self._accounts.values() for e in a.txns.values()
+                if e.ready), "ready-age index out of date"
         assert dict(self._timeline) == in_timeline
         ids = list(self._timeline.keys())
         assert all(a < b for a, b in zip(ids, ids[1:]))

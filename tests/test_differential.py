@@ -42,6 +42,9 @@ def policies(draw) -> dict:
         replacement_price_bump_percent=draw(st.sampled_from((0, 0, 10, 50, 100))),
         # a transaction here counts ~370 bytes: full at 2-6 of them, or never
         capacity_bytes=draw(st.sampled_from((2 * 1024 ** 3, 2 * 1024 ** 3, 800, 1_500, 2_300))),
+        # (threshold, time): off, or shedding at waits around the clock steps of `advance`
+        **dict(zip(("eager_expire_threshold_ms", "eager_expire_time_ms"), draw(st.sampled_from(
+            ((0, 0), (0, 0), (10_000, 30_000), (45_000, 100_000), (1, 200_000)))))),
     )
 
 
@@ -245,6 +248,19 @@ class Differential(RuleBasedStateMachine):
     def gc_expiration(self, block_time):
         a, b = self.both("gc_by_expiration_time", block_time)
         assert a == b
+
+    @rule(expiration=st.sampled_from(EXPIRATIONS[:-1]),
+          offset=st.sampled_from((-1, -0.5, 0, 0.5, 1)), limit=st.sampled_from((None, 1, 2)))
+    def gc_expiration_eager_edge(self, expiration, offset, limit):
+        """A block time that, eager or not, falls just around a held expiration time."""
+        eager_s = self.py.config.eager_expire_time_ms / 1000
+        block_time = expiration + offset - (eager_s if self.eager_now() else 0)
+        a, b = self.both("gc_by_expiration_time", block_time, limit)
+        assert a == b
+
+    def eager_now(self) -> bool:
+        """Whether the next GC would be eager (both cores must agree: the removals say)."""
+        return self.py._eager_backlog()
 
     @rule(block_time=st.sampled_from(EXPIRATIONS), limit=st.integers(1, 3))
     def gc_expiration_limited(self, block_time, limit):

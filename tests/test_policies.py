@@ -338,3 +338,85 @@ def test_consensus_rpc_get_block_with_max_bytes(tmp_path, accounts):
                 txns[1:2]
     finally:
         node.stop()
+
+
+# ---------------------------------------------------------------- eager expiry
+EAGER = dict(eager_expire_threshold_ms=10_000, eager_expire_time_ms=6_000)
+
+
+def test_eager_expiry_is_off_by_default(make_core, accounts, clock):
+    core = make_core()
+    assert (core.config.eager_expire_threshold_ms, core.config.eager_expire_time_ms) == (0, 0)
+    soon = accounts.txn(0, 0, expiration=1_000_005)
+    assert add(core, soon).code == Code.VALID
+    clock.advance(10**5)  # a huge backlog, but eager expiry is off
+    assert core.gc_by_expiration_time(1_000_000) == 0
+    assert core.gc_by_expiration_time(1_000_006) == 1
+
+
+@pytest.mark.parametrize("waited, eager", [(10.0, False), (10.25, True)])
+def test_eager_expiry_starts_past_the_threshold(make_core, accounts, clock, waited, eager):
+    """block_time + eager_expire_time once the oldest ready transaction waited longer (>) than
+    the threshold, by the core's clock."""
+    core = make_core(**EAGER)
+    old = accounts.txn(0, 0, expiration=4_000_000_000)
+    soon = accounts.txn(1, 0, expiration=1_000_005)
+    later = accounts.txn(2, 0, expiration=1_000_007)
+    for txn in (old, soon, later):
+        assert add(core, txn).code == Code.VALID
+    clock.advance(waited)
+    # expiring before 1_000_000 (+ 6 s when eager): only `soon`, and only when eager
+    assert core.gc_by_expiration_time(1_000_000) == (1 if eager else 0)
+    assert (core.get(*soon.pointer) is None) is eager
+    assert core.get(*later.pointer) is later and core.get(*old.pointer) is old
+    core._check()
+
+
+def test_eager_expiry_judges_the_oldest_ready_not_parked(make_core, accounts, clock):
+    core = make_core(**EAGER)
+    assert add(core, accounts.txn(0, 5)).code == Code.VALID  # parked: never offered
+    clock.advance(9)
+    soon = accounts.txn(1, 0, expiration=1_000_003)
+    assert add(core, soon, state=NON_QUALIFIED).code == Code.VALID  # a peer's: ready too
+    clock.advance(9)  # the parked one waited 18 s, the oldest ready 9 s
+    assert core.gc_by_expiration_time(1_000_000) == 0
+    clock.advance(1.5)  # the oldest ready: 10.5 s
+    assert core.gc_by_expiration_time(1_000_000) == 1
+    assert core.get(*soon.pointer) is None
+
+
+def test_eager_expiry_ends_when_the_backlog_is_consumed(make_core, accounts, clock):
+    core = make_core(**EAGER)
+    old = accounts.txn(0, 0)
+    assert add(core, old).code == Code.VALID
+    clock.advance(8)
+    soon = accounts.txn(1, 0, expiration=1_000_005)
+    assert add(core, soon).code == Code.VALID
+    clock.advance(4)  # old waited 12 s: a backlog
+    core.remove_transaction(old.sender, 0, False)  # consensus takes it: soon waited 4 s
+    assert core.gc_by_expiration_time(1_000_000) == 0
+    assert core.get(*soon.pointer) is soon
+
+
+def test_eager_expiry_with_a_limit_and_gc_order(make_core, accounts, clock):
+    core = make_core(**EAGER)
+    txns = [accounts.txn(i, 0, expiration=1_000_001 + i) for i in range(4)]
+    for txn in txns:
+        assert add(core, txn).code == Code.VALID
+    clock.advance(11)
+    core.removal_feed = True
+    assert core.gc_by_expiration_time(1_000_000, 2) == 2
+    assert core.gc_by_expiration_time(1_000_000, 2) == 2
+    assert [t for t, _ in core.drain_removed()] == txns
+
+
+@pytest.mark.parametrize("fields, missing", [
+    (dict(eager_expire_threshold_ms=1), "eager_expire_time_ms"),
+    (dict(eager_expire_time_ms=1), "eager_expire_threshold_ms"),
+])
+def test_eager_expiry_needs_both_settings(fields, missing):
+    with pytest.raises(ConfigError, match=f"{missing} must be set") as raised:
+        MempoolConfig(**fields)
+    assert raised.value.field == missing
+    with pytest.raises(ConfigError, match="eager_expire_time_ms"):
+        MempoolConfig(eager_expire_threshold_ms=1, eager_expire_time_ms=-1)

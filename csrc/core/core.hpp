@@ -10,6 +10,8 @@
 //   ttl_indexes.hpp    system TTL and client expiration, for GC
 //   block_walk.hpp     get_block's walks
 //   hash_index.hpp     entries by transaction hash (get_by_hash)
+// and, only while a policy needs it (docs/design.md §4 "Policies"): the ready entries by age
+// (`ready_age`, eager expiry's oldest ready transaction).
 // and holds what ties them together: the priority index (ready entries), the heads index (the
 // ready entries get_block may take first), the parking lot (the others), each entry's life
 // (insert, promote, park, remove), GC, the removal feed, and the accounts an operation touched:
@@ -44,6 +46,10 @@ public:
     SortedBlocks<PrioKey, PrioLess> priority;
     SortedBlocks<PrioKey, PrioLess> heads;
     SortedBlocks<ParkKey, ParkLess> parking;
+    // Ready entries by (system expiry, insertion number), kept only while `age_on` (eager
+    // expiry): its front is the oldest ready transaction.
+    SortedBlocks<AgeKey, AgeLess> ready_age;
+    bool age_on = false;
     EntryPool pool;
     HashIndex hashes;
     size_t size = 0;
@@ -296,8 +302,12 @@ public:
     void unlink(Entry* e) {
         gas_sub(e->acct, static_cast<u128>(e->gas_amount) * e->price);
         set_head(e, false);
-        if (e->ready) priority.erase(prio_key(e));
-        else if (e->placed) parking.erase(park_key(e));
+        if (e->ready) {
+            priority.erase(prio_key(e));
+            if (age_on) ready_age.erase(age_key(e));
+        } else if (e->placed) {
+            parking.erase(park_key(e));
+        }
         if (e->state == ST_READY) tl_remove(e);
         ttl_unlink(e);
         exp_unlink(e);
@@ -353,6 +363,7 @@ public:
         if (e->placed) parking.erase(park_key(e));
         e->placed = 1;
         priority.insert(prio_key(e));
+        if (age_on) ready_age.insert(age_key(e));
         if (e->state == ST_NOT_READY) {
             e->state = ST_READY;
             tl_append(e);
@@ -401,6 +412,7 @@ public:
         if (e->ready) {
             e->ready = 0;
             priority.erase(prio_key(e));
+            if (age_on) ready_age.erase(age_key(e));
             parking.insert(park_key(e));
         }
         if (e->state == ST_READY) {
@@ -420,6 +432,13 @@ public:
     }
 
     bool parking_empty() const { return parking.empty(); }
+
+    // The system expiry of the oldest ready entry (eager expiry); false when none or off.
+    bool oldest_ready_expiry(double* expiry) const {
+        if (ready_age.empty()) return false;
+        *expiry = ready_age.front().expiry;
+        return true;
+    }
 
     // Evict the greatest parked pointer; false when nothing is parked.
     bool evict_parked() {
@@ -489,6 +508,8 @@ public:
             if (e->ready) {
                 ready++;
                 if (!priority.contains(prio_key(me))) return "ready entry missing from priority";
+                if (age_on && !ready_age.contains(age_key(me)))
+                    return "ready entry missing from the age index";
             } else {
                 parked++;
                 if (!parking.contains(park_key(me))) return "parked entry missing from parking";
@@ -529,6 +550,8 @@ public:
         if (!priority.check() || !heads.check() || !parking.check()) return "index order broken";
         if (!hashes.check(size)) return "hash index broken";
         if (priority.size() != ready) return "priority index size mismatch";
+        if (!ready_age.check() || ready_age.size() != (age_on ? ready : 0))
+            return "age index broken";
         if (parking.size() != parked) return "parking lot size mismatch";
         if (heads.size() != n_heads) return "heads index size mismatch";
         if (!dirty.empty()) return "accounts left unsettled";

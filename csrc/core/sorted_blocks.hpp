@@ -85,6 +85,7 @@ public:
     }
 
     const Key& back() const { return maxes_.back(); }
+    const Key& front() const { return blocks_.front().front(); }
 
     // Every block sorted and non-empty, maxes right, the count right, the order strict.
     bool check() const {

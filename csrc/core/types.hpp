@@ -155,6 +155,23 @@ struct ParkLess {
     }
 };
 
+// A ready entry by age (eager expiry's index): system expiry, then insertion number, oldest first.
+struct AgeKey {
+    double expiry;
+    uint64_t order;
+    Entry* e;
+};
+
+inline AgeKey age_key(Entry* e) { return AgeKey{e->expiry, e->order, e}; }
+
+struct AgeLess {
+    bool operator()(const AgeKey& a, const AgeKey& b) const noexcept {
+        if (a.expiry < b.expiry) return true;
+        if (b.expiry < a.expiry) return false;
+        return a.order < b.order;
+    }
+};
+
 // One entry of the removal feed: a strong reference to the removed transaction, and why.
 struct Removal {
     PyObject* txn;
