@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Iterable
+from typing import Any, Iterable, cast
 
 import zmq
 
@@ -36,7 +36,7 @@ class NodeClient:
     """
 
     def __init__(self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT_S,
-                 context: zmq.Context | None = None, curve_seed: bytes | None = None,
+                 context: zmq.Context[zmq.Socket[bytes]] | None = None, curve_seed: bytes | None = None,
                  server_public_key: bytes | None = None) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
@@ -46,7 +46,7 @@ class NodeClient:
         self._sock.linger = 0
         if (curve_seed is None) != (server_public_key is None):
             raise ValueError("curve_seed and server_public_key go together")
-        if curve_seed is not None:
+        if curve_seed is not None and server_public_key is not None:  # both or neither
             from .network.zmq import curve_keypair_from_seed, curve_public_from_ed25519
             public, secret = curve_keypair_from_seed(curve_seed)
             self._sock.curve_publickey = public
@@ -57,7 +57,7 @@ class NodeClient:
         self._early: dict[int, rpc.Response] = {}
 
     # -- pipelined --
-    def send(self, op: Op, body=None) -> int:
+    def send(self, op: Op, body: object = None) -> int:
         """Send a request without waiting for its reply; returns its request id. RpcTimeout if
         it cannot even be queued within the timeout (no link to the node: e.g. refused)."""
         rid = next(self._ids) & 0xFFFFFFFF
@@ -100,22 +100,24 @@ class NodeClient:
             self._early[resp.request_id] = resp
         return rid in self._early
 
-    def call(self, op: Op, body=None, timeout: float | None = None):
+    def call(self, op: Op, body: object = None, timeout: float | None = None) -> object:
         """Send a request, wait for its reply, and return its body; RemoteError (an RpcError)
         on an error reply."""
         resp = self.wait(self.send(op, body), timeout)
         if not resp.ok:
-            raise RemoteError(resp.body)
+            raise RemoteError(resp.body)  # an error reply's body is its message (str)
         return resp.body
 
     # -- the calls --
+    # Each casts the body of an ok reply to what decode_response builds for that op
+    # (rpc.Response.body).
     def submit(self, txns: Iterable[SignedTransaction]) -> list[MempoolAddTransactionStatus]:
         """Submit transactions; one status per transaction, in order."""
-        return self.call(Op.SUBMIT, list(txns))
+        return cast("list[MempoolAddTransactionStatus]", self.call(Op.SUBMIT, list(txns)))
 
     def status(self, pointers: Iterable[tuple[bytes, int]]) -> list[TxnState]:
         """Where each (sender, sequence_number) stands on this node."""
-        return self.call(Op.STATUS, list(pointers))
+        return cast("list[TxnState]", self.call(Op.STATUS, list(pointers)))
 
     def get_block(self, batch_size: int, exclude: Iterable[tuple[bytes, int]] = (),
                   max_bytes: int | None = None) -> list[SignedTransaction]:
@@ -123,34 +125,37 @@ class NodeClient:
         before their summed wire size would exceed `max_bytes` (None: no limit; the first is
         returned whatever its size). A node older than max_bytes refuses it (trailing bytes)."""
         if max_bytes is None:
-            return self.call(Op.GET_BLOCK, (batch_size, list(exclude)))
-        return self.call(Op.GET_BLOCK, (batch_size, list(exclude), max_bytes))
+            return cast("list[SignedTransaction]",
+                        self.call(Op.GET_BLOCK, (batch_size, list(exclude))))
+        return cast("list[SignedTransaction]",
+                    self.call(Op.GET_BLOCK, (batch_size, list(exclude), max_bytes)))
 
     def commit(self, committed: Iterable[tuple[bytes, int]], block_time: float,
                rejected: Iterable[tuple[bytes, int]] = ()) -> None:
         """Consensus commit: remove committed and rejected pointers, GC by `block_time`."""
         self.call(Op.COMMIT, (float(block_time), list(committed), list(rejected)))
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """Mempool size, parking lot size, peers, transport counters... (a JSON object)."""
-        return self.call(Op.STATS)
+        return cast("dict[str, Any]", self.call(Op.STATS))  # JSON values: anything
 
-    def transaction_status(self, keys: Iterable) -> list[TransactionStatus]:
+    def transaction_status(
+            self, keys: Iterable[bytes | tuple[bytes, int]]) -> list[TransactionStatus]:
         """Where each transaction stands on this node; each key is a 32-byte hash or a
         (sender, sequence_number) pointer (at most the node's client_max_transactions)."""
         if isinstance(keys, (bytes, bytearray, memoryview)) or (
                 isinstance(keys, tuple) and len(keys) == 2 and isinstance(keys[1], int)):
             raise TypeError("keys is a list of keys (hashes or pointers), not one key")
-        return self.call(Op.TXN_STATUS, list(keys))
+        return cast("list[TransactionStatus]", self.call(Op.TXN_STATUS, list(keys)))
 
     def account_status(self, sender: bytes) -> AccountStatus:
         """An account's pending transactions on this node (ready, parked, what blocks them)."""
-        return self.call(Op.ACCOUNT_STATUS, sender)
+        return cast(AccountStatus, self.call(Op.ACCOUNT_STATUS, sender))
 
-    def inspect(self) -> dict:
+    def inspect(self) -> dict[str, Any]:
         """The node's SharedMempool.inspect(): pending counts, the status history's counts by
         state and reason, per-peer broadcast cursors and unacknowledged batches, index sizes."""
-        return self.call(Op.INSPECT)
+        return cast("dict[str, Any]", self.call(Op.INSPECT))  # JSON values: anything
 
     def close(self) -> None:
         self._sock.close(linger=0)
@@ -160,5 +165,5 @@ class NodeClient:
     def __enter__(self) -> "NodeClient":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -46,6 +46,7 @@ import json
 import math
 import struct
 from dataclasses import dataclass
+from typing import Any, Iterable, Sequence, cast
 
 from ._wire import POINTER, check_address, check_pointer
 from .errors import MalformedResponse, MalformedTransaction, RpcError
@@ -131,7 +132,8 @@ class _Reader:
     def __init__(self, data: bytes, pos: int) -> None:
         self.data, self.pos = data, pos
 
-    def take(self, fmt: struct.Struct):
+    def take(self, fmt: struct.Struct) -> tuple[Any, ...]:
+        # Any: the fields' types follow `fmt` (struct's own unpack type)
         if self.pos + fmt.size > len(self.data):
             raise MalformedResponse(f"truncated at byte {self.pos}: need {fmt.size} more bytes")
         values = fmt.unpack_from(self.data, self.pos)
@@ -139,7 +141,8 @@ class _Reader:
         return values
 
     def u32(self) -> int:
-        return self.take(_U32)[0]
+        n: int = self.take(_U32)[0]
+        return n
 
     def count(self, item_size: int) -> int:
         n = self.u32()
@@ -171,9 +174,9 @@ class _Reader:
                 raise MalformedResponse(f"transaction {i}: {exc}") from None
         return out
 
-    def keys(self) -> list:
+    def keys(self) -> list[bytes | tuple[bytes, int]]:
         n = self.count(1 + _HASH.size)
-        out: list = []
+        out: list[bytes | tuple[bytes, int]] = []
         for i in range(n):
             (kind,) = self.take(_U8)
             if kind == _KEY_HASH:
@@ -197,17 +200,18 @@ class _Reader:
             raise MalformedResponse(f"{len(self.data) - self.pos} trailing bytes")
 
 
-def _pointers(ptrs) -> bytes:
-    ptrs = [check_pointer(p) for p in ptrs]  # a short sender must not be silently padded
-    return _U32.pack(len(ptrs)) + b"".join(_PTR.pack(s, q) for s, q in ptrs)
+def _pointers(ptrs: Iterable[object]) -> bytes:
+    checked = [check_pointer(p) for p in ptrs]  # a short sender must not be silently padded
+    return _U32.pack(len(checked)) + b"".join(_PTR.pack(s, q) for s, q in checked)
 
 
-def _keys(keys) -> bytes:
+def _keys(keys: Sequence[object]) -> bytes:
     parts = [_U32.pack(len(keys))]
     for key in keys:
         h, ptr = parse_key(key)
+        # parse_key returns exactly one of the two: no hash means a pointer
         parts.append(bytes([_KEY_HASH]) + h if h is not None else
-                     bytes([_KEY_POINTER]) + _PTR.pack(*ptr))
+                     bytes([_KEY_POINTER]) + _PTR.pack(*cast("tuple[bytes, int]", ptr)))
     return b"".join(parts)
 
 
@@ -285,7 +289,7 @@ def _read_account_status(r: _Reader) -> AccountStatus:
                          blocked if has_blocked else None)
 
 
-def _json_object(r: _Reader, data: bytes, what: str) -> dict:
+def _json_object(r: _Reader, data: bytes, what: str) -> dict[str, Any]:
     try:
         body = json.loads(data[r.pos:])
     except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
@@ -296,7 +300,7 @@ def _json_object(r: _Reader, data: bytes, what: str) -> dict:
     return body
 
 
-def _txns(txns) -> bytes:
+def _txns(txns: Sequence[SignedTransaction]) -> bytes:
     parts = [_U32.pack(len(txns))]
     for t in txns:
         wire = t.to_bytes()
@@ -306,8 +310,10 @@ def _txns(txns) -> bytes:
 
 
 # -- requests -----------------------------------------------------------------------------------
-def encode_request(op: Op, request_id: int, body=None) -> bytes:
+def encode_request(op: Op, request_id: int, body: Any = None) -> bytes:
     """Encode a request; `body` as documented on `Request.body`."""
+    # Any: the caller's value, unchecked until here; its shape depends on `op` (Request.body)
+    # and each branch unpacks it, the packing and check_* rejecting what does not fit
     head = _HEAD.pack(PROTOCOL_VERSION, op, request_id)
     if op == Op.SUBMIT:
         return head + _txns(list(body))
@@ -334,7 +340,7 @@ def encode_request(op: Op, request_id: int, body=None) -> bytes:
     raise ValueError(f"unknown op {op!r}")
 
 
-def _as_bytes(data) -> bytes:
+def _as_bytes(data: object) -> bytes:
     # bytes(n) of an int would make n zero bytes: only bytes-like input is a frame
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise MalformedResponse(f"expected bytes, got {type(data).__name__}")
@@ -355,14 +361,17 @@ def decode_request(data: bytes) -> Request:
     except ValueError:
         raise MalformedResponse(f"unknown op {op}") from None
     r = _Reader(data, _HEAD.size)
+    body: object
     if op == Op.SUBMIT:
         body = r.txns()
     elif op == Op.STATUS:
         body = r.pointers()
     elif op == Op.GET_BLOCK:
-        body = (r.u32(), r.pointers())
+        batch, exclude = r.u32(), r.pointers()
         if len(data) - r.pos == _U64.size:  # the optional max_bytes
-            body = (*body, r.take(_U64)[0])
+            body = (batch, exclude, r.take(_U64)[0])
+        else:
+            body = (batch, exclude)
     elif op == Op.COMMIT:
         (block_time,) = r.take(_F64)
         if not 0.0 <= block_time < math.inf:  # NaN fails too; inf would expire everything
@@ -387,8 +396,9 @@ def request_head(data: bytes) -> tuple[int, int]:
 
 
 # -- responses ----------------------------------------------------------------------------------
-def encode_response(op: Op, request_id: int, body=None) -> bytes:
+def encode_response(op: Op, request_id: int, body: Any = None) -> bytes:
     """Encode a successful response; `body` as documented on `Response.body`."""
+    # Any: the dispatcher's value; its shape depends on `op` (Response.body)
     head = _RESP_HEAD.pack(PROTOCOL_VERSION, op, request_id, 1)
     if op == Op.SUBMIT:
         parts = [_U32.pack(len(body))]
@@ -428,16 +438,18 @@ def decode_response(data: bytes) -> Response:
     if not ok:
         return Response(op, request_id, False, data[_RESP_HEAD.size:].decode(errors="replace"))
     r = _Reader(data, _RESP_HEAD.size)
+    body: object
     if op == Op.SUBMIT:
         n = r.count(3)
-        body = []
+        statuses: list[MempoolAddTransactionStatus] = []
+        body = statuses
         for _ in range(n):
             (code,) = r.take(struct.Struct("<B"))
             try:
                 code = Code(code)
             except ValueError:
                 raise MalformedResponse(f"unknown status code {code}") from None
-            body.append(MempoolAddTransactionStatus(code, r.blob(_U16).decode(errors="replace")))
+            statuses.append(MempoolAddTransactionStatus(code, r.blob(_U16).decode(errors="replace")))
     elif op == Op.STATUS:
         n = r.count(1)
         try:
