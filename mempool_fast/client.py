@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any, Iterable, cast
+from collections.abc import Iterable
+from typing import Any, cast
 
 import zmq
 

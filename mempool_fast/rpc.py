@@ -45,8 +45,9 @@ import enum
 import json
 import math
 import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence, cast
+from typing import Any, cast
 
 from ._wire import POINTER, check_address, check_pointer
 from .errors import MalformedResponse, MalformedTransaction, RpcError

@@ -154,7 +154,9 @@ class Node:
         _bind("[node].listen", cfg.listen, cast(ZmqNetwork, self.network).start)
         self.shared.start()
         self._ctx = zmq.Context()
-        self._client_service = ClientService(cfg.name, self.shared, self.storage, self.stats,
+        # _open made the store (or raised)
+        self._client_service = ClientService(cfg.name, self.shared,
+                                             cast("SqliteAccountStore", self.storage), self.stats,
                                              max_transactions=cfg.client_max_transactions)
         endpoint = RequestEndpoint(self._ctx, cfg.client, self._client_service,
                                    workers=cfg.client_workers,

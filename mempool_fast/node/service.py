@@ -11,12 +11,18 @@ shared mempool and encodes the reply. Every failure is an error reply, never an 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import rpc
 from ..errors import MempoolFastError
 from ..rpc import Op, RpcError, TxnState
+from ..storage import AccountStateReader
+from ..transaction import SignedTransaction
 from ..types import TimelineState
+
+if TYPE_CHECKING:
+    from ..shared import SharedMempool
 
 __all__ = ["ClientService", "ConsensusService"]
 
@@ -54,7 +60,8 @@ class _Service:
             return rpc.error_response(req.op, req.request_id,
                                       f"{req.op.name} failed: internal error {exc!r}")
 
-    def dispatch(self, req: rpc.Request) -> Any:
+    def dispatch(self, req: rpc.Request) -> object:
+        """The reply body for `req` (what rpc.encode_response takes for its op)."""
         raise NotImplementedError
 
 
@@ -65,34 +72,37 @@ class ClientService(_Service):
                      Op.INSPECT})
     ELSEWHERE = "GET_BLOCK and COMMIT are consensus operations, on the consensus endpoint"
 
-    def __init__(self, name: str, shared: Any, storage: Any, stats: Callable[[], dict], *,
-                 max_transactions: int) -> None:
+    def __init__(self, name: str, shared: SharedMempool, storage: AccountStateReader,
+                 stats: Callable[[], dict[str, Any]], *, max_transactions: int) -> None:
         super().__init__(name)
         self._shared = shared
         self._storage = storage
         self._stats = stats
         self._max_transactions = max_transactions
 
-    def dispatch(self, req: rpc.Request) -> Any:
+    def dispatch(self, req: rpc.Request) -> object:
+        # The casts: the body rpc.decode_request builds for each op (rpc.Request.body).
         if req.op == Op.SUBMIT:
-            if len(req.body) > self._max_transactions:
-                raise ValueError(f"{len(req.body)} transactions in one request; the limit is "
+            txns = cast("list[SignedTransaction]", req.body)
+            if len(txns) > self._max_transactions:
+                raise ValueError(f"{len(txns)} transactions in one request; the limit is "
                                  f"{self._max_transactions} ([node].client_max_transactions)")
-            return self._shared.submit_transactions(req.body)
+            return self._shared.submit_transactions(txns)
         if req.op == Op.STATUS:
-            return self.txn_states(req.body)
+            return self.txn_states(cast("list[tuple[bytes, int]]", req.body))
         if req.op == Op.TXN_STATUS:
-            if len(req.body) > self._max_transactions:
-                raise ValueError(f"{len(req.body)} keys in one request; the limit is "
+            keys = cast("list[bytes | tuple[bytes, int]]", req.body)
+            if len(keys) > self._max_transactions:
+                raise ValueError(f"{len(keys)} keys in one request; the limit is "
                                  f"{self._max_transactions} ([node].client_max_transactions)")
-            return self._shared.transaction_statuses(req.body)
+            return self._shared.transaction_statuses(keys)
         if req.op == Op.ACCOUNT_STATUS:
-            return self._shared.account_status(req.body)
+            return self._shared.account_status(cast(bytes, req.body))
         if req.op == Op.INSPECT:
             return self._shared.inspect()
         return self._stats()
 
-    def txn_states(self, pointers) -> list[TxnState]:
+    def txn_states(self, pointers: Sequence[tuple[bytes, int]]) -> list[TxnState]:
         """Where each (sender, seq) stands here: pending (and how), committed, or unknown."""
         found = self._shared.timeline_states(pointers)
         states: list[TxnState | None] = [None if f is None else _TXN_STATE[f[0]] for f in found]
@@ -102,7 +112,7 @@ class ClientService(_Service):
             for i, account in zip(missing, accounts):
                 committed = account is not None and pointers[i][1] < account[0]
                 states[i] = TxnState.COMMITTED if committed else TxnState.UNKNOWN
-        return states
+        return cast("list[TxnState]", states)  # every None (missing) was filled in above
 
 
 class ConsensusService(_Service):
@@ -111,18 +121,21 @@ class ConsensusService(_Service):
     OPS = frozenset({Op.GET_BLOCK, Op.COMMIT})
     ELSEWHERE = "client operations are on the client endpoint"
 
-    def __init__(self, name: str, shared: Any, clock: Callable[[], float], *,
+    def __init__(self, name: str, shared: SharedMempool, clock: Callable[[], float], *,
                  max_block_time_skew_s: float) -> None:
         super().__init__(name)
         self._shared = shared
         self._clock = clock
         self._skew = max_block_time_skew_s
 
-    def dispatch(self, req: rpc.Request) -> Any:
+    def dispatch(self, req: rpc.Request) -> object:
+        # The casts: the body rpc.decode_request builds for each op (rpc.Request.body).
         if req.op == Op.GET_BLOCK:
-            batch, exclude, *rest = req.body
+            batch, exclude, *rest = cast("tuple[int, list[tuple[bytes, int]], *tuple[int, ...]]",
+                                         req.body)
             return self._shared.get_block(batch, exclude, max_bytes=rest[0] if rest else None)
-        block_time, committed, rejected = req.body
+        block_time, committed, rejected = cast(
+            "tuple[float, list[tuple[bytes, int]], list[tuple[bytes, int]]]", req.body)
         ahead = block_time - self._clock()
         if ahead > self._skew:
             raise ValueError(f"block_time {block_time} is {ahead:.0f} s ahead of this node's "
