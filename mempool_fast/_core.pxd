@@ -72,6 +72,8 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         HashIndex hashes
         cbool feed
         cbool age_on
+        cbool tails_on
+        cbool protect_local
         void set_feed(cbool on)
         void drop_removed()
 
@@ -104,6 +106,8 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         void evict_parked_while_full() except +
         cbool parking_empty()
         cbool oldest_ready_expiry(double* expiry)
+        cbool tails_empty()
+        void evict_tails_while_full(const Account* own, uint64_t price) except +
         size_t gc_system_ttl(double now, size_t limit) except +
         size_t gc_expiration(uint64_t threshold, cbool all, size_t limit) except +
         void block_begin() except +

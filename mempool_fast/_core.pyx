@@ -199,6 +199,8 @@ cdef class CoreMempool:
         self._eager_threshold_s = cfg.eager_expire_threshold_ms / 1000
         self._eager_time_s = cfg.eager_expire_time_ms / 1000
         self._core.age_on = cfg.eager_expire_threshold_ms > 0
+        self._core.tails_on = cfg.eviction_policy == "lowest_price"
+        self._core.protect_local = bool(cfg.protect_local_transactions)
         self._core.set_feed(bool(removal_feed))
         self._walk = 0
 
@@ -333,12 +335,16 @@ cdef class CoreMempool:
             core.remove_entry(old, RM_REPLACED)
 
         # 4. full (capacity or capacity_bytes): evict parked transactions (the greatest parked
-        # pointer first), but only to admit a would-be-ready one
+        # pointer first), then with lowest_price the cheapest account tails, but only to
+        # admit a would-be-ready one
         if core.full():
-            if core.parking_empty() or not core.would_be_ready(acct, seq, current):
+            if (core.parking_empty() and core.tails_empty()) or not core.would_be_ready(
+                    acct, seq, current):
                 return self._full_status()
             core.evict_parked_while_full()
-            if core.full():  # over capacity_bytes still, nothing more to evict
+            if core.tails_on:
+                core.evict_tails_while_full(acct, price)
+            if core.full():  # nothing more may be evicted
                 return self._full_status()
 
         # 5. drop what is below the current sequence number (already committed)
@@ -588,7 +594,8 @@ cdef class CoreMempool:
     # ------------------------------------------------------------------ queries
     def health_check(self):
         """False when the pool is full and holds nothing it could evict."""
-        return not self._core.full() or not self._core.parking_empty()
+        return (not self._core.full() or not self._core.parking_empty()
+                or not self._core.tails_empty())
 
     def size_bytes(self):
         """The pool's byte size: the wire size of every pending transaction plus

@@ -14,10 +14,12 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["MempoolConfig", "FSYNC_POLICIES", "setting", "check_settings"]
+__all__ = ["MempoolConfig", "FSYNC_POLICIES", "EVICTION_POLICIES", "setting", "check_settings"]
 
 #: Journal fsync policies, see `MempoolConfig.journal_fsync`.
 FSYNC_POLICIES = ("always", "batch", "never")
+#: What a full pool may evict for a would-be-ready newcomer, see `MempoolConfig.eviction_policy`.
+EVICTION_POLICIES = ("parked", "lowest_price")
 
 
 def setting(default: Any, *, lo: float | None = None, hi: float | None = None,
@@ -110,6 +112,14 @@ class MempoolConfig:
     #: neither (Aptos uses 15000 and 6000).
     eager_expire_threshold_ms: int = setting(0, lo=0, hi=_MAX_MS)
     eager_expire_time_ms: int = setting(0, lo=0, hi=_MAX_MS)
+    #: What a full pool evicts for a would-be-ready newcomer: "parked" (Libra, Aptos: parked
+    #: transactions only, the greatest pointer first) or "lowest_price": then, when nothing
+    #: parked is left, also the lowest-priced tail transaction of another account (its highest
+    #: sequence number, so no gap opens) if it pays strictly less than the newcomer.
+    eviction_policy: str = setting("parked", choices=EVICTION_POLICIES)
+    #: With "lowest_price", never evict a client-submitted (local) transaction, as geth does
+    #: for locals: only ones received from peers.
+    protect_local_transactions: bool = setting(True, kind=bool)
     #: A transaction replaces the pending one at its (sender, sequence number) only if its
     #: gas price is strictly higher and at least this many percent above: new * 100 >=
     #: old * (100 + bump). 0 is Libra's "strictly higher"; geth's default is 10.

@@ -44,7 +44,9 @@ class CoreMempool(PoolIndexes):
         self.config = config if config is not None else MempoolConfig()
         config = self.config
         super().__init__(config.capacity, config.capacity_per_user, removal_feed,
-                         ready_age=config.eager_expire_threshold_ms > 0)
+                         ready_age=config.eager_expire_threshold_ms > 0,
+                         tails=config.eviction_policy == "lowest_price",
+                         protect_local=config.protect_local_transactions)
         self._capacity_bytes = config.capacity_bytes
         self._eager_threshold_s = config.eager_expire_threshold_ms / 1000
         self._eager_time_s = config.eager_expire_time_ms / 1000
@@ -100,17 +102,22 @@ class CoreMempool(PoolIndexes):
                 account = self._accounts.get(sender)
 
         # 4. full (capacity or capacity_bytes): evict parked transactions (the greatest parked
-        # pointer first), but only to admit a would-be-ready one
+        # pointer first), then with lowest_price the cheapest account tails, but only to
+        # admit a would-be-ready one
         if self._size >= self._capacity or self._size_bytes >= self._capacity_bytes:
-            if not self._parking or not self._would_be_ready(account, seq, current):
+            tails = self._tails
+            if (not self._parking and not tails) or not self._would_be_ready(
+                    account, seq, current):
                 return self._full_status()
             parking = self._parking
             while parking and self._is_full():
                 victim_sender, victim_seq = parking[-1]
                 victim_account = self._accounts[victim_sender]
                 self._remove_entry(victim_account, victim_account.txns[victim_seq], _EVICTED)
+            if tails is not None:
+                self._evict_tails(sender, txn.gas_unit_price)
             account = self._accounts.get(sender)
-            if self._is_full():  # over capacity_bytes still, nothing more to evict
+            if self._is_full():  # nothing more may be evicted
                 return self._full_status()
 
         # 5. drop what is below the current sequence number (already committed); this may
@@ -287,6 +294,23 @@ class CoreMempool(PoolIndexes):
             self._remove_entry(account, entry, reason)
         return len(expired)
 
+    def _evict_tails(self, sender: bytes, price: int) -> None:
+        """lowest_price eviction: while full, evict the lowest-priority evictable account tail
+        (lowest price, then latest system expiry, then lowest address) of an account other
+        than `sender`'s, if it pays strictly less than `price`. O(log n) per eviction."""
+        tails = self._tails
+        assert tails is not None
+        while tails and self._is_full():
+            key = tails[-1]
+            if key[4] == sender:  # its own tail: evicting it would leave the newcomer a gap
+                if len(tails) < 2:
+                    return
+                key = tails[-2]
+            if -key[0] >= price:
+                return
+            victim_account = self._accounts[key[4]]
+            self._remove_entry(victim_account, victim_account.txns[key[3]], _EVICTED)
+
     def _is_full(self) -> bool:
         """`len >= capacity` or the byte size reached `capacity_bytes`."""
         return self._size >= self._capacity or self._size_bytes >= self._capacity_bytes
@@ -299,7 +323,7 @@ class CoreMempool(PoolIndexes):
     # ------------------------------------------------------------------ queries
     def health_check(self) -> bool:
         """False when the pool is full and holds nothing it could evict."""
-        return not self._is_full() or bool(self._parking)
+        return not self._is_full() or bool(self._parking) or bool(self._tails)
 
     def size_bytes(self) -> int:
         """The pool's byte size: the wire size of every pending transaction plus

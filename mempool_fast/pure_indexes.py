@@ -12,6 +12,8 @@ the admission, consensus and GC rules on top).
   by hash       transaction hash (SHA3-256 of the wire form) -> entry, a dict: O(1)
   ready age     (system expiry, insertion number) of every ready transaction, oldest first:
                 only with eager expiry on (eager_expire_threshold_ms), for its oldest
+  tails         priority keys of each account's tail (its highest sequence number) that may
+                be evicted, only with eviction_policy "lowest_price": the last is the victim
 The ordered ones on sortedcontainers: O(log n) per insert or removal in every index.
 """
 
@@ -80,7 +82,8 @@ class PoolIndexes:
     """Every index of one pool, and the entry operations that keep them consistent."""
 
     def __init__(self, capacity: int, capacity_per_user: int, removal_feed: bool, *,
-                 ready_age: bool = False) -> None:
+                 ready_age: bool = False, tails: bool = False,
+                 protect_local: bool = True) -> None:
         self._capacity = capacity
         self._capacity_per_user = capacity_per_user
         self._accounts: dict[bytes, _Account] = {}
@@ -94,6 +97,10 @@ class PoolIndexes:
         #: (expiry, insertion number) of the ready entries, when eager expiry needs the oldest
         self._ready_age: SortedList[tuple[float, int]] | None = \
             SortedList() if ready_age else None
+        #: priority keys of the evictable account tails (lowest_price eviction), else None;
+        #: with `protect_local`, only tails received from peers (NON_QUALIFIED) are evictable
+        self._tails: SortedList[PrioKey] | None = SortedList() if tails else None
+        self._protect_local = protect_local
         #: transaction hash -> entry, for get_by_hash; kept by _insert and _remove_entry
         self._by_hash: dict[bytes, _Entry] = {}
         self._size = 0
@@ -133,6 +140,15 @@ class PoolIndexes:
         sender, seq = entry.sender, entry.seq
         entry.order = self._next_order
         self._next_order += 1
+        tails = self._tails
+        if tails is not None:
+            txns = account.txns
+            last = txns.peekitem(-1)[1] if txns else None
+            if last is None or seq > last.seq:  # the new tail
+                if last is not None and self._evictable(last):
+                    tails.remove(last.pkey)
+                if self._evictable(entry):
+                    tails.add(entry.pkey)
         account.txns[seq] = entry
         account.gas_total += entry.gas_cost
         self._system_ttl.add((entry.expiry, entry.order, sender, seq))
@@ -203,6 +219,14 @@ class PoolIndexes:
         sender, seq = entry.sender, entry.seq
         if self._removed is not None:
             self._removed.append((entry.txn, reason))
+        tails = self._tails
+        if tails is not None and account.txns.peekitem(-1)[1] is entry:
+            if self._evictable(entry):
+                tails.remove(entry.pkey)
+            if len(account.txns) > 1:  # the one below becomes the tail
+                below = account.txns.peekitem(-2)[1]
+                if self._evictable(below):
+                    tails.add(below.pkey)
         del account.txns[seq]
         account.gas_total -= entry.gas_cost
         if entry.ready:
@@ -220,6 +244,12 @@ class PoolIndexes:
         self._size_bytes -= entry.wire_size + ENTRY_OVERHEAD_BYTES
         if not account.txns:
             del self._accounts[sender]
+
+    def _evictable(self, entry: _Entry) -> bool:
+        """Whether lowest_price eviction may take `entry` when it is its account's tail: any,
+        or with protect_local_transactions only a peer's (NON_QUALIFIED; a local one stays
+        local through READY and back)."""
+        return not self._protect_local or entry.state is _NON_QUALIFIED
 
     def _check(self) -> None:
         """Assert every internal invariant (for tests)."""
@@ -251,6 +281,10 @@ class PoolIndexes:
         assert len(self._by_hash) == size, "hash index holds removed transactions"
         assert ready == {(k[4], k[3]) for k in self._priority} and len(ready) == len(self._priority)
         assert parked == set(self._parking)
+        if self._tails is not None:
+            tails = [a.txns.peekitem(-1)[1] for a in self._accounts.values()]
+            assert list(self._tails) == sorted(e.pkey for e in tails if self._evictable(e)), \
+                "tails index out of date"
         if self._ready_age is not None:
             assert list(self._ready_age) == sorted(
                 (e.expiry, e.order) for a in self._accounts.values() for e in a.txns.values()

@@ -45,6 +45,8 @@ def policies(draw) -> dict:
         # (threshold, time): off, or shedding at waits around the clock steps of `advance`
         **dict(zip(("eager_expire_threshold_ms", "eager_expire_time_ms"), draw(st.sampled_from(
             ((0, 0), (0, 0), (10_000, 30_000), (45_000, 100_000), (1, 200_000)))))),
+        eviction_policy=draw(st.sampled_from(("parked", "lowest_price"))),
+        protect_local_transactions=draw(st.booleans()),
     )
 
 
@@ -133,6 +135,20 @@ class Differential(RuleBasedStateMachine):
         txn = make_txn(account, min(seq + offset, MAX_SEQ), price, expiration=expiration)
         same_status(*self.both("add_txn", txn, 1, db, RICH, state))
         self.note(txn)  # after the add: the add computes the hash
+
+    @rule(items=st.lists(st.tuples(ACCOUNT, st.integers(0, 4), STATES), min_size=1,
+                         max_size=8))
+    def add_ready_burst(self, items):
+        """Ready transactions only (each at its account's next free sequence number), as a
+        busy pool fills: full with nothing parked, where lowest_price eviction decides."""
+        for account, price, state in items:
+            address = ADDRESSES[account]
+            seq = self.py.sequence_number(address) or 0
+            while (address, seq) in self.py and seq < MAX_SEQ:
+                seq += 1
+            txn = make_txn(account, seq, price)
+            same_status(*self.both("add_txn", txn, 1, 0, RICH, state))
+            self.note(txn)
 
     @rule(data=st.data(), delta=st.sampled_from((-1, 0, 1, 2, 3)), change=st.booleans(),
           copy=st.booleans(), state=STATES, db=st.integers(0, 3))

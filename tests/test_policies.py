@@ -420,3 +420,190 @@ def test_eager_expiry_needs_both_settings(fields, missing):
     assert raised.value.field == missing
     with pytest.raises(ConfigError, match="eager_expire_time_ms"):
         MempoolConfig(eager_expire_threshold_ms=1, eager_expire_time_ms=-1)
+
+
+# ---------------------------------------------------------------- lowest_price eviction
+LOWEST = dict(eviction_policy="lowest_price")
+
+
+def fill(core, accounts, prices, *, state=NON_QUALIFIED, first=0):
+    """One ready transaction per account (accounts first, first + 1, ...) at each price."""
+    txns = [accounts.txn(first + i, 0, gas_price=p) for i, p in enumerate(prices)]
+    for txn in txns:
+        assert add(core, txn, state=state).code == Code.VALID
+    return txns
+
+
+def test_parked_policy_never_evicts_a_ready_transaction(make_core, accounts):
+    core = make_core(capacity=2)
+    assert core.config.eviction_policy == "parked" and core.config.protect_local_transactions
+    fill(core, accounts, [1, 1])
+    assert add(core, accounts.txn(5, 0, gas_price=100)).code == Code.MEMPOOL_IS_FULL
+    assert not core.health_check()
+
+
+def test_lowest_price_evicts_the_cheapest_tail(make_core, accounts):
+    core = make_core(capacity=3, **LOWEST)
+    core.removal_feed = True
+    txns = fill(core, accounts, [5, 2, 7])
+    assert core.health_check()  # full, nothing parked, but a tail could go
+    newcomer = accounts.txn(9, 0, gas_price=3)
+    assert add(core, newcomer).code == Code.VALID
+    assert core.drain_removed() == [(txns[1], RemovalReason.EVICTED)]
+    assert len(core) == 3 and core.get(*newcomer.pointer) is newcomer
+    core._check()
+
+
+@pytest.mark.parametrize("price, evicted", [(2, False), (3, True)])
+def test_lowest_price_needs_a_strictly_higher_newcomer(make_core, accounts, price, evicted):
+    core = make_core(capacity=2, **LOWEST)
+    fill(core, accounts, [2, 4])
+    status = add(core, accounts.txn(9, 0, gas_price=price))
+    assert status.code == (Code.VALID if evicted else Code.MEMPOOL_IS_FULL)
+    assert len(core) == 2
+    assert (core.get(accounts.address(0), 0) is None) is evicted
+
+
+def test_lowest_price_takes_tails_only_never_opening_a_gap(make_core, accounts):
+    """An account's cheap head is not a tail: only its highest sequence number may go."""
+    core = make_core(capacity=3, **LOWEST)
+    core.removal_feed = True
+    head, tail = accounts.txn(0, 0, gas_price=1), accounts.txn(0, 1, gas_price=9)
+    other = accounts.txn(1, 0, gas_price=5)
+    for txn in (head, tail, other):
+        assert add(core, txn, state=NON_QUALIFIED).code == Code.VALID
+    # the tails pay 9 and 5: a newcomer paying 4 beats neither (the head's 1 is not a tail)
+    assert add(core, accounts.txn(2, 0, gas_price=4)).code == Code.MEMPOOL_IS_FULL
+    assert core.drain_removed() == []
+    assert add(core, accounts.txn(2, 0, gas_price=6)).code == Code.VALID
+    assert core.drain_removed() == [(other, RemovalReason.EVICTED)]
+    # now account 0's tail (9) and the newcomer (6): 10 beats 9, the tail goes, not the head
+    assert add(core, accounts.txn(3, 0, gas_price=10)).code == Code.VALID
+    assert core.drain_removed() == [(tail, RemovalReason.EVICTED)]
+    assert core.get(*head.pointer) is head
+    # the head is account 0's tail now
+    assert add(core, accounts.txn(4, 0, gas_price=2)).code == Code.VALID
+    assert core.drain_removed() == [(head, RemovalReason.EVICTED)]
+    core._check()
+
+
+def test_lowest_price_evicts_parked_first(make_core, accounts):
+    """A parked candidate goes before any tail, even a cheaper one (the parked rule first)."""
+    core = make_core(capacity=3, **LOWEST)
+    core.removal_feed = True
+    cheap = fill(core, accounts, [1, 1])
+    parked = accounts.txn(5, 3, gas_price=50)
+    assert add(core, parked, state=NON_QUALIFIED).code == Code.VALID
+    assert add(core, accounts.txn(6, 0, gas_price=2)).code == Code.VALID
+    assert core.drain_removed() == [(parked, RemovalReason.EVICTED)]
+    assert all(core.get(*t.pointer) is t for t in cheap)
+    # nothing parked now: the next one takes a tail
+    assert add(core, accounts.txn(7, 0, gas_price=2)).code == Code.VALID
+    assert [r for _, r in core.drain_removed()] == [RemovalReason.EVICTED]
+
+
+def test_lowest_price_after_parked_ones_are_not_enough(make_core, accounts):
+    """Over capacity_bytes, the parked ones go first, then tails, as many as it takes."""
+    parked = accounts.txn(0, 3, gas_price=50)
+    a, b = accounts.txn(1, 0, gas_price=1), accounts.txn(2, 0, gas_price=2)
+    limit = 3 * entry_bytes(a)
+    core = make_core(capacity_bytes=limit, **LOWEST)
+    core.removal_feed = True
+    for txn in (parked, a, b):
+        assert add(core, txn, state=NON_QUALIFIED).code == Code.VALID
+    big = accounts.txn(3, 0, gas_price=3, payload=b"q" * (entry_bytes(a) + 10))
+    # 3 entries = limit: full; evicting parked leaves 2 (not full): big is admitted
+    assert add(core, big).code == Code.VALID
+    assert core.drain_removed() == [(parked, RemovalReason.EVICTED)]
+    assert core.size_bytes() >= limit
+    newcomer = accounts.txn(4, 0, gas_price=3)
+    assert add(core, newcomer).code == Code.VALID  # nothing parked: the tails paying 1, 2
+    assert core.drain_removed() == [(a, RemovalReason.EVICTED), (b, RemovalReason.EVICTED)]
+    core._check()
+
+
+@pytest.mark.parametrize("protect", [True, False])
+def test_lowest_price_protects_local_transactions(make_core, accounts, protect):
+    core = make_core(capacity=2, protect_local_transactions=protect, **LOWEST)
+    core.removal_feed = True
+    local = fill(core, accounts, [1], state=NOT_READY)[0]
+    peer = fill(core, accounts, [5], first=1)[0]
+    assert core.timeline_state(*local.pointer) == (READY, 1)
+    newcomer = accounts.txn(9, 0, gas_price=8)
+    assert add(core, newcomer).code == Code.VALID
+    # protected, the local one (cheapest) stays and the peer's goes
+    assert core.drain_removed() == [(peer if protect else local, RemovalReason.EVICTED)]
+    core._check()
+
+
+def test_protected_local_transactions_fill_the_pool(make_core, accounts):
+    core = make_core(capacity=2, **LOWEST)
+    fill(core, accounts, [1, 1], state=NOT_READY)
+    assert not core.health_check()  # nothing parked, no evictable tail
+    assert add(core, accounts.txn(9, 0, gas_price=100)).code == Code.MEMPOOL_IS_FULL
+    # a local tail above a peer's head keeps the whole account: its head is no tail
+    core = make_core(capacity=2, **LOWEST)
+    assert add(core, accounts.txn(0, 0, gas_price=1), state=NON_QUALIFIED).code == Code.VALID
+    assert add(core, accounts.txn(0, 1, gas_price=1)).code == Code.VALID
+    assert add(core, accounts.txn(9, 0, gas_price=100)).code == Code.MEMPOOL_IS_FULL
+
+
+def test_lowest_price_spares_the_newcomers_own_account(make_core, accounts):
+    """Evicting the newcomer's own tail would leave it a gap: the next cheapest goes, or
+    nothing."""
+    core = make_core(capacity=2, **LOWEST)
+    core.removal_feed = True
+    mine, other = fill(core, accounts, [1, 2])
+    assert add(core, accounts.txn(0, 1, gas_price=5), state=NON_QUALIFIED).code == Code.VALID
+    assert core.drain_removed() == [(other, RemovalReason.EVICTED)]
+    assert add(core, accounts.txn(0, 2, gas_price=9), state=NON_QUALIFIED).code == \
+        Code.MEMPOOL_IS_FULL  # only its own account is left
+    assert core.get(*mine.pointer) is mine
+
+
+def test_lowest_price_ties_take_the_latest_then_the_lowest_address(make_core, accounts, clock):
+    core = make_core(capacity=3, **LOWEST)
+    core.removal_feed = True
+    low, high = by_address(accounts, 0, 1)
+    first = accounts.txn(2, 0, gas_price=4)
+    assert add(core, first, state=NON_QUALIFIED).code == Code.VALID
+    clock.advance(1)
+    pair = [accounts.txn(low, 0, gas_price=4), accounts.txn(high, 0, gas_price=4)]
+    for txn in pair:
+        assert add(core, txn, state=NON_QUALIFIED).code == Code.VALID
+    assert add(core, accounts.txn(5, 0, gas_price=5)).code == Code.VALID
+    assert core.drain_removed() == [(pair[0], RemovalReason.EVICTED)]  # later; lower address
+    assert add(core, accounts.txn(6, 0, gas_price=5)).code == Code.VALID
+    assert core.drain_removed() == [(pair[1], RemovalReason.EVICTED)]
+    assert add(core, accounts.txn(7, 0, gas_price=5)).code == Code.VALID
+    assert core.drain_removed() == [(first, RemovalReason.EVICTED)]
+
+
+def test_lowest_price_only_for_a_would_be_ready_newcomer(make_core, accounts):
+    core = make_core(capacity=2, **LOWEST)
+    fill(core, accounts, [1, 1])
+    assert add(core, accounts.txn(9, 1, gas_price=100)).code == Code.MEMPOOL_IS_FULL
+    assert len(core) == 2
+
+
+def test_lowest_price_eviction_of_a_broadcast_transaction_leaves_the_timeline(make_core,
+                                                                           accounts):
+    core = make_core(capacity=1, protect_local_transactions=False, **LOWEST)
+    local = fill(core, accounts, [1], state=NOT_READY)[0]
+    assert core.read_timeline(0, 10) == ([local], 1)
+    newcomer = accounts.txn(1, 0, gas_price=2)
+    assert add(core, newcomer).code == Code.VALID
+    assert core.read_timeline(0, 10) == ([newcomer], 2)
+    assert core.get_by_hash(local.hash) is None
+    core._check()
+
+
+@pytest.mark.parametrize("fields, name", [
+    (dict(eviction_policy="cheapest"), "eviction_policy"),
+    (dict(eviction_policy=None), "eviction_policy"),
+    (dict(protect_local_transactions=1), "protect_local_transactions"),
+    (dict(protect_local_transactions="yes"), "protect_local_transactions"),
+])
+def test_eviction_config_checked(fields, name):
+    with pytest.raises(ConfigError, match=name):
+        MempoolConfig(**fields)

@@ -11,7 +11,8 @@
 //   block_walk.hpp     get_block's walks
 //   hash_index.hpp     entries by transaction hash (get_by_hash)
 // and, only while a policy needs it (docs/design.md §4 "Policies"): the ready entries by age
-// (`ready_age`, eager expiry's oldest ready transaction).
+// (`ready_age`, eager expiry's oldest ready transaction) and the evictable account tails by
+// priority (`tails`, lowest_price eviction's victims).
 // and holds what ties them together: the priority index (ready entries), the heads index (the
 // ready entries get_block may take first), the parking lot (the others), each entry's life
 // (insert, promote, park, remove), GC, the removal feed, and the accounts an operation touched:
@@ -50,6 +51,12 @@ public:
     // expiry): its front is the oldest ready transaction.
     SortedBlocks<AgeKey, AgeLess> ready_age;
     bool age_on = false;
+    // Each account's tail (highest sequence number) that lowest_price eviction may take, by
+    // priority (the last is the victim), kept only while `tails_on`; with `protect_local` only
+    // tails received from peers (NON_QUALIFIED) are in it.
+    SortedBlocks<PrioKey, PrioLess> tails;
+    bool tails_on = false;
+    bool protect_local = true;
     EntryPool pool;
     HashIndex hashes;
     size_t size = 0;
@@ -278,6 +285,10 @@ public:
         size_t i = lower_idx(a, seq);
         if (i > 0 && a->txns[i - 1]->seq + 1 == seq) e->prev = a->txns[i - 1];
         if (i < a->txns.size() && a->txns[i]->seq == seq + 1) a->txns[i]->prev = e;
+        if (tails_on && i == a->txns.size()) {  // the account's new tail
+            if (i > 0 && evictable(a->txns.back())) tails.erase(prio_key(a->txns.back()));
+            if (evictable(e)) tails.insert(prio_key(e));
+        }
         if (a->txns.empty()) n_accounts++;
         a->txns.insert(a->txns.begin() + i, e);
         Py_INCREF(txn);
@@ -328,6 +339,10 @@ public:
     void remove_entry(Entry* e, uint8_t reason) {
         Account* a = e->acct;
         size_t i = lower_idx(a, e->seq);
+        if (tails_on && i + 1 == a->txns.size()) {  // its tail: the one below takes its place
+            if (evictable(e)) tails.erase(prio_key(e));
+            if (i > 0 && evictable(a->txns[i - 1])) tails.insert(prio_key(a->txns[i - 1]));
+        }
         unlink(e);
         if (i + 1 < a->txns.size() && a->txns[i + 1]->prev == e) a->txns[i + 1]->prev = nullptr;
         a->txns.erase(a->txns.begin() + i);
@@ -339,6 +354,7 @@ public:
     void clean_committed(Account* a, uint64_t current, uint8_t reason) {
         size_t k = lower_idx(a, current);
         if (k == 0) return;
+        if (tails_on && k == a->txns.size()) drop_tail(a);
         scratch.assign(a->txns.begin(), a->txns.begin() + k);
         for (Entry* e : scratch) unlink(e);
         if (k < a->txns.size()) a->txns[k]->prev = nullptr;
@@ -349,6 +365,7 @@ public:
     }
 
     void remove_all(Account* a, uint8_t reason) {
+        if (tails_on) drop_tail(a);
         scratch.assign(a->txns.begin(), a->txns.end());
         for (Entry* e : scratch) unlink(e);
         if (!a->txns.empty()) n_accounts--;
@@ -433,6 +450,30 @@ public:
 
     bool parking_empty() const { return parking.empty(); }
 
+    // ------------------------------------------------------------------ lowest_price eviction
+    // Whether lowest_price eviction may take `e` when it is its account's tail.
+    bool evictable(const Entry* e) const {
+        return !protect_local || e->state == ST_NON_QUALIFIED;
+    }
+
+    // Every entry of `a` is going: its tail leaves the tails index.
+    void drop_tail(Account* a) {
+        if (!a->txns.empty() && evictable(a->txns.back())) tails.erase(prio_key(a->txns.back()));
+    }
+
+    bool tails_empty() const { return tails.empty(); }
+
+    // While full, evict the lowest-priority evictable tail of an account other than `own`, if
+    // it pays strictly less than `price`. O(log n) per eviction.
+    void evict_tails_while_full(const Account* own, uint64_t price) {
+        while (full()) {
+            const PrioKey* k = tails.from_back(0);
+            if (k != nullptr && k->e->acct == own) k = tails.from_back(1);
+            if (k == nullptr || k->price >= price) return;
+            remove_entry(k->e, RM_EVICTED);
+        }
+    }
+
     // The system expiry of the oldest ready entry (eager expiry); false when none or off.
     bool oldest_ready_expiry(double* expiry) const {
         if (ready_age.empty()) return false;
@@ -489,7 +530,7 @@ public:
 
     // ------------------------------------------------------------------ invariants
     std::string check_account(const Account* a, size_t& ready, size_t& parked, size_t& in_tl,
-                              size_t& n_heads, uint64_t& bytes) const {
+                              size_t& n_heads, uint64_t& bytes, size_t& n_tails) const {
         if (a->txns.empty() && !a->in_cache) return "empty account record kept";
         if (a->txns.size() > cap_per_user) return "account over its cap";
         if (a->prefix != addr_prefix(a->addr.b) || a->zombie || a->dirty)
@@ -515,6 +556,10 @@ public:
                 if (!parking.contains(park_key(me))) return "parked entry missing from parking";
             }
             if (e->head != is_head(e)) return "heads index out of date";
+            if (tails_on && evictable(e) && i + 1 == a->txns.size()) {
+                if (!tails.contains(prio_key(me))) return "tail missing from the tails index";
+                n_tails++;
+            }
             if (e->head && a->n_heads == 1 && a->head_entry != e) return "head entry wrong";
             if (e->head) {
                 n_heads++;
@@ -534,11 +579,12 @@ public:
     std::string check() const {
         size_t total = 0, ready = 0, parked = 0, accts = 0, in_tl = 0, n_heads = 0, cached = 0;
         uint64_t bytes = 0;
+        size_t n_tails = 0;
         std::string problem;
         if (!accounts.check()) return "account table broken";
         accounts.for_each([&](Account* a) {
             if (!problem.empty()) return;
-            problem = check_account(a, ready, parked, in_tl, n_heads, bytes);
+            problem = check_account(a, ready, parked, in_tl, n_heads, bytes, n_tails);
             if (!a->txns.empty()) accts++;
             if (a->in_cache) cached++;
             total += a->txns.size();
@@ -552,6 +598,7 @@ public:
         if (priority.size() != ready) return "priority index size mismatch";
         if (!ready_age.check() || ready_age.size() != (age_on ? ready : 0))
             return "age index broken";
+        if (!tails.check() || tails.size() != n_tails) return "tails index broken";
         if (parking.size() != parked) return "parking lot size mismatch";
         if (heads.size() != n_heads) return "heads index size mismatch";
         if (!dirty.empty()) return "accounts left unsettled";

@@ -87,6 +87,17 @@ public:
     const Key& back() const { return maxes_.back(); }
     const Key& front() const { return blocks_.front().front(); }
 
+    // The key `k` places before the last (0: the last), or nullptr when there are not that many.
+    // O(k / LOAD).
+    const Key* from_back(size_t k) const {
+        for (size_t b = blocks_.size(); b-- > 0;) {
+            const std::vector<Key>& v = blocks_[b];
+            if (k < v.size()) return &v[v.size() - 1 - k];
+            k -= v.size();
+        }
+        return nullptr;
+    }
+
     // Every block sorted and non-empty, maxes right, the count right, the order strict.
     bool check() const {
         size_t count = 0;
