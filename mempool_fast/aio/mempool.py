@@ -25,7 +25,7 @@ import threading
 import time
 from types import TracebackType
 from collections.abc import Callable, Iterable
-from typing import Any, ParamSpec, Protocol, Self, TypeVar, overload
+from typing import Any, ParamSpec, Protocol, Self, TypeVar, cast, overload
 
 from ..config import MempoolConfig
 from ..network.base import Network
@@ -268,7 +268,9 @@ class AsyncSharedMempool:
     async def get_block(self, batch_size: int, exclude: Iterable[Pointer] = ()
                         ) -> list[TransactionLike]:
         """`SharedMempool.get_block`: up to `batch_size` ready transactions by priority."""
-        return await self.call(self._shared.get_block, batch_size, frozenset(exclude))
+        block = await self.call(self._shared.get_block, batch_size, frozenset(exclude))
+        # each a SignedTransaction, which is a TransactionLike (a list's item type is invariant)
+        return cast("list[TransactionLike]", block)
 
     async def commit_transactions(self, committed: Iterable[Pointer], block_time: float,
                                   rejected: Iterable[Pointer] = ()) -> int:

@@ -36,7 +36,8 @@ import queue
 import secrets
 import threading
 import time
-from typing import Any, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .._wire import check_address, check_pointers
 from ..config import MempoolConfig
@@ -49,9 +50,9 @@ from ..storage import AccountStateReader
 from ..transaction import SignedTransaction, is_transaction
 from ..types import (MempoolAddTransactionStatus, MempoolAddTransactionStatusCode,
                      RemovalReason, TimelineState, check_max_bytes)
-from .admission import Admission
+from .admission import Admission, ValidLockedCallback
 from .durability import JournalBinding
-from .guarded_core import GuardedCore
+from .guarded_core import GuardedCore, Removals
 from .inbound import NetworkReader
 from .notifications import Notifier, SharedMempoolNotification
 from .outbound import Broadcaster
@@ -61,6 +62,11 @@ from .protocol import Ack, BroadcastRequest
 from .status_history import HistoryEntry, OrderedIntake, StatusHistory, replacements
 from .tracking import StageTracker
 from .watch import TransactionWatch, WatchHub
+
+if TYPE_CHECKING:
+    from .. import CoreMempool
+    from ..journal import TransactionJournal
+    from ..journal.recovery import RecoveryReport
 
 __all__ = ["SharedMempool", "SharedMempoolNotification", "PeerSyncState", "TransactionWatch"]
 
@@ -80,12 +86,26 @@ def _interval(ms: int) -> float:
     return min(ms / 1000.0, threading.TIMEOUT_MAX)
 
 
+class _Validator(Protocol):
+    """What SharedMempool needs of a validator (docs/design.md §5 "Validator")."""
+
+    def validate(self, txns: Sequence[SignedTransaction]
+                 ) -> Sequence[MempoolAddTransactionStatus | None]: ...
+
+
+#: A transaction's key for the status API: its 32-byte hash or its (sender, seq) pointer.
+_Key = bytes | tuple[bytes, int]
+#: What `_pending_statuses` finds for a pending key: (transaction, state, detail).
+_Pending = tuple[SignedTransaction, TransactionState, str]
+
+
 class SharedMempool:
     """Peers, outbound sync, inbound pool, GC, notifications, client and consensus paths."""
 
     def __init__(self, config: MempoolConfig, network: Network, storage: AccountStateReader, *,
-                 validator: Any = None, mempool: Any = None, journal: Any = None,
-                 clock=time.time, incarnation: int | None = None) -> None:
+                 validator: _Validator | None = None, mempool: CoreMempool | None = None,
+                 journal: TransactionJournal | None = None,
+                 clock: Callable[[], float] = time.time, incarnation: int | None = None) -> None:
         if not isinstance(config, MempoolConfig):
             raise TypeError("config must be a MempoolConfig")
         for name in ("send", "recv"):
@@ -136,7 +156,10 @@ class SharedMempool:
         self._stop = threading.Event()
         self._messages = PeerMessages(
             name=self._name, incarnation=self.incarnation, peers=self._peers,
-            admission=_WatchedAdmission(self._admission, self._watches, self._intake),
+            # PeerMessages calls only `admit`, which _WatchedAdmission has with Admission's
+            # signature
+            admission=cast(Admission, _WatchedAdmission(self._admission, self._watches,
+                                                        self._intake)),
             core=self._core, inbound=self._inbound,
             metrics=self.metrics, notifier=self._notifier, send=self._send, clock=clock,
             stopping=self._stop.is_set)
@@ -195,7 +218,8 @@ class SharedMempool:
             if close is not None:
                 close()
 
-    def _guarded(self, loop, role: str):
+    def _guarded(self, loop: Callable[[threading.Event], None], role: str
+                 ) -> Callable[[], None]:
         """A thread body that records its own death (a node then stops: never half alive)."""
         def run() -> None:
             try:
@@ -208,9 +232,10 @@ class SharedMempool:
         return run
 
     @property
-    def mempool(self):
+    def mempool(self) -> CoreMempool:
         """The core mempool (hold `lock` to read it consistently, briefly)."""
-        return self._core.mempool
+        core: CoreMempool = self._core.mempool
+        return core
 
     @property
     def lock(self) -> threading.Lock:
@@ -259,7 +284,7 @@ class SharedMempool:
                 return total
 
     # ------------------------------------------------------------------ journal
-    def recover_journal(self):
+    def recover_journal(self) -> RecoveryReport:
         """Replay the journal into the pool (at start, before serving anyone): resubmit what can
         still commit, forget what is certainly dead, hold the rest to offer it again every
         `journal_held_retry_interval_ms`. Returns the RecoveryReport."""
@@ -272,16 +297,17 @@ class SharedMempool:
         """Journaled transactions kept out of the pool since the restart (see recover_journal)."""
         return 0 if self._binding is None else self._binding.held
 
-    def _resubmit_held(self, txns: list) -> list:
+    def _resubmit_held(self, txns: list[SignedTransaction]
+                       ) -> list[MempoolAddTransactionStatus]:
         return self.submit_transactions(txns)
 
     # ------------------------------------------------------------------ subscribers, stats
-    def subscribe(self) -> queue.SimpleQueue:
+    def subscribe(self) -> queue.SimpleQueue[SharedMempoolNotification]:
         """A queue receiving every later SharedMempoolNotification (unbounded, as in the
         seed: a subscriber must keep draining it, or `unsubscribe`; SYNC arrives every tick)."""
         return self._notifier.subscribe()
 
-    def unsubscribe(self, subscription: queue.SimpleQueue) -> bool:
+    def unsubscribe(self, subscription: queue.SimpleQueue[SharedMempoolNotification]) -> bool:
         """Stop feeding a queue from `subscribe()`; False if it was not subscribed."""
         return self._notifier.unsubscribe(subscription)
 
@@ -313,7 +339,8 @@ class SharedMempool:
         """The core's index sizes, read consistently."""
         return self._core.read(_sizes)
 
-    def timeline_states(self, pointers) -> list[tuple[TimelineState, int] | None]:
+    def timeline_states(self, pointers: Iterable[tuple[bytes, int]]
+                        ) -> list[tuple[TimelineState, int] | None]:
         """(state, timeline id) of each pending (sender, seq), None where not pending."""
         return self._core.read(_timeline_states, list(pointers))
 
@@ -359,30 +386,31 @@ class SharedMempool:
 
     def inbound_queue(self) -> dict[str, tuple[int, int]]:
         """Per peer: (inbound batches running, batches waiting for a slot)."""
-        return self._inbound.load()
+        # the pool's keys are peer ids: the reader submits each batch under its sender
+        return cast("dict[str, tuple[int, int]]", self._inbound.load())
 
     def process_broadcast(self, peer_id: str, message: BroadcastRequest) -> Ack:
         """Admit a peer's batch as NON_QUALIFIED, ack it, notify NEW_TRANSACTIONS."""
         return self._messages.process_broadcast(peer_id, message)
 
     # ------------------------------------------------------------------ client path
-    def submit_transactions(self, txns: Iterable) -> list[MempoolAddTransactionStatus]:
+    def submit_transactions(self, txns: Iterable[object]) -> list[MempoolAddTransactionStatus]:
         """Admit client transactions (NOT_READY); one status per input, in input order.
 
         With a journal, the VALID ones are on disk (per its fsync policy) before this returns;
         if the append fails the error propagates and nothing is acknowledged.
         """
-        txns = [self._own_class(txn) for txn in txns]
-        if not txns:
+        own = [self._own_class(txn) for txn in txns]
+        if not own:
             return []
         binding = self._binding
-        hook = None if binding is None else binding.accepted_locked
+        hook: ValidLockedCallback | None = None if binding is None else binding.accepted_locked
         if self._watches.active:
             hook = _both(hook, self._watches.admitted_locked)
-        statuses = self._admission.admit(txns, TimelineState.NOT_READY, "client", hook)
+        statuses = self._admission.admit(own, TimelineState.NOT_READY, "client", hook)
         if self._intake:
             self._intake.drain()
-        accepted = [txn for txn, status in zip(txns, statuses) if status.code == _Code.VALID]
+        accepted = [txn for txn, status in zip(own, statuses) if status.code == _Code.VALID]
         if binding is not None and accepted:
             # durable before acknowledged: if this raises, the client gets no VALID (the
             # transactions stay in the core; a replay revalidates)
@@ -392,24 +420,26 @@ class SharedMempool:
         return statuses
 
     @staticmethod
-    def _own_class(txn: Any) -> Any:
+    def _own_class(txn: object) -> SignedTransaction:
         """The selected SignedTransaction class's object for `txn` (the other class's objects
         are converted through their wire form); TypeError for anything else."""
         if isinstance(txn, SignedTransaction):
             return txn
-        if is_transaction(txn):
-            return SignedTransaction.from_bytes(txn.to_bytes())
+        if is_transaction(txn):  # either class: it has to_bytes()
+            return SignedTransaction.from_bytes(cast(SignedTransaction, txn).to_bytes())
         raise TypeError(f"expected SignedTransaction, got {type(txn).__name__}")
 
     # ------------------------------------------------------------------ consensus path
-    def get_block(self, batch_size: int, exclude=(), max_bytes: int | None = None) -> list:
+    def get_block(self, batch_size: int, exclude: Iterable[tuple[bytes, int]] = (),
+                  max_bytes: int | None = None) -> list[SignedTransaction]:
         """Up to `batch_size` ready transactions by priority, skipping pointers in `exclude`,
         stopping before their summed wire size would exceed `max_bytes` (None: no limit; the
         first one is returned whatever its size)."""
         if not isinstance(batch_size, int) or isinstance(batch_size, bool):
             raise TypeError("batch_size must be an int")
         check_max_bytes(max_bytes)
-        seen = exclude if isinstance(exclude, (set, frozenset)) else frozenset(exclude)
+        seen: Collection[tuple[bytes, int]] = \
+            exclude if isinstance(exclude, (set, frozenset)) else frozenset(exclude)
         block = self._core.read(_get_block, batch_size, seen, max_bytes)
         now = self._clock()
         self._tracker.pulled(block, now)
@@ -418,7 +448,8 @@ class SharedMempool:
             self._intake.drain()
         return block
 
-    def commit_transactions(self, committed, block_time: float, rejected=()) -> int:
+    def commit_transactions(self, committed: Iterable[tuple[bytes, int]], block_time: float,
+                            rejected: Iterable[tuple[bytes, int]] = ()) -> int:
         """Commit then reject `(sender, seq)` pairs, then GC by client expiration at
         `block_time`; return how many expired transactions were removed."""
         committed = check_pointers(committed, "committed")
@@ -449,12 +480,12 @@ class SharedMempool:
 
 
     # ------------------------------------------------------------------ status API
-    def transaction_status(self, key) -> TransactionStatus:
+    def transaction_status(self, key: _Key) -> TransactionStatus:
         """Where one transaction stands here: `key` is its 32-byte hash or its
         (sender, sequence_number) pointer (docs/design.md §5)."""
         return self.transaction_statuses([key])[0]
 
-    def transaction_statuses(self, keys) -> list[TransactionStatus]:
+    def transaction_statuses(self, keys: Iterable[_Key]) -> list[TransactionStatus]:
         """`transaction_status` of each key, in order, reading the core in one lock hold."""
         parsed = [parse_key(key) for key in keys]
         if not parsed:
@@ -464,11 +495,14 @@ class SharedMempool:
         self._intake.drain(wait=True)
         return [self._status_of(h, ptr, found) for (h, ptr), found in zip(parsed, pending)]
 
-    def _status_of(self, h, ptr, found) -> TransactionStatus:
+    def _status_of(self, h: bytes | None, ptr: tuple[bytes, int] | None,
+                   found: _Pending | None) -> TransactionStatus:
         if found is not None:
             txn, state, detail = found
             return TransactionStatus(state, None, txn.hash, txn.pointer, None, detail)
-        entry = self._history.by_hash(h) if h is not None else self._history.by_pointer(*ptr)
+        # parse_key gave exactly one of the two: no hash means a pointer
+        entry = self._history.by_hash(h) if h is not None else \
+            self._history.by_pointer(*cast("tuple[bytes, int]", ptr))
         if entry is not None:
             return TransactionStatus(entry.state, entry.reason, entry.hash, entry.pointer,
                                      entry.at, self._removal_detail(entry))
@@ -512,7 +546,8 @@ class SharedMempool:
                                     min(step, current + cap - start))
         return account_view(sender, current, held)
 
-    def watch(self, keys=None, *, accounts=None) -> TransactionWatch:
+    def watch(self, keys: Iterable[_Key] | None = None, *,
+              accounts: Iterable[bytes] | None = None) -> TransactionWatch:
         """A subscription to the events of the transactions named by `keys` (hashes or
         pointers) and of every transaction of `accounts`; of everything when both are None.
         See `mempool_fast.shared.watch`."""
@@ -524,7 +559,7 @@ class SharedMempool:
         return self._watches.open(None if keys is None else list(keys),
                                   None if accounts is None else list(accounts))
 
-    def inspect(self) -> dict:
+    def inspect(self) -> dict[str, Any]:
         """What the pool holds and what happened to what left it (JSON-serialisable): pending
         counts by state, the history window's counts by state and reason, each peer's
         broadcast cursor and unacknowledged batches, the core's index sizes, the watches."""
@@ -541,7 +576,7 @@ class SharedMempool:
                 "watches": self._watches.stats(),
                 "incarnation": self.incarnation}
 
-    def _status_removed_locked(self, removals: list) -> None:
+    def _status_removed_locked(self, removals: Removals) -> None:
         """The status API's locked listener: one intake append (and, only with a REPLACED
         among the removals, the replacements' lookup); the watches' work when one is open."""
         if self._history.size:
@@ -551,10 +586,10 @@ class SharedMempool:
         if self._watches.active:
             self._watches.removed_locked(removals)
 
-    def _status_drain(self, _removals: list) -> None:
+    def _status_drain(self, _removals: Removals) -> None:
         self._intake.drain()
 
-    def _watch_broadcast(self, peer: str, txns: list, now: float) -> None:
+    def _watch_broadcast(self, peer: str, txns: list[SignedTransaction], now: float) -> None:
         if self._watches.active:
             self._watches.broadcast(peer, txns, now)
             self._intake.drain()
@@ -569,7 +604,9 @@ class _WatchedAdmission:
         self._hub = hub
         self._intake = intake
 
-    def admit(self, txns, state, origin, on_valid_locked=None):
+    def admit(self, txns: Sequence[SignedTransaction], state: TimelineState, origin: str,
+              on_valid_locked: ValidLockedCallback | None = None
+              ) -> list[MempoolAddTransactionStatus]:
         if self._hub.active:
             on_valid_locked = _both(on_valid_locked, self._hub.admitted_locked)
         try:
@@ -579,12 +616,13 @@ class _WatchedAdmission:
                 self._intake.drain()
 
 
-def _both(first, second):
+def _both(first: ValidLockedCallback | None, second: ValidLockedCallback
+          ) -> ValidLockedCallback:
     """A hook calling `first` (if any) then `second`."""
     if first is None:
         return second
 
-    def hook(valid: list) -> None:
+    def hook(valid: list[SignedTransaction]) -> None:
         first(valid)
         second(valid)
     return hook
@@ -601,53 +639,59 @@ _DROP_DETAIL = {
 
 
 # -- what runs under the core lock (module functions: no closure per call) --
-def _gc_by_system_ttl(core, limit: int) -> int:
+def _gc_by_system_ttl(core: CoreMempool, limit: int) -> int:
     return core.gc_by_system_ttl(limit)
 
 
-def _gc_by_expiration_time(core, block_time: float, limit: int) -> int:
+def _gc_by_expiration_time(core: CoreMempool, block_time: float, limit: int) -> int:
     return core.gc_by_expiration_time(block_time, limit)
 
 
-def _get_block(core, batch_size: int, seen, max_bytes: int | None) -> list:
+def _get_block(core: CoreMempool, batch_size: int, seen: Collection[tuple[bytes, int]],
+               max_bytes: int | None) -> list[SignedTransaction]:
     return core.get_block(batch_size, seen, max_bytes)
 
 
-def _remove(core, pointers, is_rejected: bool) -> None:
+def _remove(core: CoreMempool, pointers: Iterable[tuple[bytes, int]], is_rejected: bool
+            ) -> None:
     remove = core.remove_transaction
     for sender, seq in pointers:
         remove(sender, seq, is_rejected)
 
 
-def _sizes(core) -> dict[str, int]:
+def _sizes(core: CoreMempool) -> dict[str, int]:
     return {"mempool_size": len(core), "parking_lot_size": core.parking_lot_size(),
             "priority_index_size": core.priority_index_size(),
             "timeline_size": core.timeline_size()}
 
 
-def _timeline_states(core, pointers) -> list:
+def _timeline_states(core: CoreMempool, pointers: Iterable[tuple[bytes, int]]
+                     ) -> list[tuple[TimelineState, int] | None]:
     state = core.timeline_state
     return [state(sender, seq) for sender, seq in pointers]
 
 
-def _index_size(core, name: str) -> int:
+def _index_size(core: CoreMempool, name: str) -> int:
     if name == "transactions":
         return len(core)
     reader = getattr(core, f"{name}_size", None)
-    return reader() if reader is not None else 0
+    size: int = reader() if reader is not None else 0  # the core's *_size() queries are ints
+    return size
 
 
-def _remove_watched(core, pointers, hub: WatchHub) -> None:
+def _remove_watched(core: CoreMempool, pointers: list[tuple[bytes, int]], hub: WatchHub
+                    ) -> None:
     _remove(core, pointers, False)
     hub.committed_locked(core, {sender for sender, _ in pointers})
 
 
-def _inspect_core(core) -> dict:
+def _inspect_core(core: CoreMempool) -> dict[str, int]:
     return {**_sizes(core), "last_timeline_id": core.last_timeline_id(),
             "account_count": core.account_count()}
 
 
-def _account_first(core, sender: bytes, count: int):
+def _account_first(core: CoreMempool, sender: bytes, count: int
+                   ) -> tuple[int | None, list[int]]:
     current = core.sequence_number(sender)
     if current is None:
         return None, []
@@ -658,16 +702,20 @@ _TS_READY = TimelineState.READY
 _TS_NON_QUALIFIED = TimelineState.NON_QUALIFIED
 
 
-def _pending_statuses(core, parsed, cap: int) -> list:
+def _pending_statuses(core: CoreMempool,
+                      parsed: list[tuple[bytes | None, tuple[bytes, int] | None]], cap: int
+                      ) -> list[_Pending | None]:
     """(transaction, state, detail) of each key whose transaction is pending, else None."""
-    out = []
+    out: list[_Pending | None] = []
     for h, ptr in parsed:
-        txn = core.get(*ptr) if ptr is not None else core.get_by_hash(h)
+        # parse_key gave exactly one of the two: no pointer means a hash
+        txn = core.get(*ptr) if ptr is not None else core.get_by_hash(cast(bytes, h))
         if txn is None:
             out.append(None)
             continue
         sender, seq = txn.sender, txn.sequence_number
-        ts, tid = core.timeline_state(sender, seq)
+        # held (just found) under the same lock hold: it has a timeline state
+        ts, tid = cast("tuple[TimelineState, int]", core.timeline_state(sender, seq))
         state = pending_state(core, sender, seq, ts, cap)
         current = core.sequence_number(sender)
         if state is TransactionState.READY:
