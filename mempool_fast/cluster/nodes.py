@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -52,12 +53,41 @@ class NodeSpec:
     consensus: str = ""
 
 
+#: Where the kernel picks outbound connections' local ports (Linux's default when unreadable).
+EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+DEFAULT_EPHEMERAL_RANGE = (32768, 60999)
+#: Listening ports are drawn from [LOWEST_LISTEN_PORT, first ephemeral port).
+LOWEST_LISTEN_PORT = 20000
+FREE_PORT_ATTEMPTS = 200
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(x) for x in Path(EPHEMERAL_RANGE_FILE).read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL_RANGE
+
+
 def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as s:
+    """A TCP port free on loopback right now, outside the kernel's ephemeral range: a node
+    restarted on it must not find it taken by a peer's reconnecting socket, whose local port
+    comes from that range."""
+    low = _ephemeral_range()[0]
+    rng = random.SystemRandom()
+    if low - LOWEST_LISTEN_PORT > FREE_PORT_ATTEMPTS:
+        for _ in range(FREE_PORT_ATTEMPTS):
+            port = rng.randrange(LOWEST_LISTEN_PORT, low)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    with socket.socket() as s:  # no room below the range: any free port
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]  # an AF_INET address: (host, port)
-        return port
+        found: int = s.getsockname()[1]  # an AF_INET address: (host, port)
+        return found
 
 
 def _toml_value(value: object) -> str:
