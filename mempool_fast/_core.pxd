@@ -62,8 +62,6 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         uint64_t capacity_bytes
         uint64_t size_bytes
         cbool full()
-        vector[TlSlot] tl
-        size_t tl_head
         size_t tl_live
         uint64_t next_tid
         size_t size
@@ -89,9 +87,15 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
                                  uint64_t balance)
         @staticmethod
         void gas_words(const Account* a, uint64_t gas, uint64_t price, uint64_t* out)
-        size_t tl_lower(uint64_t tid)
-        size_t tl_next(size_t i)
         uint64_t tid_of(const Entry* e)
+        void set_buckets(const vector[uint64_t]& bounds) except +
+        size_t n_buckets()
+        uint64_t tl_read_merged(uint64_t after, size_t limit, vector[Entry*]& out) except +
+        void tl_range_merged(uint64_t after, uint64_t upto, vector[Entry*]& out) except +
+        uint64_t tl_read(size_t bucket, uint64_t after, size_t limit,
+                         vector[Entry*]& out) except +
+        void tl_range(size_t bucket, uint64_t after, uint64_t upto,
+                      vector[Entry*]& out) except +
         Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                       uint64_t expiration_time, double expiry, uint8_t state,
                       const unsigned char* foreign_digest, uint64_t wire_size) except +

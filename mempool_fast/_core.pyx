@@ -35,7 +35,8 @@ from .config import MempoolConfig
 from .transaction import check_transaction_hash
 from .types import (
     ENTRY_OVERHEAD_BYTES as _PY_ENTRY_OVERHEAD, STATUS_VALID, U64_MAX, RemovalReason,
-    TimelineState, check_max_bytes, insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
+    TimelineState, bucket_cursors_error, bucket_ranges_error, check_max_bytes,
+    insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
     mempool_is_full_bytes, replacement_underpriced, too_many_transactions,
 )
 
@@ -160,6 +161,32 @@ cdef size_t _gc_limit(object limit) except? 0:
     return _NO_LIMIT if limit >= <object>_NO_LIMIT else <size_t>limit
 
 
+cdef list _txn_list(vector[Entry*]& v):
+    """The transactions of `v`'s entries, a new list (one reference each)."""
+    cdef Py_ssize_t i, n = <Py_ssize_t>v.size()
+    result = PyList_New(n)
+    for i in range(n):
+        t = <object>v[i].txn
+        Py_INCREF(t)
+        PyList_SET_ITEM(result, i, t)
+    return result
+
+
+cdef bint _id_range(object start_id, object end_id, uint64_t* after, uint64_t* upto):
+    """The u64 bounds of the ids with `start_id < id <= end_id`; False when none can be."""
+    cdef bint none_after, end_none
+    after[0] = _after(start_id, &none_after)
+    if none_after or after[0] == _U64MAX:
+        return False
+    # tid <= end_id  <=>  not (tid > end_id)
+    upto[0] = _after(end_id, &end_none)
+    if end_none:
+        upto[0] = _U64MAX
+    if isinstance(end_id, float) and isnan(<double>end_id):
+        return False
+    return True
+
+
 cdef size_t _digest_offset():
     """Where a Cython SignedTransaction keeps its hash, in bytes from the object's start (the
     hash index reads it there: csrc/core/hash_index.hpp)."""
@@ -201,6 +228,8 @@ cdef class CoreMempool:
         self._core.age_on = cfg.eager_expire_threshold_ms > 0
         self._core.tails_on = cfg.eviction_policy == "lowest_price"
         self._core.protect_local = bool(cfg.protect_local_transactions)
+        cdef vector[uint64_t] bounds = cfg.broadcast_buckets
+        self._core.set_buckets(bounds)
         self._core.set_feed(bool(removal_feed))
         self._walk = 0
 
@@ -479,59 +508,79 @@ cdef class CoreMempool:
 
     # ------------------------------------------------------------------ broadcast
     def read_timeline(self, timeline_id, count):
-        """Up to `count` transactions with timeline id > `timeline_id`, and the last id read."""
-        cdef Core* core = self._core
+        """Up to `count` transactions with timeline id > `timeline_id`, and the last id read.
+        With several broadcast buckets, of every bucket in id order (a merge)."""
+        cdef vector[Entry*] out
         cdef bint none_after
-        cdef uint64_t after
-        cdef size_t i, end
-        cdef Py_ssize_t limit, taken = 0
-        cdef Entry* e
-        cdef uint64_t last = 0
-        batch = []
+        cdef uint64_t after, last
         if count <= 0:
-            return batch, timeline_id
+            return [], timeline_id
         after = _after(timeline_id, &none_after)
         if none_after or after == _U64MAX:
-            return batch, timeline_id
+            return [], timeline_id
+        last = self._core.tl_read_merged(after, <size_t>_limit(count), out)
+        if out.empty():
+            return [], timeline_id
+        return _txn_list(out), last
+
+    def read_timeline_buckets(self, cursors, count):
+        """Up to `count` transactions from the broadcast buckets' timelines, the highest bucket
+        first, each after its cursor (`cursors`: one timeline id per bucket, lowest bucket
+        first); and the cursors advanced to the last id read in each (a bucket that gave
+        nothing keeps its cursor). O(buckets + log n + read)."""
+        cdef Core* core = self._core
+        cdef vector[Entry*] out
+        cdef bint none_after
+        cdef uint64_t after, last
+        cdef Py_ssize_t b, n = <Py_ssize_t>core.n_buckets()
+        cdef size_t before
+        cdef Py_ssize_t limit
+        if not PyTuple_Check(cursors) or PyTuple_GET_SIZE(cursors) != n:
+            raise ValueError(bucket_cursors_error(n, cursors))
+        if count <= 0:
+            return [], cursors
         limit = _limit(count)
-        i = core.tl_lower(after + 1)
-        end = core.tl.size()
-        while i < end and taken < limit:
-            e = core.tl[i].e
-            if e != NULL:
-                batch.append(<object>e.txn)
-                last = core.tl[i].tid
-                taken += 1
-            i = core.tl_next(i)
-        if taken == 0:
-            return batch, timeline_id
-        return batch, last
+        advanced = list(cursors)
+        for b in reversed(range(n)):
+            if <Py_ssize_t>out.size() >= limit:
+                break
+            after = _after(advanced[b], &none_after)
+            if none_after or after == _U64MAX:
+                continue
+            before = out.size()
+            last = core.tl_read(b, after, <size_t>(limit - <Py_ssize_t>before), out)
+            if out.size() > before:
+                advanced[b] = last
+        return _txn_list(out), tuple(advanced)
 
     def timeline_range(self, start_id, end_id):
-        """Transactions still in the timeline with `start_id < id <= end_id`, in id order."""
-        cdef Core* core = self._core
-        cdef bint none_after, end_none
+        """Transactions still in the timeline with `start_id < id <= end_id`, in id order (of
+        every bucket)."""
+        cdef vector[Entry*] out
+        cdef bint none_after
         cdef uint64_t after, upto
-        cdef size_t i, end
-        cdef Entry* e
-        batch = []
-        after = _after(start_id, &none_after)
-        if none_after or after == _U64MAX:
-            return batch
-        # tid <= end_id  <=>  not (tid > end_id)
-        upto = _after(end_id, &end_none)
-        if end_none:
-            upto = _U64MAX
-        if isinstance(end_id, float) and isnan(<double>end_id):
-            return batch
-        i = core.tl_lower(after + 1)
-        end = core.tl.size()
-        while i < end and core.tl[i].tid <= upto:
-            e = core.tl[i].e
-            if e != NULL:
-                batch.append(<object>e.txn)
-            i = core.tl_next(i)
-        return batch
+        if not _id_range(start_id, end_id, &after, &upto):
+            return []
+        self._core.tl_range_merged(after, upto, out)
+        return _txn_list(out)
+
+    def timeline_range_buckets(self, ranges):
+        """The transactions still in each bucket's timeline range: `ranges` holds one (start,
+        end) pair per bucket, lowest bucket first (a batch `read_timeline_buckets` read: the
+        cursors before and after); the highest bucket first, each `start < id <= end` in id
+        order."""
+        cdef Core* core = self._core
+        cdef vector[Entry*] out
+        cdef uint64_t after, upto
+        cdef Py_ssize_t b, n = <Py_ssize_t>core.n_buckets()
+        if not PyTuple_Check(ranges) or PyTuple_GET_SIZE(ranges) != n or not all(
+                isinstance(r, tuple) and len(r) == 2 for r in ranges):
+            raise ValueError(bucket_ranges_error(n, ranges))
+        for b in reversed(range(n)):
+            start_id, end_id = ranges[b]
+            if _id_range(start_id, end_id, &after, &upto):
+                core.tl_range(b, after, upto, out)
+        return _txn_list(out)
 
     # ------------------------------------------------------------------ garbage collection
     def gc_by_system_ttl(self, limit=None):

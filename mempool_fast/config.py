@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["MempoolConfig", "FSYNC_POLICIES", "EVICTION_POLICIES", "setting", "check_settings"]
+__all__ = ["MempoolConfig", "FSYNC_POLICIES", "EVICTION_POLICIES", "MAX_BROADCAST_BUCKETS",
+           "setting", "check_settings"]
 
 #: Journal fsync policies, see `MempoolConfig.journal_fsync`.
 FSYNC_POLICIES = ("always", "batch", "never")
@@ -23,11 +25,13 @@ EVICTION_POLICIES = ("parked", "lowest_price")
 
 
 def setting(default: Any, *, lo: float | None = None, hi: float | None = None,
-            kind: type | None = None, choices: tuple[Any, ...] | None = None) -> Any:
-    """A dataclass field with its checks: `kind` (int, float or str; default: the default's
-    type), an inclusive range `lo`..`hi`, or a set of `choices`."""
+            kind: type | None = None, choices: tuple[Any, ...] | None = None,
+            check: Callable[[Any], str | None] | None = None) -> Any:
+    """A dataclass field with its checks: `kind` (int, float, str, bool or tuple; default: the
+    default's type), an inclusive range `lo`..`hi`, or a set of `choices`; `check(value)`,
+    after those, says what a value of the right kind must be, or None when it is good."""
     return field(default=default, metadata={
-        "kind": kind or type(default), "lo": lo, "hi": hi, "choices": choices})
+        "kind": kind or type(default), "lo": lo, "hi": hi, "choices": choices, "check": check})
 
 
 def _problem(value: Any, kind: type, lo: float | None, hi: float | None,
@@ -59,6 +63,8 @@ def check_settings(obj: Any) -> None:
             continue
         value = getattr(obj, f.name)
         need = _problem(value, meta["kind"], meta["lo"], meta["hi"], meta["choices"])
+        if need is None and meta.get("check") is not None:
+            need = meta["check"](value)
         if need is not None:
             error = ConfigError(f"{type(obj).__name__}.{f.name} must be {need}, got {value!r}")
             error.field = f.name
@@ -69,6 +75,24 @@ _MAX_MS = 10 ** 9  # about 11.6 days: past it an interval is a typo
 _MAX_COUNT = 1 << 62
 #: Largest replacement price bump: a replacement paying 101 times the old price.
 _MAX_BUMP_PERCENT = 10_000
+#: Most broadcast buckets (csrc/core/timeline.hpp TL_MAX_BUCKETS: an entry's bucket is a byte).
+MAX_BROADCAST_BUCKETS = 64
+_U64_MAX = (1 << 64) - 1
+
+
+def _bucket_bounds_problem(value: tuple[Any, ...]) -> str | None:
+    """What `broadcast_buckets` must be, or None: 1..64 ascending u64 gas-price lower bounds
+    starting at 0."""
+    if not 1 <= len(value) <= MAX_BROADCAST_BUCKETS or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= _U64_MAX
+            for v in value):
+        return (f"a tuple of 1 to {MAX_BROADCAST_BUCKETS} gas prices (unsigned 64-bit "
+                "integers)")
+    if value[0] != 0:
+        return "gas-price lower bounds starting at 0 (the first bucket takes every price)"
+    if any(a >= b for a, b in zip(value, value[1:])):
+        return "strictly ascending gas-price lower bounds"
+    return None
 
 
 @dataclass(frozen=True)
@@ -120,6 +144,12 @@ class MempoolConfig:
     #: With "lowest_price", never evict a client-submitted (local) transaction, as geth does
     #: for locals: only ones received from peers.
     protect_local_transactions: bool = setting(True, kind=bool)
+    #: Broadcast buckets (Aptos): ascending gas-price lower bounds, the first 0; a ready local
+    #: transaction enters the timeline of the last bucket whose bound its price reaches, and
+    #: each outbound batch reads the highest bucket first (every peer keeps one cursor per
+    #: bucket), so under a backlog high fees reach peers first. One bucket, the default, is
+    #: Libra's single timeline. At most 64.
+    broadcast_buckets: tuple[int, ...] = setting((0,), kind=tuple, check=_bucket_bounds_problem)
     #: A transaction replaces the pending one at its (sender, sequence number) only if its
     #: gas price is strictly higher and at least this many percent above: new * 100 >=
     #: old * (100 + bump). 0 is Libra's "strictly higher"; geth's default is 10.
@@ -191,6 +221,8 @@ class MempoolConfig:
         return dataclasses.replace(self, **changes)
 
     def __post_init__(self) -> None:
+        if isinstance(self.broadcast_buckets, list):  # as TOML reads an array
+            object.__setattr__(self, "broadcast_buckets", tuple(self.broadcast_buckets))
         check_settings(self)
         if bool(self.eager_expire_threshold_ms) != bool(self.eager_expire_time_ms):
             on, off = (("eager_expire_threshold_ms", "eager_expire_time_ms")

@@ -8,6 +8,7 @@ is O(log n) per index entry it touches; get_block is O(w log n) for the w entrie
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Collection, Iterable
 
@@ -18,7 +19,7 @@ from .pure_indexes import PoolIndexes, TtlKey, _Account, _Entry
 from .transaction import SignedTransaction, check_transaction_hash
 from .types import (
     STATUS_VALID, U64_MAX, MempoolAddTransactionStatus, RemovalReason, TimelineState,
-    check_max_bytes, insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
+    bucket_cursors_error, bucket_ranges_error, check_max_bytes, insufficient_balance, invalid_seq_number, invalid_update, mempool_is_full,
     mempool_is_full_bytes, replacement_underpriced, too_many_transactions,
 )
 
@@ -46,7 +47,8 @@ class CoreMempool(PoolIndexes):
         super().__init__(config.capacity, config.capacity_per_user, removal_feed,
                          ready_age=config.eager_expire_threshold_ms > 0,
                          tails=config.eviction_policy == "lowest_price",
-                         protect_local=config.protect_local_transactions)
+                         protect_local=config.protect_local_transactions,
+                         buckets=config.broadcast_buckets)
         self._capacity_bytes = config.capacity_bytes
         self._eager_threshold_s = config.eager_expire_threshold_ms / 1000
         self._eager_time_s = config.eager_expire_time_ms / 1000
@@ -224,28 +226,100 @@ class CoreMempool(PoolIndexes):
 
     # ------------------------------------------------------------------ broadcast
     def read_timeline(self, timeline_id: int, count: int) -> tuple[list[SignedTransaction], int]:
-        """Up to `count` transactions with timeline id > `timeline_id`, and the last id read."""
+        """Up to `count` transactions with timeline id > `timeline_id`, and the last id read.
+        With several broadcast buckets, of every bucket in id order (a merge)."""
         batch: list[SignedTransaction] = []
         last = timeline_id
         if count <= 0:
             return batch, last
-        timeline = self._timeline
         accounts = self._accounts
-        for tid in timeline.irange(minimum=timeline_id, inclusive=(False, True)):
-            sender, seq = timeline[tid]
+        if self._single_bucket:
+            timeline = self._timeline
+            for tid in timeline.irange(minimum=timeline_id, inclusive=(False, True)):
+                sender, seq = timeline[tid]
+                batch.append(accounts[sender].txns[seq].txn)
+                last = tid
+                if len(batch) >= count:
+                    break
+            return batch, last
+        ids = [timeline.irange(minimum=timeline_id, inclusive=(False, True))
+               for timeline in self._timelines]
+        for tid in heapq.merge(*ids):
+            sender, seq = self._pointer_of(tid)
             batch.append(accounts[sender].txns[seq].txn)
             last = tid
             if len(batch) >= count:
                 break
         return batch, last
 
-    def timeline_range(self, start_id: int, end_id: int) -> list[SignedTransaction]:
-        """Transactions still in the timeline with `start_id < id <= end_id`, in id order."""
-        timeline = self._timeline
+    def _pointer_of(self, tid: int) -> tuple[bytes, int]:
+        """The pointer of a timeline id held in some bucket's timeline. O(buckets)."""
+        for timeline in self._timelines:
+            pointer = timeline.get(tid)
+            if pointer is not None:
+                return pointer
+        raise KeyError(tid)
+
+    def read_timeline_buckets(self, cursors: tuple[int, ...],
+                              count: int) -> tuple[list[SignedTransaction], tuple[int, ...]]:
+        """Up to `count` transactions from the broadcast buckets' timelines, the highest bucket
+        first, each after its cursor (`cursors`: one timeline id per bucket, lowest bucket
+        first); and the cursors advanced to the last id read in each (a bucket that gave
+        nothing keeps its cursor). O(buckets + log n + read)."""
+        timelines = self._timelines
+        if not isinstance(cursors, tuple) or len(cursors) != len(timelines):
+            raise ValueError(bucket_cursors_error(len(timelines), cursors))
+        batch: list[SignedTransaction] = []
+        if count <= 0:
+            return batch, cursors
         accounts = self._accounts
-        return [accounts[timeline[tid][0]].txns[timeline[tid][1]].txn
-                for tid in timeline.irange(minimum=start_id, maximum=end_id,
-                                           inclusive=(False, True))]
+        advanced = list(cursors)
+        for b in range(len(timelines) - 1, -1, -1):
+            if len(batch) >= count:
+                break
+            timeline = timelines[b]
+            for tid in timeline.irange(minimum=cursors[b], inclusive=(False, True)):
+                sender, seq = timeline[tid]
+                batch.append(accounts[sender].txns[seq].txn)
+                advanced[b] = tid
+                if len(batch) >= count:
+                    break
+        return batch, tuple(advanced)
+
+    def timeline_range(self, start_id: int, end_id: int) -> list[SignedTransaction]:
+        """Transactions still in the timeline with `start_id < id <= end_id`, in id order (of
+        every bucket)."""
+        accounts = self._accounts
+        if self._single_bucket:
+            timeline = self._timeline
+            return [accounts[timeline[tid][0]].txns[timeline[tid][1]].txn
+                    for tid in timeline.irange(minimum=start_id, maximum=end_id,
+                                               inclusive=(False, True))]
+        found = sorted((tid, timeline[tid]) for timeline in self._timelines
+                       for tid in timeline.irange(minimum=start_id, maximum=end_id,
+                                                  inclusive=(False, True)))
+        return [accounts[sender].txns[seq].txn for _, (sender, seq) in found]
+
+    def timeline_range_buckets(self, ranges: tuple[tuple[int, int], ...]
+                               ) -> list[SignedTransaction]:
+        """The transactions still in each bucket's timeline range: `ranges` holds one (start,
+        end) pair per bucket, lowest bucket first (a batch `read_timeline_buckets` read: the
+        cursors before and after); the highest bucket first, each `start < id <= end` in id
+        order."""
+        timelines = self._timelines
+        if not isinstance(ranges, tuple) or len(ranges) != len(timelines) or not all(
+                isinstance(r, tuple) and len(r) == 2 for r in ranges):
+            raise ValueError(bucket_ranges_error(len(timelines), ranges))
+        accounts = self._accounts
+        batch: list[SignedTransaction] = []
+        for b in range(len(timelines) - 1, -1, -1):
+            timeline = timelines[b]
+            start_id, end_id = ranges[b]
+            for tid in timeline.irange(minimum=start_id, maximum=end_id,
+                                       inclusive=(False, True)):
+                sender, seq = timeline[tid]
+                batch.append(accounts[sender].txns[seq].txn)
+        return batch
 
     # ------------------------------------------------------------------ garbage collection
     def gc_by_system_ttl(self, limit: int | None = None) -> int:
@@ -370,7 +444,7 @@ class CoreMempool(PoolIndexes):
         return len(self._priority)
 
     def timeline_size(self) -> int:
-        return len(self._timeline)
+        return sum(map(len, self._timelines))
 
     def last_timeline_id(self) -> int:
         """The highest timeline id ever assigned (0 before the first)."""

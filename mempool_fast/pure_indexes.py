@@ -4,7 +4,8 @@ the admission, consensus and GC rules on top).
   accounts      sender -> _Account (its transactions by sequence number, gas total)
   priority      ready transactions, best first: gas price high->low, system expiry
                 early->late, address high->low, sequence number low->high
-  timeline      timeline id -> pointer of READY (broadcastable) transactions
+  timeline      timeline id -> pointer of READY (broadcastable) transactions; one per
+                broadcast bucket (`broadcast_buckets`), sharing one id counter
   parking lot   pointers of transactions waiting for a missing predecessor
   system TTL    (system expiry, insertion number, sender, seq)
   expiration    (client expiration time, insertion number, sender, seq)
@@ -19,6 +20,7 @@ The ordered ones on sortedcontainers: O(log n) per insert or removal in every in
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import OrderedDict
 from typing import Any
 
@@ -83,12 +85,17 @@ class PoolIndexes:
 
     def __init__(self, capacity: int, capacity_per_user: int, removal_feed: bool, *,
                  ready_age: bool = False, tails: bool = False,
-                 protect_local: bool = True) -> None:
+                 protect_local: bool = True, buckets: tuple[int, ...] = (0,)) -> None:
         self._capacity = capacity
         self._capacity_per_user = capacity_per_user
         self._accounts: dict[bytes, _Account] = {}
         self._priority: SortedList[PrioKey] = SortedList()
-        self._timeline: SortedDict[int, Pointer] = SortedDict()
+        #: each broadcast bucket's timeline, lowest bucket first; `_timeline` is the first
+        #: (with one bucket, the only one: the single-bucket paths use it directly)
+        self._timelines: list[SortedDict[int, Pointer]] = [SortedDict() for _ in buckets]
+        self._timeline = self._timelines[0]
+        self._bounds = buckets
+        self._single_bucket = len(buckets) == 1
         self._next_timeline_id = 1
         self._parking: SortedSet[Pointer] = SortedSet()
         self._system_ttl: SortedList[TtlKey] = SortedList()
@@ -198,7 +205,7 @@ class PoolIndexes:
                 if entry.state is _NOT_READY:
                     entry.state = _READY
                     entry.timeline_id = self._next_timeline_id
-                    self._timeline[entry.timeline_id] = (entry.sender, seq)
+                    self._timeline_of(entry)[entry.timeline_id] = (entry.sender, seq)
                     self._next_timeline_id += 1
             seq += 1
             entry = txns.get(seq)
@@ -211,7 +218,7 @@ class PoolIndexes:
                 self._ready_age.remove((entry.expiry, entry.order))
             self._parking.add((entry.sender, entry.seq))
         if entry.state is _READY:
-            del self._timeline[entry.timeline_id]
+            del self._timeline_of(entry)[entry.timeline_id]
             entry.state = _NOT_READY
             entry.timeline_id = 0
 
@@ -236,7 +243,7 @@ class PoolIndexes:
         else:
             self._parking.remove((sender, seq))
         if entry.state is _READY:
-            del self._timeline[entry.timeline_id]
+            del self._timeline_of(entry)[entry.timeline_id]
         self._system_ttl.remove((entry.expiry, entry.order, sender, seq))
         self._expiration.remove((entry.txn.expiration_time, entry.order, sender, seq))
         del self._by_hash[entry.txn.hash]
@@ -244,6 +251,13 @@ class PoolIndexes:
         self._size_bytes -= entry.wire_size + ENTRY_OVERHEAD_BYTES
         if not account.txns:
             del self._accounts[sender]
+
+    def _timeline_of(self, entry: _Entry) -> SortedDict[int, Pointer]:
+        """The timeline of the entry's broadcast bucket: the last whose lower bound its gas
+        price reaches. O(1) with one bucket, O(log buckets) otherwise."""
+        if self._single_bucket:
+            return self._timeline
+        return self._timelines[bisect_right(self._bounds, -entry.pkey[0]) - 1]
 
     def _evictable(self, entry: _Entry) -> bool:
         """Whether lowest_price eviction may take `entry` when it is its account's tail: any,
@@ -289,8 +303,14 @@ class PoolIndexes:
             assert list(self._ready_age) == sorted(
                 (e.expiry, e.order) for a in self._accounts.values() for e in a.txns.values()
                 if e.ready), "ready-age index out of date"
-        assert dict(self._timeline) == in_timeline
-        ids = list(self._timeline.keys())
-        assert all(a < b for a, b in zip(ids, ids[1:]))
+        merged: dict[int, Pointer] = {}
+        for timeline in self._timelines:
+            merged.update(timeline)
+            for sender, seq in timeline.values():
+                assert self._timeline_of(self._accounts[sender].txns[seq]) is timeline, \
+                    "transaction in another bucket's timeline"
+        assert merged == in_timeline
+        assert sum(map(len, self._timelines)) == len(in_timeline), "an id in two buckets"
+        ids = sorted(merged)
         assert not ids or ids[-1] < self._next_timeline_id
         assert len(self._seq_cache) <= self._capacity

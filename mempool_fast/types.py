@@ -12,7 +12,7 @@ __all__ = [
     "MempoolAddTransactionStatusCode", "MempoolAddTransactionStatus", "RemovalReason", "Code",
     "STATUS_VALID", "insufficient_balance", "invalid_seq_number", "invalid_update",
     "replacement_price_needed", "replacement_underpriced", "mempool_is_full_bytes",
-    "ENTRY_OVERHEAD_BYTES", "check_max_bytes",
+    "ENTRY_OVERHEAD_BYTES", "check_max_bytes", "bucket_cursors_error", "bucket_ranges_error",
     "mempool_is_full", "too_many_transactions", "transaction_expired",
 ]
 
@@ -100,6 +100,18 @@ def check_max_bytes(max_bytes: object) -> int | None:
     if max_bytes < 0:
         raise ValueError(f"max_bytes must be at least 0, got {max_bytes}")
     return max_bytes
+
+
+def bucket_cursors_error(buckets: int, cursors: object) -> str:
+    """The ValueError message of `read_timeline_buckets` for cursors of the wrong shape."""
+    return (f"cursors must be a tuple of {buckets} timeline ids (one per broadcast bucket, "
+            f"lowest first), got {cursors!r}")
+
+
+def bucket_ranges_error(buckets: int, ranges: object) -> str:
+    """The ValueError message of `timeline_range_buckets` for ranges of the wrong shape."""
+    return (f"ranges must be a tuple of {buckets} (start, end) tuples (one per broadcast "
+            f"bucket, lowest first), got {ranges!r}")
 
 
 def insufficient_balance(balance: int) -> MempoolAddTransactionStatus:

@@ -47,6 +47,8 @@ def policies(draw) -> dict:
             ((0, 0), (0, 0), (10_000, 30_000), (45_000, 100_000), (1, 200_000)))))),
         eviction_policy=draw(st.sampled_from(("parked", "lowest_price"))),
         protect_local_transactions=draw(st.booleans()),
+        # prices here are 0..4: one bucket, two, three, or a top bucket of price 4 only
+        broadcast_buckets=draw(st.sampled_from(((0,), (0,), (0, 2), (0, 1, 3), (0, 4)))),
     )
 
 
@@ -245,6 +247,24 @@ class Differential(RuleBasedStateMachine):
         same_txns(ta, tb)
         assert la == lb and type(la) is type(lb)
 
+    @rule(data=st.data(), count=st.integers(-1, 8))
+    def read_timeline_buckets(self, data, count):
+        buckets = len(self.py.config.broadcast_buckets)
+        top = self.py.last_timeline_id()
+        cursors = tuple(data.draw(st.integers(-1, top + 1)) for _ in range(buckets))
+        (ta, ca), (tb, cb) = self.both("read_timeline_buckets", cursors, count)
+        same_txns(ta, tb)
+        assert ca == cb and len(ca) == buckets
+        assert len(ta) <= max(count, 0)
+
+    @rule(data=st.data())
+    def timeline_range_buckets(self, data):
+        buckets = len(self.py.config.broadcast_buckets)
+        top = self.py.last_timeline_id()
+        ranges = tuple((data.draw(st.integers(-1, top)), data.draw(st.integers(-1, top + 1)))
+                       for _ in range(buckets))
+        same_txns(*self.both("timeline_range_buckets", ranges))
+
     @rule(start=st.integers(-1, 30), width=st.integers(-1, 10))
     def timeline_range(self, start, width):
         same_txns(*self.both("timeline_range", start, start + width))
@@ -302,6 +322,11 @@ class Differential(RuleBasedStateMachine):
             assert py.timeline_state(*pointer) == cy.timeline_state(*pointer), pointer
         for address in ADDRESSES:
             assert py.sequence_number(address) == cy.sequence_number(address)
+        zeros = (0,) * len(py.config.broadcast_buckets)
+        (ta, ca), (tb, cb) = py.read_timeline_buckets(zeros, 1_000), \
+            cy.read_timeline_buckets(zeros, 1_000)
+        same_txns(ta, tb)
+        assert ca == cb and len(ta) == py.timeline_size()
         removed = py.drain_removed()
         same_removals(removed, cy.drain_removed())
         assert py.drain_removed() == [] and cy.drain_removed() == []

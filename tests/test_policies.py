@@ -607,3 +607,115 @@ def test_lowest_price_eviction_of_a_broadcast_transaction_leaves_the_timeline(ma
 def test_eviction_config_checked(fields, name):
     with pytest.raises(ConfigError, match=name):
         MempoolConfig(**fields)
+
+
+# ---------------------------------------------------------------- broadcast buckets
+def test_one_bucket_is_todays_timeline(make_core, accounts):
+    core = make_core()
+    assert core.config.broadcast_buckets == (0,)
+    txns = [accounts.txn(i, 0, gas_price=p) for i, p in enumerate((5, 500, 0))]
+    for txn in txns:
+        assert add(core, txn).code == Code.VALID
+    assert core.read_timeline(0, 10) == (txns, 3)
+    assert core.read_timeline_buckets((0,), 10) == (txns, (3,))
+    assert core.read_timeline_buckets((1,), 1) == (txns[1:2], (2,))
+    assert core.read_timeline_buckets((3,), 10) == ([], (3,))
+    assert core.timeline_range_buckets(((0, 2),)) == txns[:2]
+
+
+BUCKETS = (0, 10, 100)
+
+
+@pytest.fixture
+def bucketed(make_core, accounts):
+    """Buckets [0, 10), [10, 100), [100, ...): transactions at the bounds and between."""
+    core = make_core(broadcast_buckets=BUCKETS)
+    prices = (5, 50, 500, 10, 100, 0, 9, 99)  # ids 1..8
+    txns = [accounts.txn(i, 0, gas_price=p) for i, p in enumerate(prices)]
+    for txn in txns:
+        assert add(core, txn).code == Code.VALID
+    return core, txns
+
+
+def test_buckets_read_the_highest_first(bucketed):
+    core, t = bucketed
+    high, mid, low = [t[2], t[4]], [t[1], t[3], t[7]], [t[0], t[5], t[6]]
+    assert core.read_timeline_buckets((0, 0, 0), 100) == (high + mid + low, (7, 8, 5))
+    # count runs out in the middle bucket: the lowest keeps its cursor
+    assert core.read_timeline_buckets((0, 0, 0), 3) == (high + mid[:1], (0, 2, 5))
+    assert core.read_timeline_buckets((0, 2, 5), 3) == (mid[1:] + low[:1], (1, 8, 5))
+    assert core.read_timeline_buckets((1, 8, 5), 3) == (low[1:], (7, 8, 5))
+    assert core.read_timeline_buckets((7, 8, 5), 3) == ([], (7, 8, 5))
+    # read_timeline stays the merged timeline in id order; ids are global
+    assert core.read_timeline(0, 100) == (t, 8)
+    assert core.timeline_state(*t[4].pointer) == (READY, 5)
+    assert core.timeline_size() == 8 and core.last_timeline_id() == 8
+    core._check()
+
+
+def test_buckets_with_equal_and_extreme_prices(make_core, accounts):
+    top = 2**64 - 1
+    core = make_core(broadcast_buckets=(0, top))
+    same = [accounts.txn(i, 0, gas_price=7) for i in range(3)]
+    extremes = [accounts.txn(3, 0, gas_price=top), accounts.txn(4, 0, gas_price=top - 1),
+                accounts.txn(5, 0, gas_price=0)]
+    for txn in same + extremes:
+        assert add(core, txn, balance=2**70).code == Code.VALID
+    # equal prices keep their order in one bucket; only top itself reaches the top bucket
+    assert core.read_timeline_buckets((0, 0), 100) == (
+        [extremes[0]] + same + extremes[1:], (6, 4))
+    core._check()
+
+
+def test_buckets_follow_replacement_and_removals(bucketed, accounts, clock):
+    core, t = bucketed
+    # a replacement at a higher price moves to its new bucket with a new id
+    dearer = accounts.txn(0, 0, gas_price=150)
+    assert add(core, dearer).code == Code.VALID
+    assert core.timeline_state(*dearer.pointer) == (READY, 9)
+    assert core.read_timeline_buckets((0, 0, 0), 100)[0] == [t[2], t[4], dearer, t[1], t[3],
+                                                              t[7], t[5], t[6]]
+    # a resend reads the batch's ranges again: what left since drops out
+    ranges = ((0, 7), (0, 8), (0, 9))
+    core.remove_transaction(t[2].sender, 0, False)
+    core.remove_transaction(t[3].sender, 0, True)
+    assert core.timeline_range_buckets(ranges) == [t[4], dearer, t[1], t[7], t[5], t[6]]
+    assert core.timeline_range_buckets(((0, 0), (2, 2), (5, 9))) == [dearer]
+    assert core.timeline_range(0, 100) == [t[1], t[4], t[5], t[6], t[7], dearer]
+    clock.advance(10**6)
+    assert core.gc_by_system_ttl() == 6
+    assert core.read_timeline_buckets((0, 0, 0), 100) == ([], (0, 0, 0))
+    core._check()
+
+
+def test_gc_parks_and_returns_to_the_bucket(make_core, accounts):
+    core = make_core(broadcast_buckets=BUCKETS)
+    chain = [accounts.txn(0, 0, gas_price=500, expiration=1_000), accounts.txn(0, 1, gas_price=50)]
+    for txn in chain:
+        assert add(core, txn).code == Code.VALID
+    assert core.gc_by_expiration_time(2_000) == 1  # the gap parks the second
+    assert core.read_timeline_buckets((0, 0, 0), 10) == ([], (0, 0, 0))
+    refill = accounts.txn(0, 0, gas_price=5)
+    assert add(core, refill).code == Code.VALID
+    # the refill (id 3, bucket 0) promotes the parked one (id 4, bucket 1 again)
+    assert core.read_timeline_buckets((0, 0, 0), 10) == ([chain[1], refill], (3, 4, 0))
+
+
+@pytest.mark.parametrize("bad", [(0, 0), [0, 0, 0], (0,), None, 3])
+def test_bucket_cursors_must_be_one_per_bucket(bucketed, bad):
+    core, _ = bucketed
+    with pytest.raises(ValueError, match=r"cursors must be a tuple of 3 timeline ids"):
+        core.read_timeline_buckets(bad, 10)
+    with pytest.raises(ValueError, match=r"ranges must be a tuple of 3 \(start, end\)"):
+        core.timeline_range_buckets(bad)
+
+
+@pytest.mark.parametrize("value, need", [
+    ((), "a tuple of 1 to 64"), ((1, 5), "gas-price lower bounds starting at 0"), ((0, 5, 5), "strictly ascending"),
+    ((0, 2**64), "a tuple of 1 to 64"), ((0, 1.5), "a tuple of 1 to 64"),
+    (tuple(range(65)), "a tuple of 1 to 64"), ("0", "a tuple"),
+])
+def test_broadcast_buckets_config_checked(value, need):
+    with pytest.raises(ConfigError, match=f"broadcast_buckets must be {need}"):
+        MempoolConfig(broadcast_buckets=value)
+    assert MempoolConfig(broadcast_buckets=[0, 5]).broadcast_buckets == (0, 5)  # TOML arrays

@@ -6,7 +6,7 @@
 //   entry_pool.hpp     entries' memory
 //   seq_cache.hpp      the LRU cache of accounts' current sequence numbers
 //   gas.hpp            per-account gas totals and the balance check
-//   timeline.hpp       the broadcast timeline
+//   timeline.hpp       the broadcast timelines (one per broadcast bucket)
 //   ttl_indexes.hpp    system TTL and client expiration, for GC
 //   block_walk.hpp     get_block's walks
 //   hash_index.hpp     entries by transaction hash (get_by_hash)
@@ -35,7 +35,7 @@
 
 namespace mpf {
 
-class Core : public SeqCache, public Gas, public Timeline, public TtlIndexes,
+class Core : public SeqCache, public Gas, public Timelines, public TtlIndexes,
              public BlockWalk<Core> {
 public:
     uint64_t capacity;
@@ -274,6 +274,7 @@ public:
         e->expiry = expiry;
         e->order = next_order++;
         e->tl_idx = 0;
+        e->bucket = 0;
         e->mark_epoch = 0;
         e->mark = 0;
         e->state = state;

@@ -71,6 +71,7 @@ struct Entry {
     uint8_t ttl_late;      // in the out-of-order TTL set (inserted after the clock went back)
     uint8_t head;          // in the heads index (see core.hpp)
     uint8_t own_digest;    // its hash is the Cython SignedTransaction's inline one (hash_index.hpp)
+    uint8_t bucket;        // its broadcast bucket's timeline while READY (timeline.hpp)
     // the rest
     uint64_t gas_amount;
     uint64_t wire_size;    // bytes of its wire form (capacity_bytes, get_block's max_bytes)
