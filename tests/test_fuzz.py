@@ -40,7 +40,8 @@ from mempool_fast.status import (AccountStatus, DropReason, TransactionState,
                                  TransactionStatus)
 from mempool_fast import _impl
 from mempool_fast.shared.protocol import (
-    Ack, BroadcastRequest, Hello, decode, encode, encode_broadcast,
+    Ack, BroadcastRequest, BucketAck, BucketBroadcastRequest, Hello, decode, encode,
+    encode_broadcast, encode_bucket_broadcast,
 )
 from mempool_fast.network.base import EventKind
 from mempool_fast.network.inprocess import InProcessNetwork
@@ -110,6 +111,15 @@ def message_sample(data: bytes) -> Sample:
     if data[1] == 3:  # hello: incarnation, format length byte, format
         w = _Walk(data, 10, tags=(0, 1, 10))
         w.skip(1 + data[10])
+        return w.sample()
+    if data[1] in (4, 5):  # bucketed: range count byte, ranges, then as the plain ones
+        w = _Walk(data, 3 + 16 * data[2], tags=(0, 1, 2))
+        if data[1] == 5:  # the incarnation, then the flags byte
+            w.skip(8)
+            w.tags.append(w.pos)
+            w.skip(1)
+        else:
+            w.blobs_of_txns()
         return w.sample()
     w = _Walk(data, 18, tags=(0, 1))
     if data[1] == 2:  # ack: the incarnation, then the flags byte
@@ -203,7 +213,9 @@ def _samples() -> tuple[list[SignedTransaction], dict[str, list[Sample]]]:
         "message": [message_sample(m) for m in (
             encode_broadcast(0, 4, txns), encode_broadcast(7, 9, txns[:1]),
             encode(BroadcastRequest(1, 2, ())), encode(Ack(1, 2, True, False)),
-            encode(Ack(3, 9, False, True, 77)), encode(Hello(5, "mempool_fast")))],
+            encode(Ack(3, 9, False, True, 77)), encode(Hello(5, "mempool_fast")),
+            encode_bucket_broadcast((0, 4, 2, 2, 7, 9), txns[:2]),
+            encode(BucketAck((1, 2, 5, 5), True, False, 3)))],
         "request": [request_sample(r) for r in (
             rpc.encode_request(rpc.Op.SUBMIT, 1, txns),
             rpc.encode_request(rpc.Op.STATUS, 2, ptrs),
@@ -345,8 +357,13 @@ def check_message(data: bytes) -> None:
     if isinstance(message, Hello):
         assert 0 <= message.incarnation <= U64_MAX and message.format.isidentifier()
         return
-    assert message.batch_start < message.batch_end <= U64_MAX
-    if isinstance(message, BroadcastRequest):
+    if isinstance(message, (BucketAck, BucketBroadcastRequest)):
+        pairs = list(zip(message.ranges[::2], message.ranges[1::2]))
+        assert 1 <= len(pairs) <= 64 and all(a <= b <= U64_MAX for a, b in pairs)
+        assert any(a < b for a, b in pairs)
+    else:
+        assert message.batch_start < message.batch_end <= U64_MAX
+    if isinstance(message, (BroadcastRequest, BucketBroadcastRequest)):
         good, bad = message.transactions()  # never raises: malformed ones are counted
         assert len(good) + bad == len(message.txns)
         wires = set(message.txns)
@@ -386,7 +403,7 @@ MUST_REACH = {
     "txn": {"shorter than the minimum", "payload length"},
     "message": {"unsupported message version", "unknown message type", "ack is",
                 "unknown ack flags", "empty batch range", "exceeds what", "runs past",
-                "trailing bytes", "shorter than its header"},
+                "trailing bytes", "shorter than its header", "bucket ranges"},
     "request": {"shorter than its", "protocol version", "unknown op", "truncated",
                 "count", "blob of", "transaction", "trailing bytes", "block_time",
                 "unknown key kind"},
@@ -528,7 +545,7 @@ class Ledger:
         except MalformedMessage:
             self.malformed_messages += 1
             return
-        if isinstance(message, Ack):
+        if isinstance(message, (Ack, BucketAck)):
             self.acks += 1
             return
         good, bad = message.transactions()
@@ -574,7 +591,9 @@ def hostile_stream(seed: int, n: int, accounts) -> Ledger:
     foreign = [accounts.txn(FOREIGN, s, payload=bytes([s]) * s) for s in range(4)]
     bases = [message_sample(encode_broadcast(0, 4, foreign)),
              message_sample(encode_broadcast(5, 6, foreign[:1])),
-             message_sample(encode(Ack(1, 5, False, False)))]
+             message_sample(encode(Ack(1, 5, False, False))),
+             message_sample(encode_bucket_broadcast((0, 4, 5, 5), foreign)),
+             message_sample(encode(BucketAck((1, 5, 0, 2), False, True)))]
     foreign_samples = [txn_sample(t.to_bytes()) for t in foreign]
     ledger = Ledger()
     next_admit = 0
@@ -752,7 +771,8 @@ def run_inbound_fuzz_threaded(core_cls, clock, accounts, seed: int, n: int) -> L
     with node:
         for data in ledger.messages:
             try:
-                is_broadcast = isinstance(decode(data), BroadcastRequest)
+                is_broadcast = isinstance(decode(data), (BroadcastRequest,
+                                                         BucketBroadcastRequest))
             except MalformedMessage:
                 is_broadcast = False
             while outstanding >= WINDOW:

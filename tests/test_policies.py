@@ -719,3 +719,181 @@ def test_broadcast_buckets_config_checked(value, need):
     with pytest.raises(ConfigError, match=f"broadcast_buckets must be {need}"):
         MempoolConfig(broadcast_buckets=value)
     assert MempoolConfig(broadcast_buckets=[0, 5]).broadcast_buckets == (0, 5)  # TOML arrays
+
+
+# ---------------------------------------------------------------- broadcast buckets: the peers
+def _shared(core_cls, clock, accounts, configs, **kw):
+    from test_shared import Cluster
+
+    return Cluster(core_cls, clock, accounts, names=tuple(configs), configs=configs,
+                   funded=range(40), **kw)
+
+
+def _bucket_config(**fields):
+    from test_shared import manual_config
+
+    return manual_config(**fields)
+
+
+@pytest.mark.parametrize("buckets", [(0,), (0, 100)])
+def test_high_fees_reach_peers_first_under_a_backlog(core_cls, clock, accounts, buckets):
+    """30 low-fee transactions wait, then 5 high-fee ones arrive: with buckets on, the first
+    batch a peer gets is the high-fee one (the highest bucket is read first); with one bucket
+    it is the oldest low-fee ones. The receiver runs the default config (one bucket): it only
+    echoes the ranges."""
+    from conftest import wait_until
+
+    sender = _bucket_config(broadcast_buckets=buckets, shared_mempool_batch_size=5)
+    c = _shared(core_cls, clock, accounts, {"a": sender, "b": _bucket_config()})
+    try:
+        low = [accounts.txn(i, 0, gas_price=1) for i in range(30)]
+        high = [accounts.txn(30 + i, 0, gas_price=500) for i in range(5)]
+        assert all(s.code == Code.VALID for s in c["a"].submit_transactions(low + high))
+        first = high if buckets != (0,) else low[:5]
+        c["a"].sync_with_peers()  # one batch of 5
+        assert wait_until(lambda: len(c["b"].mempool) == 5)
+        assert sorted(ptrs(c["b"].get_block(100))) == sorted(ptrs(first))
+        assert wait_until(lambda: c["a"].in_flight("b") == [])  # acknowledged
+        for _ in range(6):  # the backlog drains: everything arrives, the low fees in order
+            c["a"].sync_with_peers()
+        assert wait_until(lambda: len(c["b"].mempool) == 35)
+        state = c["a"].peers()["b"]
+        if buckets == (0,):
+            assert state.cursors is None and state.timeline_id == 35
+        else:
+            assert state.cursors == (30, 35) and state.timeline_id == 35
+            assert c["a"].inspect()["peers"]["b"]["cursors"] == [30, 35]
+    finally:
+        c.stop()
+
+
+def test_bucketed_batches_are_named_by_their_ranges_and_resent(core_cls, clock, accounts):
+    """A bucket node's batch is a BUCKET broadcast named by its per-bucket ranges; unacked it
+    is resent after the ack timeout re-reading those ranges (committed ones drop out); the
+    peer's BUCKET ack of the same ranges clears it."""
+    from conftest import wait_until
+    from mempool_fast.network.base import EventKind
+    from mempool_fast.shared.protocol import (BucketAck, BucketBroadcastRequest, Hello,
+                                              decode, encode)
+
+    cfg = _bucket_config(broadcast_buckets=(0, 10, 100), shared_mempool_batch_size=10)
+    c = _shared(core_cls, clock, accounts, {"a": cfg}, connect=False)
+    try:
+        raw = c.hub.endpoint("raw")
+        c.hub.connect("a", "raw")
+        c.wait_peers("a", {"raw"})
+        txns = [accounts.txn(0, 0, gas_price=5), accounts.txn(1, 0, gas_price=50),
+                accounts.txn(2, 0, gas_price=500), accounts.txn(3, 0, gas_price=7)]
+        assert all(s.code == Code.VALID for s in c["a"].submit_transactions(txns))
+
+        def next_batch():
+            while True:
+                event = raw.recv(timeout=5)
+                assert event is not None
+                if event.kind is EventKind.MESSAGE:
+                    message = decode(event.data)
+                    if not isinstance(message, Hello):
+                        return message
+
+        c["a"].sync_with_peers()
+        batch = next_batch()
+        assert isinstance(batch, BucketBroadcastRequest)
+        assert batch.ranges == (0, 4, 0, 2, 0, 3)  # bucket 0: ids 1, 4; 1: id 2; 2: id 3
+        assert [t.pointer for t in batch.transactions()[0]] == ptrs([txns[2], txns[1], txns[0],
+                                                                    txns[3]])
+        assert c["a"].in_flight("raw") == [batch.ranges]
+        c["a"].commit_transactions([txns[1].pointer], block_time=0)
+        clock.advance(cfg.shared_mempool_ack_timeout_ms / 1000)
+        c["a"].sync_with_peers()
+        again = next_batch()
+        assert again.ranges == batch.ranges
+        assert [t.pointer for t in again.transactions()[0]] == ptrs([txns[2], txns[0], txns[3]])
+        assert raw.send("a", encode(BucketAck(batch.ranges, incarnation=7)))
+        assert wait_until(lambda: c["a"].in_flight("raw") == [])
+        assert c["a"].counters()["stale_acks"] == 0
+    finally:
+        c.stop()
+
+
+def test_a_peer_acks_a_bucketed_batch_with_its_ranges(core_cls, clock, accounts):
+    from mempool_fast.shared.protocol import BucketAck, BucketBroadcastRequest
+
+    c = _shared(core_cls, clock, accounts, {"b": _bucket_config()}, connect=False)
+    try:
+        txn = accounts.txn(0, 0)
+        ack = c["b"].process_broadcast("x", BucketBroadcastRequest((3, 3, 0, 9),
+                                                                   (txn.to_bytes(),)))
+        assert isinstance(ack, BucketAck) and ack.ranges == (3, 3, 0, 9)
+        assert not ack.retry and ack.incarnation == c["b"].incarnation
+        assert c["b"].mempool.get(*txn.pointer) == txn
+    finally:
+        c.stop()
+
+
+def test_a_restarted_peer_starts_every_bucket_over():
+    from mempool_fast.shared.peers import PeerBook
+
+    book = PeerBook(ack_timeout_s=1, backoff_interval_s=1, max_in_flight=4, buckets=3)
+    book.new_peer("p")
+    assert book.cursor_for_new_batch("p") == (0, 0, 0)
+    assert book.sent("p", (0, 0, 0), (0, 5, 7), now=0.0)
+    assert not book.sent("p", (0, 0, 0), (0, 9, 9), now=0.0)  # the cursor moved: not sent
+    assert book.in_flight("p") == [(0, 0, 0, 5, 0, 7)]
+    assert book.snapshot()["p"].cursors == (0, 5, 7)
+    assert book.observe_incarnation("p", 1) is False
+    assert book.observe_incarnation("p", 2) is True  # restarted
+    assert book.cursor_for_new_batch("p") == (0, 0, 0) and book.in_flight("p") == []
+
+
+def test_bucketed_messages_round_trip():
+    from mempool_fast.shared.protocol import (MSG_ACK_BUCKETS, MSG_BROADCAST_BUCKETS, VERSION,
+                                              BucketAck, BucketBroadcastRequest, decode, encode)
+
+    for value, kind in ((BucketBroadcastRequest((0, 4, 0, 2, 0, 3), (b"ab", b"")),
+                         MSG_BROADCAST_BUCKETS),
+                        (BucketBroadcastRequest((2**64 - 2, 2**64 - 1), ()),
+                         MSG_BROADCAST_BUCKETS),
+                        (BucketAck((0, 1) * 64, True, True, 2**64 - 1), MSG_ACK_BUCKETS)):
+        data = encode(value)
+        assert data[:2] == bytes([VERSION, kind])
+        assert decode(data) == value
+    with pytest.raises(ValueError, match="every range is empty"):
+        BucketAck((3, 3))
+    with pytest.raises(ValueError, match="1 to 64"):
+        BucketAck((0, 1) * 65)
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"\x02\x04", "no range count"),
+    (b"\x02\x04\x00", "0 bucket ranges"),
+    (b"\x02\x05\x41" + bytes(65 * 16), "65 bucket ranges"),
+    (b"\x02\x04\x01" + bytes(8), "need 19 bytes"),
+    (b"\x02\x04\x01" + bytes(16) + bytes(4), "every range is empty"),
+    (b"\x02\x04\x01" + (5).to_bytes(8, "little") + (4).to_bytes(8, "little") + bytes(4),
+     "ends before it starts"),
+    (b"\x02\x04\x01" + bytes(8) + (1).to_bytes(8, "little"), "before its transaction count"),
+    (b"\x02\x04\x01" + bytes(8) + (1).to_bytes(8, "little") + bytes(4) + b"x", "trailing"),
+    (b"\x02\x05\x01" + bytes(8) + (1).to_bytes(8, "little") + bytes(8), "expected 28"),
+    (b"\x02\x05\x01" + bytes(8) + (1).to_bytes(8, "little") + bytes(8) + b"\x04", "flags"),
+])
+def test_malformed_bucketed_messages(data, reason):
+    from mempool_fast.errors import MalformedMessage
+    from mempool_fast.shared.protocol import decode
+
+    with pytest.raises(MalformedMessage, match=reason):
+        decode(data)
+
+
+def test_single_bucket_messages_are_unchanged(accounts):
+    """The default config sends exactly the version-2 BROADCAST and ACK it always did."""
+    from mempool_fast.shared.protocol import Ack, encode, encode_broadcast
+
+    txn = accounts.txn(0, 0)
+    wire = txn.to_bytes()
+    assert encode_broadcast(0, 1, [txn]) == (bytes([2, 1]) + (0).to_bytes(8, "little")
+                                             + (1).to_bytes(8, "little")
+                                             + (1).to_bytes(4, "little")
+                                             + len(wire).to_bytes(4, "little") + wire)
+    assert encode(Ack(0, 1, True, False, 5)) == (bytes([2, 2]) + (0).to_bytes(8, "little")
+                                                 + (1).to_bytes(8, "little")
+                                                 + (5).to_bytes(8, "little") + b"\x01")

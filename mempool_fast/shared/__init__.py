@@ -57,8 +57,8 @@ from .inbound import NetworkReader
 from .notifications import Notifier, SharedMempoolNotification
 from .outbound import Broadcaster
 from .peer_messages import PeerMessages
-from .peers import PeerBook, PeerSyncState
-from .protocol import Ack, BroadcastRequest
+from .peers import BatchId, PeerBook, PeerSyncState
+from .protocol import Ack, BroadcastRequest, BucketAck, BucketBroadcastRequest
 from .status_history import HistoryEntry, OrderedIntake, StatusHistory, replacements
 from .tracking import StageTracker
 from .watch import TransactionWatch, WatchHub
@@ -144,7 +144,8 @@ class SharedMempool:
         self._notifier = Notifier()
         self._peers = PeerBook(ack_timeout_s=config.shared_mempool_ack_timeout_ms / 1000.0,
                                backoff_interval_s=config.shared_mempool_backoff_interval_ms
-                               / 1000.0, max_in_flight=config.max_broadcasts_per_peer)
+                               / 1000.0, max_in_flight=config.max_broadcasts_per_peer,
+                               buckets=len(config.broadcast_buckets))
         self._admission = Admission(config, validator, storage, self._core, self.metrics, clock)
         self._broadcaster = Broadcaster(config, self._core, self._peers, self._send,
                                         self.metrics, self._tracker, clock,
@@ -349,8 +350,9 @@ class SharedMempool:
         """A snapshot of every known peer's cursor and liveness."""
         return self._peers.snapshot()
 
-    def in_flight(self, peer_id: str) -> list[tuple[int, int]]:
-        """The unacknowledged batch ranges of a peer, oldest first."""
+    def in_flight(self, peer_id: str) -> list[BatchId]:
+        """The unacknowledged batch ranges of a peer, oldest first: (start, end), or with
+        several broadcast buckets the per-bucket ranges flattened (start_0, end_0, ...)."""
         return self._peers.in_flight(peer_id)
 
     def sync_with_peers(self) -> None:
@@ -389,7 +391,8 @@ class SharedMempool:
         # the pool's keys are peer ids: the reader submits each batch under its sender
         return cast("dict[str, tuple[int, int]]", self._inbound.load())
 
-    def process_broadcast(self, peer_id: str, message: BroadcastRequest) -> Ack:
+    def process_broadcast(self, peer_id: str,
+                          message: BroadcastRequest | BucketBroadcastRequest) -> Ack | BucketAck:
         """Admit a peer's batch as NON_QUALIFIED, ack it, notify NEW_TRANSACTIONS."""
         return self._messages.process_broadcast(peer_id, message)
 

@@ -7,18 +7,24 @@ then send new batches from its cursor while it has room in flight. Rounds run on
 same cursor. The core lock is held only to read the timeline, the peer book's lock only to
 update it, and neither while sending. `on_broadcast(peer, txns, now)`, when given, hears of
 every batch a send accepted (the watches' broadcast events), after the send.
+
+With several broadcast buckets (`MempoolConfig.broadcast_buckets`) each peer's cursor is one
+timeline id per bucket: a new batch is `read_timeline_buckets(cursors, batch size)`, the
+highest bucket first, so under a backlog high fees reach every peer first; it is named by its
+per-bucket ranges (`peers.make_batch_id`) and sent as a BUCKET broadcast; a resend re-reads
+those ranges (`timeline_range_buckets`). With one bucket, the default, nothing changes.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from ..config import MempoolConfig
 from ..metrics import MempoolMetrics
 from .guarded_core import GuardedCore
-from .peers import PeerBook
-from .protocol import encode_broadcast
+from .peers import BatchId, Cursor, PeerBook, make_batch_id
+from .protocol import encode_broadcast, encode_bucket_broadcast
 from .tracking import StageTracker
 
 __all__ = ["Broadcaster"]
@@ -30,6 +36,20 @@ def _timeline_range(core, start: int, end: int):
 
 def _read_timeline(core, cursor: int, count: int):
     return core.read_timeline(cursor, count)
+
+
+def _read_timeline_buckets(core: Any, cursors: tuple[int, ...],
+                           count: int) -> tuple[list[Any], tuple[int, ...]]:
+    return core.read_timeline_buckets(cursors, count)  # type: ignore[no-any-return]
+
+
+def _timeline_range_buckets(core: Any, ranges: tuple[tuple[int, int], ...]) -> list[Any]:
+    return core.timeline_range_buckets(ranges)  # type: ignore[no-any-return]
+
+
+def _pairs(batch_id: BatchId) -> tuple[tuple[int, int], ...]:
+    """A bucketed batch id (start_0, end_0, start_1, end_1, ...) as (start, end) pairs."""
+    return tuple((batch_id[i], batch_id[i + 1]) for i in range(0, len(batch_id), 2))
 
 
 class Broadcaster:
@@ -54,8 +74,8 @@ class Broadcaster:
         """One outbound round over every live peer that is due."""
         with self._round_lock:
             now = self._clock()
-            ranges: dict[tuple[int, int], tuple[list, bytes]] = {}
-            reads: dict[int, tuple[list, int, bytes]] = {}
+            ranges: dict[BatchId, tuple[list, bytes]] = {}
+            reads: dict[Cursor, tuple[list, Cursor, bytes]] = {}
             for pid in self._peers.due(now):
                 self._resend(pid, now, ranges)
                 self._send_new(pid, now, reads)
@@ -65,9 +85,13 @@ class Broadcaster:
         for bid, retry in self._peers.due_resends(pid, now):
             cached = ranges.get(bid)
             if cached is None:
-                txns = self._core.read(_timeline_range, bid[0], bid[1])
-                cached = ranges[bid] = (txns, encode_broadcast(bid[0], bid[1], txns)
-                                        if txns else b"")
+                if len(bid) == 2:  # one bucket: (start, end)
+                    txns = self._core.read(_timeline_range, bid[0], bid[1])
+                    data = encode_broadcast(bid[0], bid[1], txns) if txns else b""
+                else:
+                    txns = self._core.read(_timeline_range_buckets, _pairs(bid))
+                    data = encode_bucket_broadcast(bid, txns) if txns else b""
+                cached = ranges[bid] = (txns, data)
             txns, data = cached
             if not self._peers.resent(pid, bid, now, empty=not txns):
                 continue
@@ -82,9 +106,15 @@ class Broadcaster:
                 return
             cached = reads.get(cursor)
             if cached is None:
-                txns, last = self._core.read(_read_timeline, cursor, self._batch_size)
-                cached = reads[cursor] = (txns, last, encode_broadcast(cursor, last, txns)
-                                          if txns else b"")
+                if isinstance(cursor, int):
+                    txns, last = self._core.read(_read_timeline, cursor, self._batch_size)
+                    data = encode_broadcast(cursor, last, txns) if txns else b""
+                else:
+                    txns, last = self._core.read(_read_timeline_buckets, cursor,
+                                                 self._batch_size)
+                    data = encode_bucket_broadcast(make_batch_id(cursor, last), txns) \
+                        if txns else b""
+                cached = reads[cursor] = (txns, last, data)
             txns, last, data = cached
             if not txns or not self._peers.sent(pid, cursor, last, now):
                 return

@@ -15,7 +15,11 @@ from .admission import Admission
 from .guarded_core import GuardedCore
 from .notifications import Notifier, SharedMempoolNotification
 from .peers import PeerBook
-from .protocol import Ack, BroadcastRequest, Hello, decode, encode
+from .protocol import (Ack, BroadcastRequest, BucketAck, BucketBroadcastRequest, Hello, decode,
+                       encode)
+
+#: A peer's batch: one timeline range, or (from a node with broadcast buckets) one per bucket.
+PeerBatch = BroadcastRequest | BucketBroadcastRequest
 
 __all__ = ["PeerMessages"]
 
@@ -54,7 +58,7 @@ class PeerMessages:
         self._stopping = stopping
 
     def on_event(self, event: NetworkEvent,
-                 on_broadcast: Callable[[str, BroadcastRequest], object]) -> None:
+                 on_broadcast: Callable[[str, PeerBatch], object]) -> None:
         """Handle one event; a peer's batch goes to `on_broadcast(peer_id, message)` (the
         inbound pool when the node runs, `process_broadcast` inline under pump())."""
         kind, peer_id = event.kind, event.peer_id
@@ -76,7 +80,7 @@ class PeerMessages:
             log.debug("malformed message from %s dropped: %s", peer_id, exc)
             self._metrics.malformed_messages.inc()
             return
-        if isinstance(message, Ack):
+        if isinstance(message, (Ack, BucketAck)):
             self._observe_incarnation(peer_id, message.incarnation)
             self._on_ack(peer_id, message)
         elif isinstance(message, Hello):
@@ -90,7 +94,7 @@ class PeerMessages:
             log.info("%s: peer %s restarted (incarnation %016x): broadcasting to it from the "
                      "start", self._name, peer_id, incarnation)
 
-    def enqueue(self, peer_id: str, message: BroadcastRequest) -> None:
+    def enqueue(self, peer_id: str, message: PeerBatch) -> None:
         """Hand a peer's batch to the inbound pool (dropped, unacknowledged, over its share)."""
         if self._stopping():
             return
@@ -98,7 +102,7 @@ class PeerMessages:
             log.debug("inbound batch from %s dropped: peer over its inbound share", peer_id)
             self._metrics.inbound_dropped.labels(reason="peer_share").inc()
 
-    def inbound_job(self, peer_id: str, message: BroadcastRequest) -> None:
+    def inbound_job(self, peer_id: str, message: PeerBatch) -> None:
         """An inbound pool job: one peer batch."""
         self._metrics.inbound_in_flight.inc()
         try:
@@ -106,7 +110,7 @@ class PeerMessages:
         finally:
             self._metrics.inbound_in_flight.dec()
 
-    def process_broadcast(self, peer_id: str, message: BroadcastRequest) -> Ack:
+    def process_broadcast(self, peer_id: str, message: PeerBatch) -> Ack | BucketAck:
         """Admit a peer's batch as NON_QUALIFIED, ack it, notify NEW_TRANSACTIONS."""
         started = self._clock()
         metrics = self._metrics
@@ -119,14 +123,18 @@ class PeerMessages:
             if txns else []
         retry = any(s.code == _FULL for s in statuses)
         backoff = not self._core.read(_health_check)
-        ack = Ack(message.batch_start, message.batch_end, retry, backoff, self._incarnation)
+        ack: Ack | BucketAck
+        if isinstance(message, BucketBroadcastRequest):  # its ranges are echoed
+            ack = BucketAck(message.ranges, retry, backoff, self._incarnation)
+        else:
+            ack = Ack(message.batch_start, message.batch_end, retry, backoff, self._incarnation)
         metrics.acks_sent.labels(retry=str(retry), backoff=str(backoff)).inc()
         self._send(peer_id, encode(ack))
         metrics.observe("inbound_batch", self._clock() - started)
         self._notifier.notify(SharedMempoolNotification.NEW_TRANSACTIONS)
         return ack
 
-    def _on_ack(self, peer_id: str, ack: Ack) -> None:
+    def _on_ack(self, peer_id: str, ack: Ack | BucketAck) -> None:
         outcome = self._peers.on_ack(peer_id, ack.batch_id, ack.retry, ack.backoff,
                                      self._clock())
         self._metrics.acks_received.labels(retry=str(ack.retry),

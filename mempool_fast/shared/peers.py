@@ -1,7 +1,10 @@
 """The peer book: every known peer's broadcast cursor, liveness, incarnation, unacknowledged
 batches and backoff. It owns its lock; nothing else is done while holding it.
 
-A batch is named by its timeline range (start, end]. The cursor advances when a batch is sent;
+A batch is named by its timeline range (start, end]; with several broadcast buckets a peer has
+one cursor per bucket (a tuple, lowest bucket first) and a batch is named by its per-bucket
+ranges, flattened: (start_0, end_0, start_1, end_1, ...), an empty range where start == end.
+The cursor advances when a batch is sent;
 an unacknowledged batch is resent on `retry` or after the ack timeout; a peer that asked for
 backoff is served only every backoff interval. A peer's incarnation changes when it restarts:
 then it lost what it was sent, so its cursor goes back to 0 and its batches are forgotten (a
@@ -12,8 +15,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["PeerBook", "PeerSyncState", "AckOutcome"]
+__all__ = ["PeerBook", "PeerSyncState", "AckOutcome", "Cursor", "BatchId", "make_batch_id"]
+
+#: A peer's broadcast cursor: the last timeline id sent, or one per broadcast bucket.
+Cursor = int | tuple[int, ...]
+#: An unacknowledged batch: (start, end), or the per-bucket ranges flattened (see above).
+BatchId = tuple[int, ...]
 
 #: Incarnations of a peer remembered as retired, so a late message of one is not a restart.
 _RETIRED_KEPT = 4
@@ -21,10 +30,27 @@ _RETIRED_KEPT = 4
 
 @dataclass(frozen=True, slots=True)
 class PeerSyncState:
-    """A peer's broadcast cursor (last timeline id sent) and whether it is connected."""
+    """A peer's broadcast cursor (last timeline id sent: with several broadcast buckets the
+    highest of its per-bucket cursors, which are `cursors`) and whether it is connected."""
 
     timeline_id: int
     is_alive: bool
+    #: One cursor per broadcast bucket, lowest first; None with one bucket (`timeline_id`).
+    cursors: tuple[int, ...] | None = None
+
+
+def make_batch_id(cursor: Cursor, last: Cursor) -> BatchId:
+    """The id of the batch read from `cursor` up to `last`: (cursor, last), or with one cursor
+    per bucket their (before, after) pairs flattened."""
+    if isinstance(cursor, int):
+        assert isinstance(last, int)
+        return (cursor, last)
+    assert isinstance(last, tuple)
+    return tuple(x for pair in zip(cursor, last) for x in pair)
+
+
+def _last_id(cursor: Cursor) -> int:
+    return cursor if isinstance(cursor, int) else max(cursor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +71,13 @@ class _InFlight:
 
 
 class _Peer:
-    __slots__ = ("timeline_id", "is_alive", "inflight", "backoff", "next_serve_at",
+    __slots__ = ("cursor", "is_alive", "inflight", "backoff", "next_serve_at",
                  "incarnation", "retired")
 
-    def __init__(self) -> None:
-        self.timeline_id = 0
+    def __init__(self, cursor: Cursor) -> None:
+        self.cursor = cursor
         self.is_alive = True
-        self.inflight: dict[tuple[int, int], _InFlight] = {}
+        self.inflight: dict[BatchId, _InFlight] = {}
         self.backoff = False
         self.next_serve_at = 0.0
         self.incarnation: int | None = None
@@ -62,12 +88,14 @@ class PeerBook:
     """Peer state for the outbound broadcaster and the ack handler (thread-safe)."""
 
     def __init__(self, *, ack_timeout_s: float, backoff_interval_s: float,
-                 max_in_flight: int) -> None:
+                 max_in_flight: int, buckets: int = 1) -> None:
         self._ack_timeout = ack_timeout_s
         self._backoff_interval = backoff_interval_s
         self._max_in_flight = max_in_flight
         self._lock = threading.Lock()
         self._peers: dict[str, _Peer] = {}
+        #: a new (or restarted) peer's cursor: 0, or 0 in every broadcast bucket
+        self._initial: Cursor = 0 if buckets == 1 else (0,) * buckets
 
     # -- membership --
     def new_peer(self, peer_id: str) -> None:
@@ -76,7 +104,7 @@ class PeerBook:
         with self._lock:
             peer = self._peers.get(peer_id)
             if peer is None:
-                self._peers[peer_id] = _Peer()
+                self._peers[peer_id] = _Peer(self._initial)
                 return
             peer.is_alive = True
             peer.backoff = False
@@ -96,7 +124,7 @@ class PeerBook:
         with self._lock:
             peer = self._peers.get(peer_id)
             if peer is None:  # heard from before its link came up here: not served yet
-                peer = self._peers[peer_id] = _Peer()
+                peer = self._peers[peer_id] = _Peer(self._initial)
                 peer.is_alive = False
             if peer.incarnation is None:
                 peer.incarnation = incarnation
@@ -105,7 +133,7 @@ class PeerBook:
                 return False
             peer.retired = (peer.retired + [peer.incarnation])[-_RETIRED_KEPT:]
             peer.incarnation = incarnation
-            peer.timeline_id = 0
+            peer.cursor = self._initial
             peer.inflight.clear()
             peer.backoff = False
             peer.next_serve_at = 0.0
@@ -114,21 +142,27 @@ class PeerBook:
     # -- reading --
     def snapshot(self) -> dict[str, PeerSyncState]:
         with self._lock:
-            return {pid: PeerSyncState(p.timeline_id, p.is_alive) for pid, p in self._peers.items()}
+            return {pid: PeerSyncState(_last_id(p.cursor), p.is_alive,
+                                       None if isinstance(p.cursor, int) else p.cursor)
+                    for pid, p in self._peers.items()}
 
-    def in_flight(self, peer_id: str) -> list[tuple[int, int]]:
+    def in_flight(self, peer_id: str) -> list[BatchId]:
         """The unacknowledged batch ranges of a peer, oldest first."""
         with self._lock:
             peer = self._peers.get(peer_id)
             return list(peer.inflight) if peer is not None else []
 
-    def describe(self) -> dict[str, dict]:
+    def describe(self) -> dict[str, dict[str, Any]]:
         """Per peer: cursor, liveness, unacknowledged batches, backoff, incarnation."""
         with self._lock:
-            return {pid: {"timeline_id": p.timeline_id, "alive": p.is_alive,
-                          "in_flight": len(p.inflight), "backoff": p.backoff,
-                          "incarnation": p.incarnation}
-                    for pid, p in self._peers.items()}
+            described: dict[str, dict[str, Any]] = {}
+            for pid, p in self._peers.items():
+                described[pid] = {"timeline_id": _last_id(p.cursor), "alive": p.is_alive,
+                                  "in_flight": len(p.inflight), "backoff": p.backoff,
+                                  "incarnation": p.incarnation}
+                if not isinstance(p.cursor, int):
+                    described[pid]["cursors"] = list(p.cursor)
+            return described
 
     # -- outbound --
     def due(self, now: float) -> list[str]:
@@ -137,7 +171,7 @@ class PeerBook:
             return [pid for pid, p in self._peers.items()
                     if p.is_alive and now >= p.next_serve_at]
 
-    def due_resends(self, peer_id: str, now: float) -> list[tuple[tuple[int, int], bool]]:
+    def due_resends(self, peer_id: str, now: float) -> list[tuple[BatchId, bool]]:
         """(batch range, asked for retry) of the peer's batches to send again now."""
         with self._lock:
             peer = self._peers.get(peer_id)
@@ -146,7 +180,7 @@ class PeerBook:
             return [(bid, b.retry) for bid, b in peer.inflight.items()
                     if b.retry or now - b.sent_at >= self._ack_timeout]
 
-    def resent(self, peer_id: str, batch_id: tuple[int, int], now: float, empty: bool) -> bool:
+    def resent(self, peer_id: str, batch_id: BatchId, now: float, empty: bool) -> bool:
         """Record a resend; an `empty` range (all committed or removed) counts as acknowledged.
         False when the batch is no longer in flight (acknowledged meanwhile): do not send."""
         with self._lock:
@@ -161,24 +195,24 @@ class PeerBook:
             batch.sent_at = now
             return True
 
-    def cursor_for_new_batch(self, peer_id: str) -> int | None:
+    def cursor_for_new_batch(self, peer_id: str) -> Cursor | None:
         """The peer's cursor when it may take one more batch (alive, below its in-flight
         limit), else None."""
         with self._lock:
             peer = self._peers.get(peer_id)
             if peer is None or not peer.is_alive or len(peer.inflight) >= self._max_in_flight:
                 return None
-            return peer.timeline_id
+            return peer.cursor
 
-    def sent(self, peer_id: str, cursor: int, last: int, now: float) -> bool:
-        """Record a new batch (cursor, last] as in flight and advance the cursor; False when the
-        cursor moved meanwhile (a restart reset it): do not send."""
+    def sent(self, peer_id: str, cursor: Cursor, last: Cursor, now: float) -> bool:
+        """Record a new batch (cursor, last] (its id: `make_batch_id`) as in flight and advance
+        the cursor; False when the cursor moved meanwhile (a restart reset it): do not send."""
         with self._lock:
             peer = self._peers.get(peer_id)
-            if peer is None or peer.timeline_id != cursor:
+            if peer is None or peer.cursor != cursor:
                 return False
-            peer.inflight[(cursor, last)] = _InFlight(now)
-            peer.timeline_id = last
+            peer.inflight[make_batch_id(cursor, last)] = _InFlight(now)
+            peer.cursor = last
             return True
 
     def end_round(self, peer_id: str, now: float) -> None:
@@ -189,7 +223,7 @@ class PeerBook:
                 peer.next_serve_at = now + self._backoff_interval
 
     # -- acks --
-    def on_ack(self, peer_id: str, batch_id: tuple[int, int], retry: bool, backoff: bool,
+    def on_ack(self, peer_id: str, batch_id: BatchId, retry: bool, backoff: bool,
                now: float) -> AckOutcome:
         """Apply an ack: drop the batch (or mark it for a retry) and follow the backoff flag."""
         rtt = None
