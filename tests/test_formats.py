@@ -216,6 +216,9 @@ def test_ethereum_module_imports_its_dependencies_only_when_used():
 
 @pytest.mark.parametrize("missing", ["rlp", "coincurve", "eth_hash"])
 def test_missing_extra_is_a_clear_import_error(missing):
+    for needed in ("rlp", "coincurve", "eth_hash"):  # the others present: only one is missing
+        if needed != missing:
+            pytest.importorskip(needed, reason="the ethereum extra is not installed")
     code = textwrap.dedent(f"""
         import sys
         sys.modules[{missing!r}] = None  # as if it were not installed
