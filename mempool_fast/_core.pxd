@@ -17,6 +17,8 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
     uint8_t RM_STALE
     uint8_t RM_REPLACED
     uint64_t ENTRY_OVERHEAD_BYTES
+    uint64_t WIRE_FIXED_LEN
+    size_t TL_MAX_BUCKETS
 
     cdef cppclass Account
 
@@ -92,13 +94,13 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         size_t n_buckets()
         uint64_t tl_read_merged(uint64_t after, size_t limit, vector[Entry*]& out) except +
         void tl_range_merged(uint64_t after, uint64_t upto, vector[Entry*]& out) except +
-        uint64_t tl_read(size_t bucket, uint64_t after, size_t limit,
-                         vector[Entry*]& out) except +
+        uint64_t tl_last_of(size_t b)
+        uint64_t tl_read(size_t b, uint64_t after, size_t limit, vector[Entry*]& out) except +
         void tl_range(size_t bucket, uint64_t after, uint64_t upto,
                       vector[Entry*]& out) except +
         Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                       uint64_t expiration_time, double expiry, uint8_t state,
-                      const unsigned char* foreign_digest, uint64_t wire_size) except +
+                      const unsigned char* foreign_digest, uint32_t payload_len) except +
         void settle(Entry* e) except +
         void remove_entry(Entry* e, uint8_t reason) except +
         void clean_committed(Account* a, uint64_t current, uint8_t reason) except +

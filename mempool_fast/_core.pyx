@@ -21,7 +21,8 @@ from cpython.long cimport PyLong_Check
 from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from libc.math cimport ceil, floor, isnan
-from libc.stdint cimport uint8_t, uint64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libcpp cimport bool as cbool
 from libcpp.string cimport string
 from libcpp.vector cimport vector
 
@@ -29,9 +30,9 @@ from ._transaction cimport (
     SignedTransaction as CTxn, txn_expiration, txn_hash, txn_price, txn_seq, txn_wire,
 )
 
-from .includes.wire cimport MF_ADDRESS_LEN
+from .includes.wire cimport MF_ADDRESS_LEN, MF_MIN_WIRE_LEN
 
-from .config import MempoolConfig
+from .config import MAX_BROADCAST_BUCKETS as _PY_MAX_BUCKETS, MempoolConfig
 from .transaction import check_transaction_hash
 from .types import (
     ENTRY_OVERHEAD_BYTES as _PY_ENTRY_OVERHEAD, STATUS_VALID, U64_MAX, RemovalReason,
@@ -55,11 +56,16 @@ cdef tuple _STATE_OBJECTS = (_NOT_READY, _READY, _NON_QUALIFIED)
 cdef object _STATUS_VALID = STATUS_VALID
 #: RemovalReason members by their C code (index 0 unused)
 assert ENTRY_OVERHEAD_BYTES == _PY_ENTRY_OVERHEAD, "csrc/core/types.hpp disagrees with types.py"
+assert WIRE_FIXED_LEN == MF_MIN_WIRE_LEN, "csrc/core/types.hpp disagrees with the wire layout"
+assert TL_MAX_BUCKETS == _PY_MAX_BUCKETS == _MAX_BUCKETS, \
+    "the most broadcast buckets disagree with config.py"
 cdef tuple _REASONS = (None,) + tuple(sorted(RemovalReason, key=int))
 assert all(int(r) == i for i, r in enumerate(_REASONS) if r is not None)
 cdef double _TWO64 = 18446744073709551616.0
 cdef uint64_t _U64MAX = 0xFFFFFFFFFFFFFFFF
 cdef size_t _NO_LIMIT = <size_t>-1
+cdef enum:
+    _MAX_BUCKETS = 64  # csrc/core/timeline.hpp TL_MAX_BUCKETS, config.MAX_BROADCAST_BUCKETS
 #: get_block reads the whole `seen` up front (and walks heads only) while it holds at most this
 #: many pointers per transaction asked for, or when most of a sample of it is pending here
 #: (in-flight transactions: a walk would visit them all anyway); otherwise (a large `seen` of
@@ -390,16 +396,18 @@ cdef class CoreMempool:
             expiry = now + self._ttl
         # its hash: a Cython transaction's is computed now unless cached, and read in place
         cdef const unsigned char* foreign = NULL
-        cdef uint64_t wire_size
+        cdef Py_ssize_t wire_size
         if isinstance(txn, CTxn):
             txn_hash(<CTxn>txn)
-            wire_size = <uint64_t>PyBytes_GET_SIZE((<CTxn>txn)._wire)
+            wire_size = PyBytes_GET_SIZE((<CTxn>txn)._wire)
         else:
             digest = check_transaction_hash(txn.hash)
             foreign = <const unsigned char*>PyBytes_AS_STRING(digest)
             wire_size = len(txn.to_bytes())
+        # a wire form is MF_MIN_WIRE_LEN bytes and a payload of a u32 length (the format's)
         cdef Entry* entry = core.insert(acct, <PyObject*>txn, seq, gas, price, expiration,
-                                        expiry, state, foreign, wire_size)
+                                        expiry, state, foreign,
+                                        <uint32_t>(wire_size - MF_MIN_WIRE_LEN))
         core.promote_inserted(entry, current)
         core.settle(entry)
         return _STATUS_VALID
@@ -527,31 +535,49 @@ cdef class CoreMempool:
         """Up to `count` transactions from the broadcast buckets' timelines, the highest bucket
         first, each after its cursor (`cursors`: one timeline id per bucket, lowest bucket
         first); and the cursors advanced to the last id read in each (a bucket that gave
-        nothing keeps its cursor). O(buckets + log n + read)."""
+        nothing keeps its cursor). O(buckets + log n + read): a bucket with nothing after its
+        cursor costs O(1)."""
         cdef Core* core = self._core
         cdef vector[Entry*] out
+        cdef uint64_t after, last, top
         cdef bint none_after
-        cdef uint64_t after, last
         cdef Py_ssize_t b, n = <Py_ssize_t>core.n_buckets()
-        cdef size_t before
-        cdef Py_ssize_t limit
+        cdef size_t limit, before
+        cdef uint64_t lasts[_MAX_BUCKETS]
+        cdef cbool moved[_MAX_BUCKETS]
+        cdef bint any_moved = False
+        cdef object item
         if not PyTuple_Check(cursors) or PyTuple_GET_SIZE(cursors) != n:
             raise ValueError(bucket_cursors_error(n, cursors))
         if count <= 0:
             return [], cursors
-        limit = _limit(count)
-        advanced = list(cursors)
-        for b in reversed(range(n)):
-            if <Py_ssize_t>out.size() >= limit:
-                break
-            after = _after(advanced[b], &none_after)
-            if none_after or after == _U64MAX:
+        limit = <size_t>_limit(count)
+        b = n
+        while b > 0:
+            b -= 1
+            moved[b] = False
+        b = n
+        while b > 0 and out.size() < limit:
+            b -= 1
+            top = core.tl_last_of(b)
+            if top == 0:  # never given an id
+                continue
+            after = _after(<object>PyTuple_GET_ITEM(cursors, b), &none_after)
+            if none_after or after >= top:
                 continue
             before = out.size()
-            last = core.tl_read(b, after, <size_t>(limit - <Py_ssize_t>before), out)
+            last = core.tl_read(b, after, limit - before, out)
             if out.size() > before:
-                advanced[b] = last
-        return _txn_list(out), tuple(advanced)
+                lasts[b] = last
+                moved[b] = any_moved = True
+        if not any_moved:
+            return _txn_list(out), cursors
+        advanced = PyTuple_New(n)
+        for b in range(n):
+            item = lasts[b] if moved[b] else <object>PyTuple_GET_ITEM(cursors, b)
+            Py_INCREF(item)  # SET_ITEM steals a reference
+            PyTuple_SET_ITEM(advanced, b, item)
+        return _txn_list(out), advanced
 
     def timeline_range(self, start_id, end_id):
         """Transactions still in the timeline with `start_id < id <= end_id`, in id order (of

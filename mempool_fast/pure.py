@@ -108,8 +108,8 @@ class CoreMempool(PoolIndexes):
         # admit a would-be-ready one
         if self._size >= self._capacity or self._size_bytes >= self._capacity_bytes:
             tails = self._tails
-            if (not self._parking and not tails) or not self._would_be_ready(
-                    account, seq, current):
+            if (not self._parking and (tails is None or self._victim(b"") is None)) or \
+                    not self._would_be_ready(account, seq, current):
                 return self._full_status()
             parking = self._parking
             while parking and self._is_full():
@@ -155,8 +155,7 @@ class CoreMempool(PoolIndexes):
         """Ready transactions by priority, each after its predecessor, skipping `seen`; at
         most `max(batch_size, 1)`, and stopping before the summed wire size would exceed
         `max_bytes` (the first one is taken whatever its size). O(w log n) for w walked."""
-        budget = check_max_bytes(max_bytes)
-        used = 0
+        left = check_max_bytes(max_bytes)  # of the byte budget, or None: unlimited
         limit = max(batch_size, 1)
         result: list[SignedTransaction] = []
         taken: set[tuple[bytes, int]] = set()
@@ -179,9 +178,9 @@ class CoreMempool(PoolIndexes):
             if first or (seq > 0 and (prev in seen or prev in taken)):
                 txns = accounts[sender].txns
                 entry = txns[seq]
-                if budget is not None:
-                    used += entry.wire_size
-                    if used > budget and result:
+                if left is not None:
+                    left -= entry.wire_size
+                    if left < 0 and result:
                         break
                 taken.add(ptr)
                 result.append(entry.txn)
@@ -190,9 +189,9 @@ class CoreMempool(PoolIndexes):
                 nxt = (sender, seq + 1)
                 while nxt in skipped:
                     entry = txns[nxt[1]]
-                    if budget is not None:
-                        used += entry.wire_size
-                        if used > budget:
+                    if left is not None:
+                        left -= entry.wire_size
+                        if left < 0:
                             return result
                     taken.add(nxt)
                     result.append(entry.txn)
@@ -272,11 +271,17 @@ class CoreMempool(PoolIndexes):
         batch: list[SignedTransaction] = []
         if count <= 0:
             return batch, cursors
+        if self._single_bucket:
+            batch, last = self.read_timeline(cursors[0], count)
+            return batch, (last,)
         accounts = self._accounts
         advanced = list(cursors)
+        bucket_last = self._bucket_last
         for b in range(len(timelines) - 1, -1, -1):
             if len(batch) >= count:
                 break
+            if not bucket_last[b] > cursors[b]:  # nothing after its cursor: O(1)
+                continue
             timeline = timelines[b]
             for tid in timeline.irange(minimum=cursors[b], inclusive=(False, True)):
                 sender, seq = timeline[tid]
@@ -341,10 +346,12 @@ class CoreMempool(PoolIndexes):
     def _eager_backlog(self) -> bool:
         """Whether eager expiry is on and the oldest ready transaction waited longer than its
         threshold (by the clock, since its insertion: system expiry - system TTL). O(1)."""
-        ages = self._ready_age
-        if not ages:
+        if self._ready_age is None:
             return False
-        waited = self._clock() - (ages[0][0] - self._ttl)
+        oldest = self._oldest_ready_expiry()
+        if oldest is None:
+            return False
+        waited = self._clock() - (oldest - self._ttl)
         return waited > self._eager_threshold_s
 
     def _gc(self, index: SortedList[TtlKey], now: float,
@@ -369,21 +376,15 @@ class CoreMempool(PoolIndexes):
         return len(expired)
 
     def _evict_tails(self, sender: bytes, price: int) -> None:
-        """lowest_price eviction: while full, evict the lowest-priority evictable account tail
-        (lowest price, then latest system expiry, then lowest address) of an account other
-        than `sender`'s, if it pays strictly less than `price`. O(log n) per eviction."""
-        tails = self._tails
-        assert tails is not None
-        while tails and self._is_full():
-            key = tails[-1]
-            if key[4] == sender:  # its own tail: evicting it would leave the newcomer a gap
-                if len(tails) < 2:
-                    return
-                key = tails[-2]
-            if -key[0] >= price:
+        """lowest_price eviction: while full, evict the next victim tail (lowest price, then
+        latest system expiry, then latest insertion) of an account other than `sender`'s (its
+        own would leave the newcomer a gap), if it pays strictly less than `price`. Amortised
+        O(log n) per eviction."""
+        while self._is_full():
+            victim = self._victim(sender)
+            if victim is None or -victim.pkey[0] >= price:
                 return
-            victim_account = self._accounts[key[4]]
-            self._remove_entry(victim_account, victim_account.txns[key[3]], _EVICTED)
+            self._remove_entry(self._accounts[victim.sender], victim, _EVICTED)
 
     def _is_full(self) -> bool:
         """`len >= capacity` or the byte size reached `capacity_bytes`."""
@@ -397,7 +398,8 @@ class CoreMempool(PoolIndexes):
     # ------------------------------------------------------------------ queries
     def health_check(self) -> bool:
         """False when the pool is full and holds nothing it could evict."""
-        return not self._is_full() or bool(self._parking) or bool(self._tails)
+        return (not self._is_full() or bool(self._parking)
+                or (self._tails is not None and self._victim(b"") is not None))
 
     def size_bytes(self) -> int:
         """The pool's byte size: the wire size of every pending transaction plus

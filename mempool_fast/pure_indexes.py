@@ -11,15 +11,20 @@ the admission, consensus and GC rules on top).
   expiration    (client expiration time, insertion number, sender, seq)
   seq cache     LRU of each account's current sequence number
   by hash       transaction hash (SHA3-256 of the wire form) -> entry, a dict: O(1)
-  ready age     (system expiry, insertion number) of every ready transaction, oldest first:
-                only with eager expiry on (eager_expire_threshold_ms), for its oldest
-  tails         priority keys of each account's tail (its highest sequence number) that may
-                be evicted, only with eviction_policy "lowest_price": the last is the victim
+  ready age     a heap of (system expiry, insertion number) of the ready transactions, the
+                oldest first: only with eager expiry on (eager_expire_threshold_ms)
+  tails         a heap of each account's tail (its highest sequence number) that may be
+                evicted, the next victim first: only with eviction_policy "lowest_price"
+The two heaps delete lazily (as csrc/core/lazy_heap.hpp): an item is pushed when its entry
+starts to qualify and is dropped once found stale (the entry left the pool, or no longer
+qualifies) at the top, or in a rebuild once stale items outnumber the live ones: O(log n) per
+push, nothing per removal.
 The ordered ones on sortedcontainers: O(log n) per insert or removal in every index.
 """
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
 from collections import OrderedDict
 from typing import Any
@@ -35,6 +40,8 @@ _NOT_READY = TimelineState.NOT_READY
 _READY = TimelineState.READY
 _NON_QUALIFIED = TimelineState.NON_QUALIFIED
 _INVERT = bytes(range(255, -1, -1))
+#: Stale items a policy heap tolerates beyond twice the live ones before a rebuild.
+LAZY_HEAP_SLACK = 1024
 
 #: (sender, sequence number)
 Pointer = tuple[bytes, int]
@@ -48,7 +55,11 @@ class _Entry:
     """One pending transaction and its bookkeeping."""
 
     __slots__ = ("txn", "sender", "seq", "gas_amount", "gas_cost", "expiry", "pkey",
-                 "state", "timeline_id", "ready", "order", "wire_size")
+                 "state", "timeline_id", "ready", "order", "wire_size", "tail")
+
+    #: its account's highest sequence number: set by `_insert` only while the lowest_price
+    #: policy needs it (unset otherwise)
+    tail: bool
 
     def __init__(self, txn: SignedTransaction, gas_amount: int, expiry: float,
                  state: TimelineState) -> None:
@@ -71,7 +82,11 @@ class _Entry:
 class _Account:
     """An account's pending transactions by sequence number, and the sum of their gas costs."""
 
-    __slots__ = ("txns", "gas_total")
+    __slots__ = ("txns", "gas_total", "last")
+
+    #: its entry of the highest sequence number: set only while the lowest_price policy
+    #: needs it (unset otherwise)
+    last: _Entry
 
     def __init__(self) -> None:
         self.txns: SortedDict[int, _Entry] = SortedDict()
@@ -96,17 +111,21 @@ class PoolIndexes:
         self._timeline = self._timelines[0]
         self._bounds = buckets
         self._single_bucket = len(buckets) == 1
+        #: the last id each bucket's timeline was given (no id of it is greater); kept with
+        #: several buckets only
+        self._bucket_last = [0] * len(buckets)
         self._next_timeline_id = 1
         self._parking: SortedSet[Pointer] = SortedSet()
         self._system_ttl: SortedList[TtlKey] = SortedList()
         self._expiration: SortedList[TtlKey] = SortedList()
         self._seq_cache: OrderedDict[bytes, int] = OrderedDict()
-        #: (expiry, insertion number) of the ready entries, when eager expiry needs the oldest
-        self._ready_age: SortedList[tuple[float, int]] | None = \
-            SortedList() if ready_age else None
-        #: priority keys of the evictable account tails (lowest_price eviction), else None;
-        #: with `protect_local`, only tails received from peers (NON_QUALIFIED) are evictable
-        self._tails: SortedList[PrioKey] | None = SortedList() if tails else None
+        #: heap of (expiry, insertion number, entry) of the ready entries, when eager expiry
+        #: needs the oldest
+        self._ready_age: list[tuple[float, int, _Entry]] | None = [] if ready_age else None
+        #: heap of (price, -expiry, -insertion number, entry) of the evictable account tails
+        #: (lowest_price eviction), else None; with `protect_local`, only tails received from
+        #: peers (NON_QUALIFIED) are evictable
+        self._tails: list[tuple[int, float, int, _Entry]] | None = [] if tails else None
         self._protect_local = protect_local
         #: transaction hash -> entry, for get_by_hash; kept by _insert and _remove_entry
         self._by_hash: dict[bytes, _Entry] = {}
@@ -147,15 +166,16 @@ class PoolIndexes:
         sender, seq = entry.sender, entry.seq
         entry.order = self._next_order
         self._next_order += 1
-        tails = self._tails
-        if tails is not None:
-            txns = account.txns
-            last = txns.peekitem(-1)[1] if txns else None
-            if last is None or seq > last.seq:  # the new tail
-                if last is not None and self._evictable(last):
-                    tails.remove(last.pkey)
-                if self._evictable(entry):
-                    tails.add(entry.pkey)
+        new_tail = False
+        if self._tails is not None:
+            if not account.txns:
+                new_tail = True
+            elif seq > account.last.seq:
+                new_tail = True
+                account.last.tail = False
+            if new_tail:
+                account.last = entry
+            entry.tail = new_tail
         account.txns[seq] = entry
         account.gas_total += entry.gas_cost
         self._system_ttl.add((entry.expiry, entry.order, sender, seq))
@@ -164,6 +184,8 @@ class PoolIndexes:
         self._by_hash[digest] = entry
         self._size += 1
         self._size_bytes += entry.wire_size + ENTRY_OVERHEAD_BYTES
+        if new_tail and (not self._protect_local or entry.state is _NON_QUALIFIED):
+            self._push_tail(entry)
 
     @staticmethod
     def _would_be_ready(account: _Account | None, seq: int, current: int) -> bool:
@@ -201,11 +223,16 @@ class PoolIndexes:
                 self._parking.remove((entry.sender, seq))
                 self._priority.add(entry.pkey)
                 if self._ready_age is not None:
-                    self._ready_age.add((entry.expiry, entry.order))
+                    self._push_age(entry)
                 if entry.state is _NOT_READY:
                     entry.state = _READY
                     entry.timeline_id = self._next_timeline_id
-                    self._timeline_of(entry)[entry.timeline_id] = (entry.sender, seq)
+                    if self._single_bucket:
+                        self._timeline[entry.timeline_id] = (entry.sender, seq)
+                    else:
+                        bucket = self._bucket_of(entry)
+                        self._timelines[bucket][entry.timeline_id] = (entry.sender, seq)
+                        self._bucket_last[bucket] = entry.timeline_id
                     self._next_timeline_id += 1
             seq += 1
             entry = txns.get(seq)
@@ -214,11 +241,10 @@ class PoolIndexes:
         if entry.ready:
             entry.ready = False
             self._priority.remove(entry.pkey)
-            if self._ready_age is not None:
-                self._ready_age.remove((entry.expiry, entry.order))
             self._parking.add((entry.sender, entry.seq))
         if entry.state is _READY:
-            del self._timeline_of(entry)[entry.timeline_id]
+            del (self._timeline if self._single_bucket else
+                 self._timelines[self._bucket_of(entry)])[entry.timeline_id]
             entry.state = _NOT_READY
             entry.timeline_id = 0
 
@@ -226,38 +252,92 @@ class PoolIndexes:
         sender, seq = entry.sender, entry.seq
         if self._removed is not None:
             self._removed.append((entry.txn, reason))
-        tails = self._tails
-        if tails is not None and account.txns.peekitem(-1)[1] is entry:
-            if self._evictable(entry):
-                tails.remove(entry.pkey)
-            if len(account.txns) > 1:  # the one below becomes the tail
-                below = account.txns.peekitem(-2)[1]
-                if self._evictable(below):
-                    tails.add(below.pkey)
+        was_tail = False
+        if self._tails is not None:
+            was_tail = entry.tail
+            entry.tail = False  # its heap items are stale from now on
         del account.txns[seq]
         account.gas_total -= entry.gas_cost
         if entry.ready:
             self._priority.remove(entry.pkey)
-            if self._ready_age is not None:
-                self._ready_age.remove((entry.expiry, entry.order))
         else:
             self._parking.remove((sender, seq))
         if entry.state is _READY:
-            del self._timeline_of(entry)[entry.timeline_id]
+            del (self._timeline if self._single_bucket else
+                 self._timelines[self._bucket_of(entry)])[entry.timeline_id]
         self._system_ttl.remove((entry.expiry, entry.order, sender, seq))
         self._expiration.remove((entry.txn.expiration_time, entry.order, sender, seq))
         del self._by_hash[entry.txn.hash]
         self._size -= 1
         self._size_bytes -= entry.wire_size + ENTRY_OVERHEAD_BYTES
+        if self._ready_age is not None:
+            entry.ready = False  # stale in the age heap from now on (the entry is gone)
         if not account.txns:
             del self._accounts[sender]
+        elif was_tail:  # the one below is the tail now
+            below = account.last = account.txns.peekitem(-1)[1]
+            self._push_tail(below)
 
-    def _timeline_of(self, entry: _Entry) -> SortedDict[int, Pointer]:
-        """The timeline of the entry's broadcast bucket: the last whose lower bound its gas
-        price reaches. O(1) with one bucket, O(log buckets) otherwise."""
-        if self._single_bucket:
-            return self._timeline
-        return self._timelines[bisect_right(self._bounds, -entry.pkey[0]) - 1]
+    # ------------------------------------------------------------------ the policies' heaps
+    # An item is valid while its entry is ready (the age heap) or its account's tail (the
+    # tails heap): `_remove_entry` clears both flags of what it removes, `_park` `ready`,
+    # `_insert` the `tail` of the one it goes above.
+    def _push_age(self, entry: _Entry) -> None:
+        heap = self._ready_age
+        assert heap is not None
+        heapq.heappush(heap, (entry.expiry, entry.order, entry))
+        if len(heap) > 2 * self._size + LAZY_HEAP_SLACK:  # (the ready ones are fewer)
+            heap[:] = [x for x in heap if x[2].ready]
+            heapq.heapify(heap)
+
+    def _oldest_ready_expiry(self) -> float | None:
+        """The system expiry of the oldest ready entry (eager expiry), or None. Amortised
+        O(log n): stale items at the top are dropped."""
+        heap = self._ready_age
+        assert heap is not None
+        while heap:
+            if heap[0][2].ready:
+                return heap[0][0]
+            heapq.heappop(heap)
+        return None
+
+    def _push_tail(self, entry: _Entry) -> None:
+        """`entry` just became its account's tail."""
+        entry.tail = True
+        heap = self._tails
+        assert heap is not None
+        if not self._evictable(entry):
+            return
+        heapq.heappush(heap, (-entry.pkey[0], -entry.expiry, -entry.order, entry))
+        if len(heap) > 2 * len(self._accounts) + LAZY_HEAP_SLACK:
+            heap[:] = [x for x in heap if x[3].tail]
+            heapq.heapify(heap)
+
+    def _victim(self, sender: bytes) -> _Entry | None:
+        """The next victim tail of lowest_price eviction (lowest price, then latest system
+        expiry, then latest insertion) of an account other than `sender`'s, or None.
+        Amortised O(log n)."""
+        heap = self._tails
+        assert heap is not None
+        own: list[tuple[int, float, int, _Entry]] = []  # set aside while looking past them
+        found = None
+        while heap:
+            entry = heap[0][3]
+            if not entry.tail:
+                heapq.heappop(heap)
+            elif entry.sender == sender:
+                own.append(heapq.heappop(heap))
+            else:
+                found = entry
+                break
+        for item in own:
+            heapq.heappush(heap, item)
+        return found
+
+    def _bucket_of(self, entry: _Entry) -> int:
+        """The entry's broadcast bucket: the last whose lower bound its gas price reaches.
+        O(log buckets)."""
+        return bisect_right(self._bounds, -entry.pkey[0]) - 1
 
     def _evictable(self, entry: _Entry) -> bool:
         """Whether lowest_price eviction may take `entry` when it is its account's tail: any,
@@ -296,19 +376,28 @@ class PoolIndexes:
         assert ready == {(k[4], k[3]) for k in self._priority} and len(ready) == len(self._priority)
         assert parked == set(self._parking)
         if self._tails is not None:
-            tails = [a.txns.peekitem(-1)[1] for a in self._accounts.values()]
-            assert list(self._tails) == sorted(e.pkey for e in tails if self._evictable(e)), \
-                "tails index out of date"
+            for a in self._accounts.values():
+                assert [e.tail for e in a.txns.values()] == [False] * (len(a.txns) - 1) + [
+                    True], "tail flags out of date"
+                assert a.last is a.txns.peekitem(-1)[1], "account's last entry out of date"
+            tails = {id(a.txns.peekitem(-1)[1]) for a in self._accounts.values()
+                     if self._evictable(a.txns.peekitem(-1)[1])}
+            assert {id(x[3]) for x in self._tails if x[3].tail} == tails, \
+                "tails heap out of date"
         if self._ready_age is not None:
-            assert list(self._ready_age) == sorted(
-                (e.expiry, e.order) for a in self._accounts.values() for e in a.txns.values()
-                if e.ready), "ready-age index out of date"
+            assert {id(x[2]) for x in self._ready_age if x[2].ready} == {
+                id(e) for a in self._accounts.values() for e in a.txns.values() if e.ready}, \
+                "ready-age heap out of date"
         merged: dict[int, Pointer] = {}
         for timeline in self._timelines:
             merged.update(timeline)
             for sender, seq in timeline.values():
-                assert self._timeline_of(self._accounts[sender].txns[seq]) is timeline, \
+                bucket = self._bucket_of(self._accounts[sender].txns[seq])
+                assert self._timelines[bucket] is timeline, \
                     "transaction in another bucket's timeline"
+        for bucket, timeline in enumerate(self._timelines):  # (kept with several buckets)
+            assert self._single_bucket or not timeline or \
+                timeline.peekitem(-1)[0] <= self._bucket_last[bucket]
         assert merged == in_timeline
         assert sum(map(len, self._timelines)) == len(in_timeline), "an id in two buckets"
         ids = sorted(merged)

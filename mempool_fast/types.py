@@ -19,8 +19,8 @@ __all__ = [
 
 #: What each pending transaction counts beyond its wire size toward `capacity_bytes`
 #: (`CoreMempool.size_bytes()`): a fixed estimate of its index memory on the Cython core (the
-#: entry, 136 bytes; a priority or parking key, 24; its hash slot, ~23; a timeline slot, 16),
-#: so a pool of tiny transactions is bounded too. Both cores count it alike.
+#: entry, 120 bytes; a priority or parking key, 24; its hash slot, ~23; a timeline slot, 16;
+#: rounded up), so a pool of tiny transactions is bounded too. Both cores count it alike.
 ENTRY_OVERHEAD_BYTES = 200
 
 

@@ -561,20 +561,22 @@ def test_lowest_price_spares_the_newcomers_own_account(make_core, accounts):
     assert core.get(*mine.pointer) is mine
 
 
-def test_lowest_price_ties_take_the_latest_then_the_lowest_address(make_core, accounts, clock):
+def test_lowest_price_ties_take_the_latest_expiry_then_the_latest_insertion(make_core,
+                                                                           accounts, clock):
     core = make_core(capacity=3, **LOWEST)
     core.removal_feed = True
-    low, high = by_address(accounts, 0, 1)
+    high, low = by_address(accounts, 0, 1)[::-1]
     first = accounts.txn(2, 0, gas_price=4)
     assert add(core, first, state=NON_QUALIFIED).code == Code.VALID
     clock.advance(1)
-    pair = [accounts.txn(low, 0, gas_price=4), accounts.txn(high, 0, gas_price=4)]
+    # one clock reading: the same system expiry; the address does not matter, the insertion does
+    pair = [accounts.txn(high, 0, gas_price=4), accounts.txn(low, 0, gas_price=4)]
     for txn in pair:
         assert add(core, txn, state=NON_QUALIFIED).code == Code.VALID
     assert add(core, accounts.txn(5, 0, gas_price=5)).code == Code.VALID
-    assert core.drain_removed() == [(pair[0], RemovalReason.EVICTED)]  # later; lower address
+    assert core.drain_removed() == [(pair[1], RemovalReason.EVICTED)]  # inserted last
     assert add(core, accounts.txn(6, 0, gas_price=5)).code == Code.VALID
-    assert core.drain_removed() == [(pair[1], RemovalReason.EVICTED)]
+    assert core.drain_removed() == [(pair[0], RemovalReason.EVICTED)]
     assert add(core, accounts.txn(7, 0, gas_price=5)).code == Code.VALID
     assert core.drain_removed() == [(first, RemovalReason.EVICTED)]
 

@@ -43,9 +43,7 @@ struct BlockWalk {
         Entry* e;
     };
     std::vector<Released> released;
-    bool byte_limited = false;  // get_block's max_bytes was given (block_bytes)
-    uint64_t byte_budget = 0;
-    uint64_t bytes_used = 0;
+    uint64_t bytes_left = UINT64_MAX;  // of get_block's max_bytes (block_bytes), or unlimited
 
     CoreT& core() { return *static_cast<CoreT*>(this); }
 
@@ -64,8 +62,7 @@ struct BlockWalk {
     void block_begin() {
         seen_entries.clear();
         seen_absent.clear();
-        byte_limited = false;
-        bytes_used = 0;
+        bytes_left = UINT64_MAX;
         if (++epoch == 0) {  // wrapped: forget every old mark
             core().accounts.for_each([](Account* a) {
                 a->skip_epoch = 0;
@@ -89,19 +86,17 @@ struct BlockWalk {
     }
 
     // Limit this walk's block to `budget` bytes of wire form (after block_begin).
-    void block_bytes(uint64_t budget) {
-        byte_limited = true;
-        byte_budget = budget;
-    }
+    void block_bytes(uint64_t budget) { bytes_left = budget; }
 
     // Whether `e` may join a block of `taken` entries under the byte budget (the first may).
+    // Unlimited, the budget never runs out (2^64 - 1 bytes).
     bool fits(const Entry* e, size_t taken) const {
-        return !byte_limited || taken == 0 ||
-               (bytes_used <= byte_budget && e->wire_size <= byte_budget - bytes_used);
+        return e->wire_size() <= bytes_left || taken == 0;
     }
 
     void take(Entry* e, std::vector<Entry*>& out) {
-        bytes_used += e->wire_size;
+        uint64_t w = e->wire_size();
+        bytes_left = w < bytes_left ? bytes_left - w : 0;
         set_mark(e, MARK_TAKEN);
         __builtin_prefetch(e->txn, 1);  // the result list takes a reference to it next
         out.push_back(e);

@@ -10,9 +10,9 @@
 //   ttl_indexes.hpp    system TTL and client expiration, for GC
 //   block_walk.hpp     get_block's walks
 //   hash_index.hpp     entries by transaction hash (get_by_hash)
-// and, only while a policy needs it (docs/design.md §4 "Policies"): the ready entries by age
-// (`ready_age`, eager expiry's oldest ready transaction) and the evictable account tails by
-// priority (`tails`, lowest_price eviction's victims).
+// and, only while a policy needs it (docs/design.md §4 "Policies"), two lazy heaps
+// (lazy_heap.hpp): the ready entries by age (`ready_age`, eager expiry's oldest ready
+// transaction) and the evictable account tails (`tails`, lowest_price eviction's victims).
 // and holds what ties them together: the priority index (ready entries), the heads index (the
 // ready entries get_block may take first), the parking lot (the others), each entry's life
 // (insert, promote, park, remove), GC, the removal feed, and the accounts an operation touched:
@@ -27,6 +27,7 @@
 #include "entry_pool.hpp"
 #include "gas.hpp"
 #include "hash_index.hpp"
+#include "lazy_heap.hpp"
 #include "seq_cache.hpp"
 #include "sorted_blocks.hpp"
 #include "timeline.hpp"
@@ -47,16 +48,19 @@ public:
     SortedBlocks<PrioKey, PrioLess> priority;
     SortedBlocks<PrioKey, PrioLess> heads;
     SortedBlocks<ParkKey, ParkLess> parking;
-    // Ready entries by (system expiry, insertion number), kept only while `age_on` (eager
-    // expiry): its front is the oldest ready transaction.
-    SortedBlocks<AgeKey, AgeLess> ready_age;
+    // Ready entries by age, kept only while `age_on` (eager expiry): its front is the oldest
+    // ready transaction. An item is valid while its entry holds its insertion number (a freed
+    // entry's is cleared) and is ready.
+    LazyHeap<AgeItem, AgeLater> ready_age;
     bool age_on = false;
-    // Each account's tail (highest sequence number) that lowest_price eviction may take, by
-    // priority (the last is the victim), kept only while `tails_on`; with `protect_local` only
-    // tails received from peers (NON_QUALIFIED) are in it.
-    SortedBlocks<PrioKey, PrioLess> tails;
+    // Each account's tail (highest sequence number) that lowest_price eviction may take, kept
+    // only while `tails_on`: its front is the victim. With `protect_local` only tails received
+    // from peers (NON_QUALIFIED) are pushed. Valid while its entry holds its insertion number
+    // and is its account's tail.
+    LazyHeap<TailItem, TailSpared> tails;
     bool tails_on = false;
     bool protect_local = true;
+    static constexpr uint64_t NO_ORDER = UINT64_MAX;  // a freed entry's insertion number
     EntryPool pool;
     HashIndex hashes;
     size_t size = 0;
@@ -256,7 +260,7 @@ public:
     // inline hash, already computed, the index reads in place), else nullptr.
     Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                   uint64_t expiration_time, double expiry, uint8_t state,
-                  const unsigned char* foreign_digest, uint64_t wire_size) {
+                  const unsigned char* foreign_digest, uint32_t payload_len) {
         Entry* e = pool.alloc();
         e->txn = txn;
         e->own_digest = foreign_digest == nullptr;
@@ -269,7 +273,7 @@ public:
         e->acct = a;
         e->seq = seq;
         e->gas_amount = gas;
-        e->wire_size = wire_size;
+        e->payload_len = payload_len;
         e->price = price;
         e->expiry = expiry;
         e->order = next_order++;
@@ -286,18 +290,16 @@ public:
         size_t i = lower_idx(a, seq);
         if (i > 0 && a->txns[i - 1]->seq + 1 == seq) e->prev = a->txns[i - 1];
         if (i < a->txns.size() && a->txns[i]->seq == seq + 1) a->txns[i]->prev = e;
-        if (tails_on && i == a->txns.size()) {  // the account's new tail
-            if (i > 0 && evictable(a->txns.back())) tails.erase(prio_key(a->txns.back()));
-            if (evictable(e)) tails.insert(prio_key(e));
-        }
+        bool new_tail = i == a->txns.size();
         if (a->txns.empty()) n_accounts++;
         a->txns.insert(a->txns.begin() + i, e);
+        if (tails_on && new_tail) push_tail(e);
         Py_INCREF(txn);
         gas_add(a, static_cast<u128>(gas) * price);
         ttl_link(e);
         exp_link(e, expiration_time);
         size++;
-        size_bytes += wire_size + ENTRY_OVERHEAD_BYTES;
+        size_bytes += e->wire_size() + ENTRY_OVERHEAD_BYTES;
         touch(a);
         return e;  // unplaced: promote_from() makes it ready, or settle() parks it
     }
@@ -314,24 +316,21 @@ public:
     void unlink(Entry* e) {
         gas_sub(e->acct, static_cast<u128>(e->gas_amount) * e->price);
         set_head(e, false);
-        if (e->ready) {
-            priority.erase(prio_key(e));
-            if (age_on) ready_age.erase(age_key(e));
-        } else if (e->placed) {
-            parking.erase(park_key(e));
-        }
+        if (e->ready) priority.erase(prio_key(e));
+        else if (e->placed) parking.erase(park_key(e));
         if (e->state == ST_READY) tl_remove(e);
         ttl_unlink(e);
         exp_unlink(e);
         hashes.erase(e);
         size--;
-        size_bytes -= e->wire_size + ENTRY_OVERHEAD_BYTES;
+        size_bytes -= e->wire_size() + ENTRY_OVERHEAD_BYTES;
         touch(e->acct);
     }
 
     // Free an unlinked entry; its transaction reference goes to the feed when it is on.
     void free_entry(Entry* e, uint8_t reason) {
         PyObject* t = e->txn;
+        e->order = NO_ORDER;  // the lazy heaps' items of it are stale from now on
         pool.release(e);
         if (feed) removed.push_back(Removal{t, reason});
         else Py_DECREF(t);
@@ -340,14 +339,11 @@ public:
     void remove_entry(Entry* e, uint8_t reason) {
         Account* a = e->acct;
         size_t i = lower_idx(a, e->seq);
-        if (tails_on && i + 1 == a->txns.size()) {  // its tail: the one below takes its place
-            if (evictable(e)) tails.erase(prio_key(e));
-            if (i > 0 && evictable(a->txns[i - 1])) tails.insert(prio_key(a->txns[i - 1]));
-        }
         unlink(e);
         if (i + 1 < a->txns.size() && a->txns[i + 1]->prev == e) a->txns[i + 1]->prev = nullptr;
         a->txns.erase(a->txns.begin() + i);
         if (a->txns.empty()) n_accounts--;
+        else if (tails_on && i == a->txns.size()) push_tail(a->txns.back());  // the new tail
         free_entry(e, reason);
     }
 
@@ -355,7 +351,6 @@ public:
     void clean_committed(Account* a, uint64_t current, uint8_t reason) {
         size_t k = lower_idx(a, current);
         if (k == 0) return;
-        if (tails_on && k == a->txns.size()) drop_tail(a);
         scratch.assign(a->txns.begin(), a->txns.begin() + k);
         for (Entry* e : scratch) unlink(e);
         if (k < a->txns.size()) a->txns[k]->prev = nullptr;
@@ -366,7 +361,6 @@ public:
     }
 
     void remove_all(Account* a, uint8_t reason) {
-        if (tails_on) drop_tail(a);
         scratch.assign(a->txns.begin(), a->txns.end());
         for (Entry* e : scratch) unlink(e);
         if (!a->txns.empty()) n_accounts--;
@@ -381,7 +375,7 @@ public:
         if (e->placed) parking.erase(park_key(e));
         e->placed = 1;
         priority.insert(prio_key(e));
-        if (age_on) ready_age.insert(age_key(e));
+        if (age_on) ready_age.push(AgeItem{e->expiry, e->order, e}, priority.size(), age_valid);
         if (e->state == ST_NOT_READY) {
             e->state = ST_READY;
             tl_append(e);
@@ -430,7 +424,6 @@ public:
         if (e->ready) {
             e->ready = 0;
             priority.erase(prio_key(e));
-            if (age_on) ready_age.erase(age_key(e));
             parking.insert(park_key(e));
         }
         if (e->state == ST_READY) {
@@ -457,28 +450,45 @@ public:
         return !protect_local || e->state == ST_NON_QUALIFIED;
     }
 
-    // Every entry of `a` is going: its tail leaves the tails index.
-    void drop_tail(Account* a) {
-        if (!a->txns.empty() && evictable(a->txns.back())) tails.erase(prio_key(a->txns.back()));
+    static bool age_valid(const AgeItem& x) { return x.e->order == x.order && x.e->ready; }
+
+    static bool tail_valid(const TailItem& x) {
+        return x.e->order == x.order && x.e->acct->txns.back() == x.e;
     }
 
-    bool tails_empty() const { return tails.empty(); }
+    // `e` just became its account's tail.
+    void push_tail(Entry* e) {
+        if (evictable(e)) tails.push(TailItem{e->price, e->expiry, e->order, e}, n_accounts,
+                                     tail_valid);
+    }
 
-    // While full, evict the lowest-priority evictable tail of an account other than `own`, if
-    // it pays strictly less than `price`. O(log n) per eviction.
+    // Whether some account's tail may be evicted (amortised O(log n): drops stale items).
+    bool tails_empty() { return tails.top(tail_valid) == nullptr; }
+
+    // While full, evict the next victim tail (lowest price, latest expiry, latest insertion)
+    // of an account other than `own`, if it pays strictly less than `price`. Amortised
+    // O(log n) per eviction.
     void evict_tails_while_full(const Account* own, uint64_t price) {
+        std::vector<TailItem> own_items;  // set aside while looking past them
         while (full()) {
-            const PrioKey* k = tails.from_back(0);
-            if (k != nullptr && k->e->acct == own) k = tails.from_back(1);
-            if (k == nullptr || k->price >= price) return;
-            remove_entry(k->e, RM_EVICTED);
+            const TailItem* t = tails.top(tail_valid);
+            while (t != nullptr && t->e->acct == own) {
+                own_items.push_back(*t);
+                tails.pop();
+                t = tails.top(tail_valid);
+            }
+            if (t == nullptr || t->price >= price) break;
+            remove_entry(t->e, RM_EVICTED);
         }
+        for (const TailItem& x : own_items) tails.push(x, n_accounts, tail_valid);
     }
 
     // The system expiry of the oldest ready entry (eager expiry); false when none or off.
-    bool oldest_ready_expiry(double* expiry) const {
-        if (ready_age.empty()) return false;
-        *expiry = ready_age.front().expiry;
+    // Amortised O(log n) (drops stale items).
+    bool oldest_ready_expiry(double* expiry) {
+        const AgeItem* x = ready_age.top(age_valid);
+        if (x == nullptr) return false;
+        *expiry = x->expiry;
         return true;
     }
 
@@ -543,24 +553,20 @@ public:
                 (i > 0 && a->txns[i - 1]->seq + 1 == e->seq) ? a->txns[i - 1] : nullptr;
             if (e->prev != want_prev) return "predecessor link wrong";
             if (!e->placed) return "entry not placed";
-            bytes += e->wire_size + ENTRY_OVERHEAD_BYTES;
+            bytes += e->wire_size() + ENTRY_OVERHEAD_BYTES;
             if (hashes.find(hashes.digest_of(e)) != e) return "entry missing from the hash index";
             if (i > 0 && a->txns[i - 1]->seq >= e->seq) return "account txns not sorted";
             Entry* me = const_cast<Entry*>(e);
             if (e->ready) {
                 ready++;
                 if (!priority.contains(prio_key(me))) return "ready entry missing from priority";
-                if (age_on && !ready_age.contains(age_key(me)))
-                    return "ready entry missing from the age index";
+
             } else {
                 parked++;
                 if (!parking.contains(park_key(me))) return "parked entry missing from parking";
             }
             if (e->head != is_head(e)) return "heads index out of date";
-            if (tails_on && evictable(e) && i + 1 == a->txns.size()) {
-                if (!tails.contains(prio_key(me))) return "tail missing from the tails index";
-                n_tails++;
-            }
+            if (tails_on && evictable(e) && i + 1 == a->txns.size()) n_tails++;
             if (e->head && a->n_heads == 1 && a->head_entry != e) return "head entry wrong";
             if (e->head) {
                 n_heads++;
@@ -597,9 +603,16 @@ public:
         if (!priority.check() || !heads.check() || !parking.check()) return "index order broken";
         if (!hashes.check(size)) return "hash index broken";
         if (priority.size() != ready) return "priority index size mismatch";
-        if (!ready_age.check() || ready_age.size() != (age_on ? ready : 0))
-            return "age index broken";
-        if (!tails.check() || tails.size() != n_tails) return "tails index broken";
+        {  // every ready entry (tail that may be evicted) has a valid item, and only those do
+            std::set<const Entry*> aged, tailed;
+            for (const AgeItem& x : ready_age.items)
+                if (age_valid(x)) aged.insert(x.e);
+            for (const TailItem& x : tails.items)
+                if (tail_valid(x)) tailed.insert(x.e);
+            if (!ready_age.is_heap() || aged.size() != (age_on ? ready : 0))
+                return "age heap broken";
+            if (!tails.is_heap() || tailed.size() != n_tails) return "tails heap broken";
+        }
         if (parking.size() != parked) return "parking lot size mismatch";
         if (heads.size() != n_heads) return "heads index size mismatch";
         if (!dirty.empty()) return "accounts left unsettled";

@@ -31,6 +31,7 @@ struct Timeline {
     std::vector<TlSlot> tl;
     size_t tl_head = 0;  // first live slot (in iteration order), tl.size() if none
     size_t tl_live = 0;
+    uint64_t tl_last = 0;  // the last id appended: no slot's id is greater (read inline)
     bool tl_compacting = false;
     size_t tl_w = 0;  // compacting: end of the compacted region
     size_t tl_r = 0;  // compacting: start of the region not reached yet
@@ -57,6 +58,7 @@ struct Timeline {
     void tl_append(Entry* e, uint64_t tid) {  // O(1) amortised
         e->tl_idx = static_cast<uint32_t>(tl.size());
         tl.push_back(TlSlot{tid, e});
+        tl_last = tid;
         if (tl_live++ == 0) tl_head = e->tl_idx;
         if (tl_compacting) tl_compact_step();
     }
@@ -114,6 +116,7 @@ struct Timeline {
     uint64_t read(uint64_t after, size_t limit, std::vector<Entry*>& out) const {
         uint64_t last = 0;
         if (after == UINT64_MAX) return last;
+        out.reserve(out.size() + std::min(limit, tl_live));
         size_t taken = 0;
         for (size_t i = tl_lower(after + 1); i < tl.size() && taken < limit; i = tl_next(i)) {
             Entry* e = tl[i].e;
@@ -210,6 +213,7 @@ struct Timelines {
         if (tls.size() == 1) return tls[0].read(after, limit, out);
         uint64_t last = 0;
         if (after == UINT64_MAX) return last;
+        out.reserve(out.size() + std::min(limit, tl_live));
         size_t pos[TL_MAX_BUCKETS];
         for (size_t b = 0; b < tls.size(); ++b) pos[b] = tls[b].live_from(tls[b].tl_lower(after + 1));
         for (size_t taken = 0; taken < limit; ++taken) {
@@ -239,8 +243,12 @@ struct Timelines {
                   [this](const Entry* a, const Entry* b) { return tid_of(a) < tid_of(b); });
     }
 
-    uint64_t tl_read(size_t bucket, uint64_t after, size_t limit, std::vector<Entry*>& out) const {
-        return tls[bucket].read(after, limit, out);
+    // The last id bucket `b` was given (no id of it is greater; 0: none yet). O(1).
+    uint64_t tl_last_of(size_t b) const { return tls[b].tl_last; }
+
+    // Append up to `limit` entries of bucket `b` with id > `after` to `out`; the last id read.
+    uint64_t tl_read(size_t b, uint64_t after, size_t limit, std::vector<Entry*>& out) const {
+        return tls[b].read(after, limit, out);
     }
 
     void tl_range(size_t bucket, uint64_t after, uint64_t upto, std::vector<Entry*>& out) const {
@@ -258,7 +266,8 @@ struct Timelines {
             std::string p = tls[b].check_timeline(tls[b].tl_live, static_cast<uint8_t>(b));
             if (!p.empty()) return p;
             for (const TlSlot& s : tls[b].tl)
-                if (s.e != nullptr && (s.tid >= next_tid || bucket_of(s.e->price) != b))
+                if (s.e != nullptr && (s.tid >= next_tid || s.tid > tls[b].tl_last ||
+                                       bucket_of(s.e->price) != b))
                     return "timeline entry in the wrong bucket";
             live += tls[b].tl_live;
         }

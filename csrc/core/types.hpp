@@ -33,6 +33,8 @@ enum : uint8_t {
 // What each pending transaction counts beyond its wire size toward capacity_bytes
 // (mempool_fast.types.ENTRY_OVERHEAD_BYTES: _core.pyx checks they agree at import).
 constexpr uint64_t ENTRY_OVERHEAD_BYTES = 200;
+// The wire form's bytes besides the payload (mempool_fast._wire.MIN_WIRE_LEN: checked at import).
+constexpr uint64_t WIRE_FIXED_LEN = 164;
 
 struct Addr {
     unsigned char b[32];
@@ -66,15 +68,17 @@ struct Entry {
     uint32_t tl_idx;       // its slot in the timeline while READY
     uint8_t mark;
     uint8_t state;
-    uint8_t ready;         // in the priority index (else in the parking lot once placed)
-    uint8_t placed;        // in the priority index or the parking lot yet
-    uint8_t ttl_late;      // in the out-of-order TTL set (inserted after the clock went back)
-    uint8_t head;          // in the heads index (see core.hpp)
-    uint8_t own_digest;    // its hash is the Cython SignedTransaction's inline one (hash_index.hpp)
+    // one bit each, in one byte (the entry is 120 bytes on 64-bit platforms, the payload
+    // length included)
+    uint8_t ready : 1;       // in the priority index (else in the parking lot once placed)
+    uint8_t placed : 1;      // in the priority index or the parking lot yet
+    uint8_t ttl_late : 1;    // in the out-of-order TTL set (inserted after the clock went back)
+    uint8_t head : 1;        // in the heads index (see core.hpp)
+    uint8_t own_digest : 1;  // its hash is the Cython SignedTransaction's inline one (hash_index.hpp)
     uint8_t bucket;        // its broadcast bucket's timeline while READY (timeline.hpp)
+    uint32_t payload_len;  // its wire size - WIRE_FIXED_LEN (a u32 by the wire format)
     // the rest
     uint64_t gas_amount;
-    uint64_t wire_size;    // bytes of its wire form (capacity_bytes, get_block's max_bytes)
     double expiry;         // system expiry: clock() + system_transaction_timeout_secs
     uint64_t order;        // insertion number: GC removes in (expiry, order) order
     Entry* ttl_prev;       // system-TTL list, in insertion order
@@ -84,7 +88,11 @@ struct Entry {
     ExpBucket* exp_bucket;
 
     uint64_t expiration() const { return exp_bucket->second; }
+    // bytes of its wire form (capacity_bytes, get_block's max_bytes)
+    uint64_t wire_size() const { return WIRE_FIXED_LEN + payload_len; }
 };
+
+static_assert(sizeof(void*) != 8 || sizeof(Entry) <= 128, "an entry fits two cache lines");
 
 struct Account {
     Addr addr;
@@ -156,19 +164,34 @@ struct ParkLess {
     }
 };
 
-// A ready entry by age (eager expiry's index): system expiry, then insertion number, oldest first.
-struct AgeKey {
+// A ready entry by age, in eager expiry's lazy heap (lazy_heap.hpp): its system expiry and
+// insertion number; the front is the oldest (the least expiry, then the least number).
+struct AgeItem {
     double expiry;
     uint64_t order;
     Entry* e;
 };
 
-inline AgeKey age_key(Entry* e) { return AgeKey{e->expiry, e->order, e}; }
+struct AgeLater {
+    bool operator()(const AgeItem& a, const AgeItem& b) const noexcept {
+        if (a.expiry != b.expiry) return a.expiry > b.expiry;
+        return a.order > b.order;
+    }
+};
 
-struct AgeLess {
-    bool operator()(const AgeKey& a, const AgeKey& b) const noexcept {
-        if (a.expiry < b.expiry) return true;
-        if (b.expiry < a.expiry) return false;
+// An account's tail in lowest_price eviction's lazy heap; the front is the next victim: the
+// lowest price, then the latest system expiry, then the latest insertion.
+struct TailItem {
+    uint64_t price;
+    double expiry;
+    uint64_t order;
+    Entry* e;
+};
+
+struct TailSpared {  // a is spared longer than b
+    bool operator()(const TailItem& a, const TailItem& b) const noexcept {
+        if (a.price != b.price) return a.price > b.price;
+        if (a.expiry != b.expiry) return a.expiry < b.expiry;
         return a.order < b.order;
     }
 };
