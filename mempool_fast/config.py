@@ -15,13 +15,15 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["MempoolConfig", "FSYNC_POLICIES", "EVICTION_POLICIES", "MAX_BROADCAST_BUCKETS",
+__all__ = ["MempoolConfig", "FSYNC_POLICIES", "EVICTION_POLICIES", "TRANSACTION_FORMATS", "MAX_BROADCAST_BUCKETS",
            "setting", "check_settings"]
 
 #: Journal fsync policies, see `MempoolConfig.journal_fsync`.
 FSYNC_POLICIES = ("always", "batch", "never")
 #: What a full pool may evict for a would-be-ready newcomer, see `MempoolConfig.eviction_policy`.
 EVICTION_POLICIES = ("parked", "lowest_price")
+#: The transaction formats a config can name, see `MempoolConfig.transaction_format`.
+TRANSACTION_FORMATS = ("native", "ethereum")
 
 
 def setting(default: Any, *, lo: float | None = None, hi: float | None = None,
@@ -168,6 +170,18 @@ class MempoolConfig:
     #: How long the network reader waits for an event before re-checking for stop(); bounds
     #: how long stop() takes.
     shared_mempool_poll_interval_ms: int = setting(100, lo=1, hi=60_000)
+
+    # -- transaction format (docs/design.md §3) --
+    #: The transactions this pool holds: "native" (this package's SignedTransaction, Ed25519)
+    #: or "ethereum" (signed legacy EIP-155 / EIP-1559 transactions; needs the `ethereum`
+    #: extra). Peers must agree: a node refuses links from a peer of another format.
+    transaction_format: str = setting("native", choices=TRANSACTION_FORMATS)
+    #: The chain id an "ethereum" pool accepts transactions for (EIP-155); others are refused
+    #: with INVALID_SIGNATURE. Unused by the native format.
+    chain_id: int = setting(1, lo=1, hi=(1 << 64) - 1)
+    #: Largest accepted transaction of the "ethereum" format, raw bytes (geth's 128 KiB); the
+    #: native format is bounded by `max_payload_bytes`.
+    max_transaction_bytes: int = setting(128 * 1024, lo=1, hi=(1 << 32) - 1)
 
     # -- validation --
     #: Largest accepted payload, bytes.

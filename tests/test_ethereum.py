@@ -126,7 +126,11 @@ def test_decodes_what_eth_account_signs(kind, chain_id, nonce, value, data, who)
     assert isinstance(txn, IndexedTransaction) and isinstance(txn, fmt.transaction_class)
     assert txn.tx_type == (eth.LEGACY if kind == "legacy" else eth.EIP1559)
     assert txn.chain_id == chain_id
-    assert fmt.verify([txn]) == [None]
+    if txn.max_cost > eth.MAX_COST:  # the cores count costs in 128 bits: no balance covers it
+        [status] = fmt.verify([txn])
+        assert status.code == Code.INSUFFICIENT_BALANCE and "2**128" in status.message
+    else:
+        assert fmt.verify([txn]) == [None]
     assert txn.sender == address(account) and len(txn.sender) == fmt.sender_length == 20
     assert txn.sequence_number == txn.nonce == nonce
     assert txn.pointer == (address(account), nonce)
@@ -140,6 +144,24 @@ def test_decodes_what_eth_account_signs(kind, chain_id, nonce, value, data, who)
     assert txn.to_bytes() == raw(signed)
     assert fmt.decode(txn.to_bytes()) == txn
     assert txn.gas_price == (tip if kind == "legacy" else None)
+
+
+def test_verify_bounds_the_size_and_the_cost():
+    small = EthereumFormat(1, max_size=200)
+    fits, big = eth.decode_transaction(raw(legacy(data=b"\x01" * 10))), eth.decode_transaction(raw(legacy(data=b"\x01" * 200)))
+    assert small.verify([fits]) == [None]
+    [status] = small.verify([big])
+    assert status.code == Code.PAYLOAD_TOO_LARGE
+    assert f"transaction of {len(big.to_bytes())} bytes exceeds the maximum of 200" in \
+        status.message
+    fee_cap = 10**9
+    edge = (eth.MAX_COST - 21_000 * fee_cap)
+    at_bound = eth.decode_transaction(raw(legacy(gas_price=fee_cap, gas=21_000, value=edge)))
+    over = eth.decode_transaction(raw(legacy(gas_price=fee_cap, gas=21_000, value=edge + 1)))
+    assert at_bound.max_cost == eth.MAX_COST and EthereumFormat(1).verify([at_bound]) == [None]
+    assert EthereumFormat(1).verify([over])[0].code == Code.INSUFFICIENT_BALANCE
+    with pytest.raises(ValueError, match="max_size"):
+        EthereumFormat(1, max_size=0)
 
 
 def test_recovery_agrees_with_eth_account(fmt):
@@ -191,7 +213,11 @@ def test_random_signed_transactions(key, kind, chain_id, nonce, value, gas, tip,
         signed = eip1559(account, chain_id=chain_id, nonce=nonce, tip=tip, fee_cap=fee_cap,
                          gas=gas, value=value, data=data)
     txn = fmt.decode(raw(signed))
-    assert fmt.verify([txn]) == [None]
+    [status] = fmt.verify([txn])
+    if value + gas * fee_cap > eth.MAX_COST:
+        assert status is not None and status.code == Code.INSUFFICIENT_BALANCE
+    else:
+        assert status is None
     assert txn.pointer == (address(account), nonce)
     assert txn.gas_unit_price == min(tip, U64_MAX)  # clamped for the cores
     assert txn.effective_tip(0) == tip
@@ -561,7 +587,8 @@ def check_only_malformed(fmt, data: bytes) -> None:
     except MalformedTransaction:
         return
     [status] = fmt.verify([txn])
-    assert status is None or status.code == Code.INVALID_SIGNATURE
+    assert status is None or status.code in (Code.INVALID_SIGNATURE, Code.INSUFFICIENT_BALANCE,
+                                             Code.PAYLOAD_TOO_LARGE)
     try:
         sender = txn.sender
     except InvalidSignature:

@@ -20,7 +20,7 @@ from mempool_fast import MalformedTransaction, MempoolConfig, SignedTransaction,
 from mempool_fast.errors import MempoolFastError
 from mempool_fast.formats import (
     FormatRegistry, IndexedTransaction, InvalidSignature, NativeFormat, TransactionFormat,
-    UnknownFormat, by_name,
+    UnknownFormat, from_config,
 )
 from mempool_fast.formats import ethereum as eth
 from mempool_fast.types import MempoolAddTransactionStatusCode as Code
@@ -133,14 +133,24 @@ def test_something_else_is_not_a_format():
 
 # -- the registry ------------------------------------------------------------------------------
 
-def test_by_name_finds_native_and_refuses_unknown_names_clearly():
-    native = by_name("native")
+def test_from_config_builds_the_configured_format():
+    native = from_config(MempoolConfig(max_payload_bytes=10))
     assert isinstance(native, NativeFormat)
-    assert by_name("native") is native
-    assert "native" in formats.names()
-    with pytest.raises(UnknownFormat, match=r"unknown transaction format 'tron' "
-                                            r"\(registered: .*'native'"):
-        by_name("tron")
+    assert native.validator.config.max_payload_bytes == 10
+    assert from_config(MempoolConfig()) is not from_config(MempoolConfig())  # nothing global
+    with pytest.raises(ValueError, match="transaction_format must be one of 'native', "
+                                         "'ethereum', got 'tron'"):
+        MempoolConfig(transaction_format="tron")
+
+
+@needs_ethereum
+def test_from_config_builds_ethereum_with_the_chain_id_and_size_bound():
+    fmt = from_config(MempoolConfig(transaction_format="ethereum", chain_id=137,
+                                    max_transaction_bytes=1000))
+    assert isinstance(fmt, eth.EthereumFormat)
+    assert (fmt.name, fmt.chain_id, fmt.max_size) == ("ethereum", 137, 1000)
+    with pytest.raises(ValueError, match="chain_id"):
+        MempoolConfig(transaction_format="ethereum", chain_id=0)
 
 
 def test_unknown_format_is_a_malformed_transaction_and_a_lookup_error():

@@ -10,9 +10,11 @@ Two are built in:
 - ``EthereumFormat`` (``"ethereum"``, ``mempool_fast.formats.ethereum``): legacy (EIP-155) and
   EIP-1559 signed Ethereum transactions; needs ``pip install 'mempool_fast[ethereum]'``.
 
-``by_name(name)`` finds a registered format by the short name that peer messages and journal
-records carry; an unknown name is ``UnknownFormat`` (a ``MalformedTransaction``, so a decoding
-path that already drops and counts malformed transactions handles it the same way).
+``from_config(config)`` builds the format ``MempoolConfig.transaction_format`` names; a
+``FormatRegistry`` finds formats by the short name peer messages and journal records carry. An
+unknown name is ``UnknownFormat`` (a ``MalformedTransaction``, so a decoding path that already
+drops and counts malformed transactions handles it the same way). There is no process-wide
+registry: whoever decodes by name owns the registry it looks in.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IndexedTransaction", "TransactionFormat", "BatchVerifier", "NativeFormat", "FormatRegistry",
-    "UnknownFormat", "InvalidSignature", "NAME_PATTERN", "by_name", "register", "names",
-    "default_registry", "EthereumFormat", "EthereumTransaction",
+    "UnknownFormat", "InvalidSignature", "NAME_PATTERN", "BUILTIN", "check_name", "from_config",
+    "EthereumFormat", "EthereumTransaction",
 ]
 
 #: What a format's ``name`` must look like: it travels in peer messages and journal records, so
@@ -168,8 +170,9 @@ class NativeFormat:
 
 #: Formats known to this package that a registry does not make by itself (they need arguments).
 _HINTS = {
-    "ethereum": "an EthereumFormat needs this chain's id: "
-                "register(EthereumFormat(chain_id=...)) from mempool_fast.formats.ethereum",
+    "ethereum": "an EthereumFormat needs this chain's id: EthereumFormat(chain_id=...) from "
+                "mempool_fast.formats.ethereum, or MempoolConfig(transaction_format='ethereum', "
+                "chain_id=...) and from_config",
 }
 
 
@@ -239,36 +242,23 @@ class FormatRegistry:
         return f"FormatRegistry({list(self.names())})"
 
 
-_default: FormatRegistry | None = None
-_default_lock = threading.Lock()
+#: The formats this package builds from a ``MempoolConfig`` (``from_config``).
+BUILTIN = ("native", "ethereum")
 
 
-def default_registry() -> FormatRegistry:
-    """The process-wide registry behind ``by_name``/``register``: ``NativeFormat()`` (a default
-    ``Ed25519Validator``) until something else is registered. Built on first use."""
-    global _default
-    registry = _default
-    if registry is None:
-        with _default_lock:
-            if _default is None:
-                _default = FormatRegistry([NativeFormat()])
-            registry = _default
-    return registry
-
-
-def by_name(name: str) -> TransactionFormat[Any]:
-    """``default_registry().by_name(name)``: ``UnknownFormat`` for a name not registered."""
-    return default_registry().by_name(name)
-
-
-def register(fmt: TransactionFormat[Any], *, replace: bool = False) -> TransactionFormat[Any]:
-    """``default_registry().register(fmt, replace=replace)``."""
-    return default_registry().register(fmt, replace=replace)
-
-
-def names() -> tuple[str, ...]:
-    """The names registered in the default registry."""
-    return default_registry().names()
+def from_config(config: MempoolConfig) -> TransactionFormat[Any]:
+    """The format ``config.transaction_format`` names, built from the config: ``NativeFormat``
+    (a default ``Ed25519Validator`` of `config`) or ``EthereumFormat(config.chain_id,
+    max_size=config.max_transaction_bytes)`` (ImportError naming the extra when its
+    dependencies are missing)."""
+    name = config.transaction_format
+    if name == "native":
+        return NativeFormat(config=config)
+    if name == "ethereum":
+        from .ethereum import EthereumFormat
+        return EthereumFormat(config.chain_id, max_size=config.max_transaction_bytes)
+    raise UnknownFormat(f"unknown transaction format {name!r} (built in: "
+                        f"{', '.join(map(repr, BUILTIN))})")
 
 
 def __getattr__(name: str) -> object:

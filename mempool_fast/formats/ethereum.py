@@ -71,6 +71,10 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = SECP256K1_N // 2
 #: Bytes of an Ethereum address (``sender``, ``to``).
 ADDRESS_LEN = 20
+#: Largest signed transaction accepted by default, bytes (geth's txMaxSize, 4 x 32 KiB).
+MAX_TRANSACTION_BYTES = 128 * 1024
+#: Largest max_cost the cores count (they keep per-account cost totals in 128-bit words).
+MAX_COST = (1 << 128) - 1
 _STORAGE_KEY_LEN = 32
 INSTALL_HINT = "pip install 'mempool_fast[ethereum]'"
 
@@ -562,9 +566,11 @@ class EthereumFormat:
     sender_length = ADDRESS_LEN
     transaction_class = EthereumTransaction
 
-    def __init__(self, chain_id: int, *, base_fee: int = 0) -> None:
+    def __init__(self, chain_id: int, *, base_fee: int = 0,
+                 max_size: int = MAX_TRANSACTION_BYTES) -> None:
         self.chain_id = _check_int("chain_id", chain_id, 1)
         self.base_fee = _check_int("base_fee", base_fee, 0)
+        self.max_size = _check_int("max_size", max_size, 1)
         load_dependencies()
 
     def decode(self, wire: bytes, /) -> EthereumTransaction:
@@ -573,13 +579,27 @@ class EthereumFormat:
 
     def verify(self, txns: Sequence[EthereumTransaction], /
                ) -> list[MempoolAddTransactionStatus | None]:
-        """None per transaction that is for this chain and whose signature recovers a sender
-        (kept on the transaction), else ``INVALID_SIGNATURE`` saying why: another chain id, no
-        chain id (pre-EIP-155), or a signature that recovers nothing."""
-        chain_id = self.chain_id
+        """None per transaction that is for this chain, within ``max_size`` and the cores' cost
+        bound, and whose signature recovers a sender (kept on the transaction); else
+        ``PAYLOAD_TOO_LARGE`` (more than ``max_size`` raw bytes), ``INSUFFICIENT_BALANCE``
+        (``max_cost`` of 2**128 wei or more: no balance covers it, and the cores count costs
+        in 128 bits) or ``INVALID_SIGNATURE`` saying why: another chain id, no chain id
+        (pre-EIP-155), or a signature that recovers nothing."""
+        chain_id, max_size = self.chain_id, self.max_size
         results: list[MempoolAddTransactionStatus | None] = []
         append = results.append
         for txn in txns:
+            size = len(txn._raw)
+            if size > max_size:
+                append(MempoolAddTransactionStatus(
+                    Code.PAYLOAD_TOO_LARGE,
+                    f"transaction of {size} bytes exceeds the maximum of {max_size} bytes"))
+                continue
+            if txn.max_cost > MAX_COST:
+                append(MempoolAddTransactionStatus(
+                    Code.INSUFFICIENT_BALANCE,
+                    f"max cost {txn.max_cost} wei (value + gas * fee cap) is 2**128 or more"))
+                continue
             txn_chain = txn.chain_id
             if txn_chain != chain_id:
                 if txn_chain is None:
@@ -603,7 +623,8 @@ class EthereumFormat:
         return txn.max_cost
 
     def __repr__(self) -> str:
-        return f"EthereumFormat(chain_id={self.chain_id}, base_fee={self.base_fee})"
+        return (f"EthereumFormat(chain_id={self.chain_id}, base_fee={self.base_fee}, "
+                f"max_size={self.max_size})")
 
 
 if TYPE_CHECKING:  # the Ethereum pieces conform, checked by mypy
