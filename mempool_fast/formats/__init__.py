@@ -100,7 +100,12 @@ class TransactionFormat(Protocol[T]):
       ``MempoolAddTransactionStatus`` with a validation code (``INVALID_SIGNATURE``, ...).
       Called from many threads at once.
     - ``max_cost(txn)``: what the balance check charges for the transaction (native:
-      ``max_gas_amount * gas_unit_price``; Ethereum: ``value + gas * fee cap``).
+      ``max_gas_amount * gas_unit_price``; Ethereum: ``value + gas * fee cap``), an int in
+      0..2**128-1 for a transaction ``verify`` passed.
+    - ``can_replace(old, new)``: whether `new` may take the place of `old` (same sender and
+      sequence number) if it pays enough; the cores then apply the price rule (strictly
+      higher, and ``replacement_price_bump_percent``). Native: only a different gas price
+      (same payload, ``max_gas_amount`` and expiration: Libra); Ethereum: anything (geth).
     """
 
     @property
@@ -112,6 +117,7 @@ class TransactionFormat(Protocol[T]):
     def decode(self, wire: bytes, /) -> T: ...
     def verify(self, txns: Sequence[T], /) -> list[MempoolAddTransactionStatus | None]: ...
     def max_cost(self, txn: T, /) -> int: ...
+    def can_replace(self, old: T, new: T, /) -> bool: ...
 
 
 class BatchVerifier(Protocol):
@@ -155,6 +161,12 @@ class NativeFormat:
     def max_cost(txn: SignedTransaction, /) -> int:
         """``max_gas_amount * gas_unit_price`` (exact: Python ints do not wrap)."""
         return txn.max_gas_amount * txn.gas_unit_price
+
+    @staticmethod
+    def can_replace(old: SignedTransaction, new: SignedTransaction, /) -> bool:
+        """Libra's rule: a replacement differs from `old` in its gas price only."""
+        return (new.payload == old.payload and new.max_gas_amount == old.max_gas_amount
+                and new.expiration_time == old.expiration_time)
 
     def close(self) -> None:
         """Close the validator (its verification threads) when it has a ``close``."""
@@ -203,7 +215,7 @@ class FormatRegistry:
         `replace`. Returns `fmt`."""
         if not isinstance(fmt, TransactionFormat):
             raise TypeError(f"not a TransactionFormat: {fmt!r} (it needs name, sender_length, "
-                            "transaction_class, decode, verify and max_cost)")
+                            "transaction_class, decode, verify, max_cost and can_replace)")
         name = check_name(fmt.name)
         length = fmt.sender_length
         if not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= 64:

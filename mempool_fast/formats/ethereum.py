@@ -622,6 +622,12 @@ class EthereumFormat:
         """``txn.max_cost``: ``value + gas * fee cap``."""
         return txn.max_cost
 
+    @staticmethod
+    def can_replace(old: EthereumTransaction, new: EthereumTransaction, /) -> bool:
+        """Always: as in geth, a replacement may change anything but its sender and nonce
+        (the cores still require the price rule)."""
+        return True
+
     def __repr__(self) -> str:
         return (f"EthereumFormat(chain_id={self.chain_id}, base_fee={self.base_fee}, "
                 f"max_size={self.max_size})")
