@@ -11,10 +11,14 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 from sortedcontainers import SortedList
 
 from .config import MempoolConfig
+from .formats import (
+    check_core_cost, check_core_expiration, check_core_sender, check_core_u64, core_format,
+)
 from .pure_indexes import PoolIndexes, TtlKey, _Account, _Entry
 from .transaction import SignedTransaction, check_transaction_hash
 from .types import (
@@ -38,10 +42,22 @@ _STALE = RemovalReason.STALE
 
 
 class CoreMempool(PoolIndexes):
-    """Pending transactions indexed for admission, broadcast (timeline) and consensus (priority)."""
+    """Pending transactions indexed for admission, broadcast (timeline) and consensus (priority).
+
+    `transaction_format`: None (or ``formats.NATIVE``, or a ``NativeFormat``) for the native
+    ``SignedTransaction``s, today's rules and paths; any other format (``EthereumFormat``, ...)
+    makes the core index that format's transactions (docs/design.md §4 "Transaction formats"):
+    senders of exactly ``sender_length`` bytes (1..32; ``ValueError`` otherwise, for every
+    method taking a sender), the balance check charging ``format.max_cost(txn)`` (0..2**128-1),
+    an ``expiration_time`` of None in no expiration index, and a replacement allowed when
+    ``format.can_replace(old, new)`` and it pays enough.
+    """
 
     def __init__(self, config: MempoolConfig | None = None,
-                 clock: Callable[[], float] = time.time, *, removal_feed: bool = False) -> None:
+                 clock: Callable[[], float] = time.time, *, removal_feed: bool = False,
+                 transaction_format: Any = None) -> None:
+        #: what `transaction_format` reports, and the foreign format (None: native)
+        self._format, self._foreign = core_format(transaction_format)
         self.config = config if config is not None else MempoolConfig()
         config = self.config
         super().__init__(config.capacity, config.capacity_per_user, removal_feed,
@@ -56,6 +72,12 @@ class CoreMempool(PoolIndexes):
         self._ttl = self.config.system_transaction_timeout_secs
         self._bump_percent = self.config.replacement_price_bump_percent
 
+    @property
+    def transaction_format(self) -> Any:
+        """The format this core indexes: ``formats.NATIVE`` (built with None), the given
+        ``NativeFormat``, or the given foreign format. Read-only."""
+        return self._format
+
     # ------------------------------------------------------------------ admission
     def add_txn(self, txn: SignedTransaction, gas_amount: int, db_sequence_number: int,
                 balance: int, timeline_state: TimelineState) -> MempoolAddTransactionStatus:
@@ -63,12 +85,22 @@ class CoreMempool(PoolIndexes):
         if timeline_state not in _ADD_STATES:
             raise ValueError("timeline_state must be NOT_READY or NON_QUALIFIED")
         timeline_state = TimelineState(timeline_state)
-        sender = txn.sender
-        seq = txn.sequence_number
+        fmt = self._foreign
+        if fmt is None:
+            sender = txn.sender
+            seq = txn.sequence_number
+            cost = gas_amount * txn.gas_unit_price
+        else:  # checked before anything changes
+            sender = check_core_sender(txn.sender, fmt)
+            seq = check_core_u64(txn.sequence_number, "sequence_number")
+            check_core_u64(txn.gas_unit_price, "gas_unit_price")
+            check_core_expiration(txn.expiration_time)
+            check_transaction_hash(txn.hash)
+            cost = check_core_cost(fmt.max_cost(txn), fmt)
         account = self._accounts.get(sender)
 
         # 1. balance covers this and every pending transaction of the account
-        required = gas_amount * txn.gas_unit_price
+        required = cost
         if account is not None:
             required += account.gas_total
         if required > balance:
@@ -92,9 +124,12 @@ class CoreMempool(PoolIndexes):
                 old_txn = old.txn
                 if old_txn == txn:
                     return STATUS_VALID
-                if (txn.payload != old_txn.payload
-                        or txn.max_gas_amount != old_txn.max_gas_amount
-                        or txn.expiration_time != old_txn.expiration_time):
+                if fmt is None:
+                    if (txn.payload != old_txn.payload
+                            or txn.max_gas_amount != old_txn.max_gas_amount
+                            or txn.expiration_time != old_txn.expiration_time):
+                        return invalid_update()
+                elif not fmt.can_replace(old_txn, txn):
                     return invalid_update()
                 price, old_price = txn.gas_unit_price, old_txn.gas_unit_price
                 bump = self._bump_percent
@@ -136,8 +171,7 @@ class CoreMempool(PoolIndexes):
             return too_many_transactions(self._capacity_per_user)
 
         # 7. insert, then promote what became ready
-        self._insert(account, _Entry(txn, gas_amount, self._clock() + self._ttl,
-                                     timeline_state))
+        self._insert(account, _Entry(txn, cost, self._clock() + self._ttl, timeline_state))
         self._promote(account, current)
         return STATUS_VALID
 
@@ -204,6 +238,8 @@ class CoreMempool(PoolIndexes):
 
     def remove_transaction(self, sender: bytes, sequence_number: int, is_rejected: bool) -> None:
         """Commit (`is_rejected=False`) or reject a transaction of `sender`."""
+        if self._foreign is not None:  # a foreign format's senders are checked (ValueError)
+            check_core_sender(sender, self._foreign)
         account = self._accounts.get(sender)
         if is_rejected:
             cached = self._seq_cache.get(sender)
@@ -411,11 +447,15 @@ class CoreMempool(PoolIndexes):
 
     def __contains__(self, pointer: tuple[bytes, int]) -> bool:
         sender, seq = pointer
+        if self._foreign is not None:
+            check_core_sender(sender, self._foreign)
         account = self._accounts.get(sender)
         return account is not None and seq in account.txns
 
     def get(self, sender: bytes, sequence_number: int) -> SignedTransaction | None:
         """The transaction at a pointer, or None."""
+        if self._foreign is not None:  # a foreign format's senders are checked (ValueError)
+            check_core_sender(sender, self._foreign)
         account = self._accounts.get(sender)
         if account is None:
             return None
@@ -431,12 +471,16 @@ class CoreMempool(PoolIndexes):
     def timeline_state(self, sender: bytes,
                        sequence_number: int) -> tuple[TimelineState, int] | None:
         """(state, timeline id) of a pending transaction, or None."""
+        if self._foreign is not None:  # a foreign format's senders are checked (ValueError)
+            check_core_sender(sender, self._foreign)
         account = self._accounts.get(sender)
         entry = account.txns.get(sequence_number) if account is not None else None
         return (entry.state, entry.timeline_id) if entry is not None else None
 
     def sequence_number(self, sender: bytes) -> int | None:
         """The cached current sequence number of an account, or None (does not touch the LRU)."""
+        if self._foreign is not None:  # a foreign format's senders are checked (ValueError)
+            check_core_sender(sender, self._foreign)
         return self._seq_cache.get(sender)
 
     def parking_lot_size(self) -> int:

@@ -8,7 +8,8 @@ the admission, consensus and GC rules on top).
                 broadcast bucket (`broadcast_buckets`), sharing one id counter
   parking lot   pointers of transactions waiting for a missing predecessor
   system TTL    (system expiry, insertion number, sender, seq)
-  expiration    (client expiration time, insertion number, sender, seq)
+  expiration    (client expiration time, insertion number, sender, seq); a transaction
+                without one (expiration_time None: a foreign format's) is not in it
   seq cache     LRU of each account's current sequence number
   by hash       transaction hash (SHA3-256 of the wire form) -> entry, a dict: O(1)
   ready age     a heap of (system expiry, insertion number) of the ready transactions, the
@@ -54,20 +55,23 @@ TtlKey = tuple[Any, ...]
 class _Entry:
     """One pending transaction and its bookkeeping."""
 
-    __slots__ = ("txn", "sender", "seq", "gas_amount", "gas_cost", "expiry", "pkey",
+    __slots__ = ("txn", "sender", "seq", "gas_cost", "expiration", "expiry", "pkey",
                  "state", "timeline_id", "ready", "order", "wire_size", "tail")
 
     #: its account's highest sequence number: set by `_insert` only while the lowest_price
     #: policy needs it (unset otherwise)
     tail: bool
 
-    def __init__(self, txn: SignedTransaction, gas_amount: int, expiry: float,
+    def __init__(self, txn: SignedTransaction, gas_cost: int, expiry: float,
                  state: TimelineState) -> None:
         self.txn = txn
         self.sender = txn.sender
         self.seq = txn.sequence_number
-        self.gas_amount = gas_amount
-        self.gas_cost = gas_amount * txn.gas_unit_price
+        #: what the balance check charges for it: native gas_amount * gas_unit_price, else
+        #: the format's max_cost(txn)
+        self.gas_cost = gas_cost
+        #: its client expiration time; None: none (a foreign format's), in no expiration index
+        self.expiration = txn.expiration_time
         self.expiry = expiry
         # Sorting ascending by this key yields Libra's priority order.
         self.pkey = (-txn.gas_unit_price, expiry, self.sender.translate(_INVERT), self.seq,
@@ -179,7 +183,8 @@ class PoolIndexes:
         account.txns[seq] = entry
         account.gas_total += entry.gas_cost
         self._system_ttl.add((entry.expiry, entry.order, sender, seq))
-        self._expiration.add((entry.txn.expiration_time, entry.order, sender, seq))
+        if entry.expiration is not None:
+            self._expiration.add((entry.expiration, entry.order, sender, seq))
         self._parking.add((sender, seq))
         self._by_hash[digest] = entry
         self._size += 1
@@ -266,7 +271,8 @@ class PoolIndexes:
             del (self._timeline if self._single_bucket else
                  self._timelines[self._bucket_of(entry)])[entry.timeline_id]
         self._system_ttl.remove((entry.expiry, entry.order, sender, seq))
-        self._expiration.remove((entry.txn.expiration_time, entry.order, sender, seq))
+        if entry.expiration is not None:
+            self._expiration.remove((entry.expiration, entry.order, sender, seq))
         del self._by_hash[entry.txn.hash]
         self._size -= 1
         self._size_bytes -= entry.wire_size + ENTRY_OVERHEAD_BYTES
@@ -370,7 +376,9 @@ class PoolIndexes:
                     assert entry.timeline_id == 0
                     if entry.ready:
                         assert entry.state is _NON_QUALIFIED, "ready NOT_READY transaction"
-        assert size == self._size == len(self._system_ttl) == len(self._expiration)
+        assert size == self._size == len(self._system_ttl)
+        assert len(self._expiration) == sum(e.expiration is not None for a in
+                                            self._accounts.values() for e in a.txns.values())
         assert size_bytes == self._size_bytes, "byte size mismatch"
         assert len(self._by_hash) == size, "hash index holds removed transactions"
         assert ready == {(k[4], k[3]) for k in self._priority} and len(ready) == len(self._priority)
