@@ -29,6 +29,7 @@ __all__ = [
     "POINTER", "PointerError", "check_bytes", "check_u64", "check_address", "check_pointer",
     "check_pointers", "parse_header", "pointer_of", "expiration_of", "as_bytes",
     "SIGNING_PREFIX", "DEFAULT_TTL_SECS", "account_address", "checked_fields", "signed_fields",
+    "check_sender_length", "pack_pointer", "unpack_pointer",
 ]
 
 #: Domain separator hashed in front of every signed message.
@@ -85,25 +86,51 @@ def check_u64(name: str, value: object) -> int:
     return value
 
 
-def check_address(value: object, name: str = "address") -> bytes:
-    """A 32-byte account address."""
-    return check_bytes(name, value, ADDRESS_LEN)
+def check_address(value: object, name: str = "address", length: int = ADDRESS_LEN) -> bytes:
+    """An account address of `length` bytes (32, the native format's, unless a transaction
+    format with other senders says otherwise: Ethereum's are 20)."""
+    return check_bytes(name, value, length)
 
 
-def check_pointer(pair: Any, name: str = "pointer") -> tuple[bytes, int]:
-    """A (sender, sequence_number) pair with a 32-byte sender and a u64 sequence number
-    (`pair` is any object: this is the check)."""
+def check_sender_length(length: object) -> int:
+    """A transaction format's sender length: an int in 1..ADDRESS_LEN (a pointer key pads a
+    shorter sender to ADDRESS_LEN bytes, `pack_pointer`)."""
+    if not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= ADDRESS_LEN:
+        raise ValueError(f"a sender length must be an int in 1..{ADDRESS_LEN}, got {length!r}")
+    return length
+
+
+def check_pointer(pair: Any, name: str = "pointer", sender_length: int = ADDRESS_LEN
+                  ) -> tuple[bytes, int]:
+    """A (sender, sequence_number) pair with a `sender_length`-byte sender (32 unless given)
+    and a u64 sequence number (`pair` is any object: this is the check)."""
     try:
         sender, seq = pair
     except (TypeError, ValueError):
         raise PointerError(
             f"{name}: expected a (sender, sequence_number) pair, got {pair!r}") from None
-    return check_address(sender, f"{name} sender"), check_u64(f"{name} sequence number", seq)
+    return (check_address(sender, f"{name} sender", sender_length),
+            check_u64(f"{name} sequence number", seq))
 
 
-def check_pointers(pairs: Iterable[object], name: str = "pointer") -> list[tuple[bytes, int]]:
+def check_pointers(pairs: Iterable[object], name: str = "pointer",
+                   sender_length: int = ADDRESS_LEN) -> list[tuple[bytes, int]]:
     """Every pair checked before anything changes."""
-    return [check_pointer(pair, name) for pair in pairs]
+    return [check_pointer(pair, name, sender_length) for pair in pairs]
+
+
+def pack_pointer(sender: bytes, sequence_number: int) -> bytes:
+    """A pointer as its 40-byte key (`POINTER`: sender | seq u64 LE), whatever the format: a
+    sender shorter than 32 bytes (Ethereum's 20) is padded with zero bytes at the end, so the
+    key of a native transaction is still the first 40 bytes of its wire form."""
+    return POINTER.pack(sender, sequence_number)
+
+
+def unpack_pointer(key: bytes, sender_length: int = ADDRESS_LEN) -> tuple[bytes, int]:
+    """The (sender, seq) of a 40-byte pointer key (`pack_pointer`), its sender cut back to
+    the format's `sender_length`."""
+    sender, seq = POINTER.unpack(key)
+    return (sender if sender_length == ADDRESS_LEN else sender[:sender_length]), seq
 
 
 def parse_header(data: bytes) -> tuple[bytes, int, int, int, int]:

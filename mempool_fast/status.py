@@ -201,12 +201,14 @@ def account_view(sender: bytes, current: int, held: list[int]) -> AccountStatus:
     return AccountStatus(sender, current, ready, parked, ready_end if parked else None)
 
 
-def parse_key(key: object) -> tuple[bytes | None, tuple[bytes, int] | None]:
-    """(hash, None) for a 32-byte hash, (None, (sender, seq)) for a pointer; TypeError or
+def parse_key(key: object, sender_length: int = 32
+              ) -> tuple[bytes | None, tuple[bytes, int] | None]:
+    """(hash, None) for a 32-byte hash, (None, (sender, seq)) for a pointer whose sender has
+    the transaction format's `sender_length` (32 native, 20 Ethereum); TypeError or
     ValueError for anything else."""
     if isinstance(key, (bytes, bytearray, memoryview)):
         key = bytes(key)
         if len(key) != 32:
             raise ValueError(f"a transaction hash is 32 bytes, got {len(key)}")
         return key, None
-    return None, check_pointer(key, "key")
+    return None, check_pointer(key, "key", sender_length)

@@ -4,6 +4,13 @@
 ``(sequence_number, balance)`` or ``None`` for an unknown account; ``unknown_account(address)``
 turns that ``None`` into the status the submit path returns. ``InMemoryAccountStore`` is for
 tests and simulations, ``SqliteAccountStore(path)`` is a node's embedded default.
+
+Both take ``address_length`` (default 32, the native format's senders; 20 for Ethereum: a
+store answers for one transaction format's accounts, and an address of another length is a
+``ValueError``). Sequence numbers are u64; a balance is any non-negative int (Ethereum
+balances exceed 2**64). SQLite keeps a balance in 0..2**64-1 as an INTEGER, as it always did
+(above 2**63 - 1 as its two's-complement value), and a larger one exactly as a BLOB of its
+big-endian bytes, so existing databases read unchanged.
 """
 
 from __future__ import annotations
@@ -35,7 +42,24 @@ def unknown_account(address: bytes) -> MempoolAddTransactionStatus:
         f"account {bytes(address).hex()} does not exist")
 
 
-def _check_rows(accounts: Iterable[tuple[bytes, int, int]]) -> list[tuple[bytes, int, int]]:
+def check_address_length(length: object) -> int:
+    """A store's address length: an int in 1..64."""
+    if not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= 64:
+        raise ValueError(f"address_length must be an int in 1..64, got {length!r}")
+    return length
+
+
+def check_balance(value: object) -> int:
+    """A balance: a non-negative int of any size (not a bool)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"balance must be a non-negative integer, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"balance must be a non-negative integer, got {value}")
+    return value
+
+
+def _check_rows(accounts: Iterable[tuple[bytes, int, int]], address_length: int = ADDRESS_LEN
+                ) -> list[tuple[bytes, int, int]]:
     rows = []
     for item in accounts:
         try:
@@ -43,12 +67,13 @@ def _check_rows(accounts: Iterable[tuple[bytes, int, int]]) -> list[tuple[bytes,
         except (TypeError, ValueError):
             raise ValueError(
                 f"expected (address, sequence_number, balance), got {item!r}") from None
-        rows.append((check_address(address), check_u64("sequence_number", sequence_number),
-                     check_u64("balance", balance)))
+        rows.append((check_address(address, "address", address_length),
+                     check_u64("sequence_number", sequence_number), check_balance(balance)))
     return rows
 
 
-def _check_committed(committed: Iterable[tuple[bytes, int]]) -> list[tuple[bytes, int]]:
+def _check_committed(committed: Iterable[tuple[bytes, int]], address_length: int = ADDRESS_LEN
+                     ) -> list[tuple[bytes, int]]:
     pairs = []
     for item in committed:
         try:
@@ -58,7 +83,7 @@ def _check_committed(committed: Iterable[tuple[bytes, int]]) -> list[tuple[bytes
         seq = check_u64("sequence_number", sequence_number)
         if seq == U64_MAX:
             raise ValueError("a committed sequence number cannot be the largest u64")
-        pairs.append((check_address(address), seq))
+        pairs.append((check_address(address, "address", address_length), seq))
     return pairs
 
 
@@ -71,11 +96,16 @@ class AccountStateReader(abc.ABC):
 
 
 class InMemoryAccountStore(AccountStateReader):
-    """A dict of accounts guarded by a lock; a batch read sees one consistent state."""
+    """A dict of accounts guarded by a lock; a batch read sees one consistent state.
+    `address_length`: bytes of every address (32 native, 20 Ethereum)."""
 
-    def __init__(self, accounts: Iterable[tuple[bytes, int, int]] = ()) -> None:
+    def __init__(self, accounts: Iterable[tuple[bytes, int, int]] = (), *,
+                 address_length: int = ADDRESS_LEN) -> None:
         self._accounts: dict[bytes, AccountState] = {}
         self._lock = threading.Lock()
+        #: Bytes of every address this store holds (a transaction format's sender length).
+        self.address_length = check_address_length(address_length)
+        self._length_set = {self.address_length}
         self.set_accounts(accounts)
 
     def set_account(self, address: bytes, sequence_number: int, balance: int) -> None:
@@ -83,14 +113,14 @@ class InMemoryAccountStore(AccountStateReader):
 
     def set_accounts(self, accounts: Iterable[tuple[bytes, int, int]]) -> None:
         """Create or overwrite several accounts at once (all or nothing)."""
-        rows = _check_rows(accounts)
+        rows = _check_rows(accounts, self.address_length)
         with self._lock:
             for address, seq, balance in rows:
                 self._accounts[address] = (seq, balance)
 
     def apply_committed(self, committed: Iterable[tuple[bytes, int]]) -> None:
         """Advance each known sender's sequence number past a committed ``(address, seq)``."""
-        pairs = _check_committed(committed)
+        pairs = _check_committed(committed, self.address_length)
         with self._lock:
             for address, seq in pairs:
                 state = self._accounts.get(address)
@@ -98,7 +128,7 @@ class InMemoryAccountStore(AccountStateReader):
                     self._accounts[address] = (seq + 1, state[1])
 
     def get_account_states(self, addresses: Sequence[bytes]) -> list[AccountState | None]:
-        keys = _addresses(addresses)
+        keys = _addresses(addresses, self._length_set)
         with self._lock:
             return list(map(self._accounts.get, keys))
 
@@ -122,13 +152,15 @@ def _padded(n: int) -> int:
     return -(-n >> shift) << shift
 
 
-def _addresses(addresses: Sequence[bytes]) -> list[bytes]:
-    """The addresses as a list of 32-byte bytes (checked per batch; each one only when the
-    batch holds something else: then `check_address` converts or raises)."""
+def _addresses(addresses: Sequence[bytes], lengths: set[int] = _ADDRESS_LEN) -> list[bytes]:
+    """The addresses as a list of bytes of the one length in `lengths` (checked per batch;
+    each one only when the batch holds something else: then `check_address` converts or
+    raises)."""
     keys = addresses if type(addresses) is list else list(addresses)
-    if set(map(type, keys)) <= _BYTES and set(map(len, keys)) <= _ADDRESS_LEN:
+    if set(map(type, keys)) <= _BYTES and set(map(len, keys)) <= lengths:
         return keys
-    return [check_address(address) for address in keys]
+    (length,) = lengths
+    return [check_address(address, "address", length) for address in keys]
 
 
 def _to_i64(value: int) -> int:
@@ -138,6 +170,23 @@ def _to_i64(value: int) -> int:
 
 def _to_u64(value: int) -> int:
     return value + _I64_SPAN if value < 0 else value
+
+
+def _balance_to_sql(value: int) -> int | bytes:
+    """A balance as SQLite keeps it: a u64 as an INTEGER (`_to_i64`), a larger one as a BLOB
+    of its big-endian bytes (a BLOB is stored as it is whatever the column's affinity; a
+    large TEXT would be turned into a lossy REAL)."""
+    if value <= U64_MAX:
+        return value - _I64_SPAN if value > _I64_MAX else value
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def _balance_of_sql(value: int | bytes) -> int:
+    """The balance `_balance_to_sql` stored (the read path calls it for anything but a
+    non-negative INTEGER)."""
+    if isinstance(value, int):
+        return value + _I64_SPAN if value < 0 else value
+    return int.from_bytes(value, "big")
 
 
 class SqliteAccountStore(AccountStateReader):
@@ -152,12 +201,18 @@ class SqliteAccountStore(AccountStateReader):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0,
-                 max_variables: int | None = None) -> None:
+                 max_variables: int | None = None, address_length: int = ADDRESS_LEN) -> None:
         """Open (creating if needed) the store at ``path``.
 
         ``timeout``: seconds a writer waits for the write lock (sqlite3's default);
-        ``max_variables``: cap on addresses per query, below SQLite's own limit.
+        ``max_variables``: cap on addresses per query, below SQLite's own limit;
+        ``address_length``: bytes of every address (32 native, 20 Ethereum). A store whose
+        accounts have addresses of another length is refused (``ValueError`` naming both):
+        a node of another transaction format would find none of them.
         """
+        #: Bytes of every address this store holds (a transaction format's sender length).
+        self.address_length = check_address_length(address_length)
+        self._length_set = {self.address_length}
         path = os.fspath(path)
         if path == ":memory:" or path.startswith("file:"):
             raise ValueError("SqliteAccountStore needs a file path (each thread opens its own "
@@ -172,6 +227,12 @@ class SqliteAccountStore(AccountStateReader):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("CREATE TABLE IF NOT EXISTS accounts (address BLOB PRIMARY KEY, "
                      "sequence_number INTEGER NOT NULL, balance INTEGER NOT NULL) WITHOUT ROWID")
+        row = conn.execute("SELECT length(address) FROM accounts LIMIT 1").fetchone()
+        if row is not None and row[0] != self.address_length:
+            self.close()
+            raise ValueError(f"account store {path} holds {row[0]}-byte addresses, not "
+                             f"{self.address_length}-byte ones (another transaction format's "
+                             "accounts?)")
         self._max_vars = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         #: parameter count -> the batch read statement with that many parameters (`_select`)
         self._select_sql: dict[int, str] = {}
@@ -202,7 +263,8 @@ class SqliteAccountStore(AccountStateReader):
 
     def set_accounts(self, accounts: Iterable[tuple[bytes, int, int]]) -> None:
         """Create or overwrite several accounts in one transaction (all or nothing)."""
-        rows = [(a, _to_i64(s), _to_i64(b)) for a, s, b in _check_rows(accounts)]
+        rows = [(a, _to_i64(s), _balance_to_sql(b))
+                for a, s, b in _check_rows(accounts, self.address_length)]
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -217,7 +279,7 @@ class SqliteAccountStore(AccountStateReader):
 
     def apply_committed(self, committed: Iterable[tuple[bytes, int]]) -> None:
         """Advance each known sender's sequence number past a committed ``(address, seq)``."""
-        pairs = _check_committed(committed)
+        pairs = _check_committed(committed, self.address_length)
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -233,7 +295,7 @@ class SqliteAccountStore(AccountStateReader):
         conn.execute("COMMIT")
 
     def get_account_states(self, addresses: Sequence[bytes]) -> list[AccountState | None]:
-        keys = _addresses(addresses)
+        keys = _addresses(addresses, self._length_set)
         if not keys:
             return []
         limit = self._max_vars
@@ -274,8 +336,10 @@ class SqliteAccountStore(AccountStateReader):
         if list(map(_first, head)) != keys:  # not in order (never seen): match by address
             found = {row[0]: row for row in rows if row[1] is not None}
             head = [found.get(key, (key, None, None)) for key in keys]
-        return [None if seq is None else (seq + _I64_SPAN if seq < 0 else seq,
-                                          balance + _I64_SPAN if balance < 0 else balance)
+        return [None if seq is None else (
+                    seq + _I64_SPAN if seq < 0 else seq,
+                    balance if type(balance) is int and balance >= 0
+                    else _balance_of_sql(balance))
                 for _, seq, balance in head]
 
     def __len__(self) -> int:

@@ -49,7 +49,8 @@ def test_values_straddling_the_signed_64_bit_boundary(store):
 @pytest.mark.parametrize("bad_row, match", [
     ((b"short", 1, 1), "32 bytes"),
     ((addr(1), -1, 1), "sequence_number"),
-    ((addr(1), 1, U64_MAX + 1), "balance"),
+    ((addr(1), 1, -1), "balance"),
+    ((addr(1), 1, True), "balance"),
     ((addr(1), 1.0, 1), "sequence_number"),
     (("x" * 32, 1, 1), "bytes"),
     ((addr(1), 1), "expected"),

@@ -39,8 +39,9 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from .._wire import check_address, check_pointers
+from .._wire import check_address, check_pointers, check_sender_length
 from ..config import MempoolConfig
+from ..formats import BUILTIN, BatchVerifier, NativeFormat, TransactionFormat, from_config
 from ..fair_pool import FairPool
 from ..metrics import MempoolMetrics
 from ..network.base import Network
@@ -93,6 +94,62 @@ class _Validator(Protocol):
                  ) -> Sequence[MempoolAddTransactionStatus | None]: ...
 
 
+def _resolve_format(config: MempoolConfig, fmt: TransactionFormat[Any] | None,
+                    validator: _Validator | None
+                    ) -> tuple[TransactionFormat[Any], _Validator | None, bool]:
+    """(the pool's format, its native validator or None, whether the pool owns what validates
+    and must close it). The native format keeps the given validator, or a default
+    Ed25519Validator, with `verify` bound to its `validate` (no wrapper); another format's
+    `verify` is the validation, so a `validator` beside it is an error."""
+    if fmt is None:
+        if config.transaction_format == "native":
+            owns = validator is None
+            if validator is None:
+                from ..validation import Ed25519Validator
+                validator = Ed25519Validator(config)
+            return NativeFormat(cast(BatchVerifier, validator)), validator, owns
+        if validator is not None:
+            raise ValueError(f"validator= is for the native transaction format; the config's "
+                             f"format {config.transaction_format!r} validates with its own "
+                             "verify (pass no validator)")
+        return from_config(config), None, True
+    if not isinstance(fmt, TransactionFormat):
+        raise TypeError(f"transaction_format must be a TransactionFormat, got "
+                        f"{type(fmt).__name__}")
+    if fmt.name in BUILTIN and fmt.name != config.transaction_format:
+        raise ValueError(f"transaction_format is {fmt.name!r} but the config's "
+                         f"transaction_format is {config.transaction_format!r}: they must agree")
+    if isinstance(fmt, NativeFormat):
+        if validator is not None and validator is not fmt.validator:
+            raise ValueError("pass the validator inside NativeFormat(validator) or as "
+                             "validator=, not both")
+        return fmt, fmt.validator, False
+    if validator is not None:
+        raise ValueError(f"validator= is for the native transaction format; format "
+                         f"{fmt.name!r} validates with its own verify (pass no validator)")
+    return fmt, None, False
+
+
+def _format_core(core_cls: Any, config: MempoolConfig, clock: Callable[[], float],
+                 fmt: TransactionFormat[Any]) -> CoreMempool:
+    """A core of `core_cls` indexing `fmt`'s transactions."""
+    core: CoreMempool = core_cls(config, clock=clock, transaction_format=fmt)
+    return core
+
+
+def _check_core_format(mempool: Any, fmt: TransactionFormat[Any]) -> None:
+    """ValueError unless the given core indexes `fmt`'s transactions (a core without a
+    `transaction_format` attribute is a native one)."""
+    core_format = getattr(mempool, "transaction_format", None)
+    name = "native" if core_format is None else core_format.name
+    length = 32 if core_format is None else core_format.sender_length
+    if name != fmt.name or length != fmt.sender_length:
+        raise ValueError(f"the given mempool indexes transaction format {name!r} "
+                         f"({length}-byte senders), this pool's is {fmt.name!r} "
+                         f"({fmt.sender_length}-byte senders): make the core with "
+                         "CoreMempool(config, transaction_format=...)")
+
+
 #: A transaction's key for the status API: its 32-byte hash or its (sender, seq) pointer.
 _Key = bytes | tuple[bytes, int]
 #: What `_pending_statuses` finds for a pending key: (transaction, state, detail).
@@ -103,6 +160,7 @@ class SharedMempool:
     """Peers, outbound sync, inbound pool, GC, notifications, client and consensus paths."""
 
     def __init__(self, config: MempoolConfig, network: Network, storage: AccountStateReader, *,
+                 transaction_format: TransactionFormat[Any] | None = None,
                  validator: _Validator | None = None, mempool: CoreMempool | None = None,
                  journal: TransactionJournal | None = None,
                  clock: Callable[[], float] = time.time, incarnation: int | None = None) -> None:
@@ -113,17 +171,35 @@ class SharedMempool:
                 raise TypeError(f"network must implement Network ({name} is missing)")
         if not callable(getattr(storage, "get_account_states", None)):
             raise TypeError("storage must provide get_account_states(addresses)")
-        self._owns_validator = validator is None
-        if validator is None:
-            from ..validation import Ed25519Validator
-            validator = Ed25519Validator(config)
+        fmt, validator, self._owns_validator = _resolve_format(config, transaction_format,
+                                                               validator)
+        #: The transaction format of this pool: what it decodes, verifies and journals.
+        self.transaction_format: TransactionFormat[Any] = fmt
+        #: Whether the pool holds this package's own transactions (the native hot paths).
+        self._native = isinstance(fmt, NativeFormat)
+        self._sender_length = check_sender_length(fmt.sender_length)
+        store_length = getattr(storage, "address_length", None)
+        if store_length is not None and store_length != self._sender_length:
+            raise ValueError(f"the account store holds {store_length}-byte addresses but "
+                             f"transaction format {fmt.name!r} has {self._sender_length}-byte "
+                             "senders")
+        if journal is not None:
+            journal_format = getattr(journal, "format_name", "native")
+            if journal_format != fmt.name:
+                raise ValueError(f"journal {journal.path} is opened for transaction format "
+                                 f"{journal_format!r}, this pool's is {fmt.name!r}")
         if mempool is None:
             from .. import CoreMempool
-            mempool = CoreMempool(config, clock=clock)
+            mempool = CoreMempool(config, clock=clock) if self._native else \
+                _format_core(CoreMempool, config, clock, fmt)
+        else:
+            _check_core_format(mempool, fmt)
         self.config = config
         self.network = network
         self.storage = storage
-        self.validator = validator
+        #: The validator of the native format (given or the default Ed25519Validator); None
+        #: for another format, whose own `verify` is the validation.
+        self.validator: _Validator | None = validator
         #: TransactionJournal of client transactions (None: not durable); owned by the caller.
         self.journal = journal
         #: This node's random id for this run: peers start over when it changes.
@@ -135,10 +211,12 @@ class SharedMempool:
         self._core = GuardedCore(mempool)
         # the status API: history of what left, watches; both fed in the core's order
         self._intake = OrderedIntake()
-        self._history = StatusHistory(config.status_history_size)
+        self._history = StatusHistory(config.status_history_size,
+                                      sender_length=self._sender_length, native=self._native)
         self._watches = WatchHub(self._core, self._intake, clock,
                                  queue_size=config.watch_queue_size,
-                                 capacity_per_user=config.capacity_per_user)
+                                 capacity_per_user=config.capacity_per_user,
+                                 sender_length=self._sender_length, native=self._native)
         self.metrics.bind_core(self._index_size)
         self._tracker = StageTracker(self.metrics)
         self._notifier = Notifier()
@@ -146,7 +224,8 @@ class SharedMempool:
                                backoff_interval_s=config.shared_mempool_backoff_interval_ms
                                / 1000.0, max_in_flight=config.max_broadcasts_per_peer,
                                buckets=len(config.broadcast_buckets))
-        self._admission = Admission(config, validator, storage, self._core, self.metrics, clock)
+        self._admission = Admission(config, fmt.verify, storage, self._core, self.metrics, clock,
+                                    expiring=self._native)
         self._broadcaster = Broadcaster(config, self._core, self._peers, self._send,
                                         self.metrics, self._tracker, clock,
                                         on_broadcast=self._watch_broadcast)
@@ -215,7 +294,8 @@ class SharedMempool:
         if self._binding is not None:
             self._binding.stop()
         if self._owns_validator:
-            close = getattr(self.validator, "close", None)
+            owned = self.validator if self.validator is not None else self.transaction_format
+            close = getattr(owned, "close", None)
             if close is not None:
                 close()
 
@@ -400,10 +480,17 @@ class SharedMempool:
     def submit_transactions(self, txns: Iterable[object]) -> list[MempoolAddTransactionStatus]:
         """Admit client transactions (NOT_READY); one status per input, in input order.
 
+        The inputs are the pool's format's transaction objects: for the native format either
+        SignedTransaction class (the other class's objects are converted through their wire
+        form), for another format instances of its `transaction_class`; anything else, raw
+        bytes included, is a TypeError and nothing is admitted (decode raw bytes first with
+        `transaction_format.decode`, which says what is wrong with a malformed one).
+
         With a journal, the VALID ones are on disk (per its fsync policy) before this returns;
         if the append fails the error propagates and nothing is acknowledged.
         """
-        own = [self._own_class(txn) for txn in txns]
+        own = [self._own_class(txn) for txn in txns] if self._native else \
+            self._format_objects(txns)
         if not own:
             return []
         binding = self._binding
@@ -432,6 +519,20 @@ class SharedMempool:
             return SignedTransaction.from_bytes(cast(SignedTransaction, txn).to_bytes())
         raise TypeError(f"expected SignedTransaction, got {type(txn).__name__}")
 
+    def _format_objects(self, txns: Iterable[object]) -> list[Any]:
+        """`txns` as a list, every one an instance of the (non-native) format's transaction
+        class, checked before anything is admitted; TypeError otherwise."""
+        items = txns if type(txns) is list else list(txns)
+        cls = self.transaction_format.transaction_class
+        for kind in set(map(type, items)):
+            if kind is not cls and not issubclass(kind, cls):
+                hint = (f" (decode raw bytes with {type(self.transaction_format).__name__}"
+                        ".decode first)" if issubclass(kind, (bytes, bytearray, memoryview))
+                        else "")
+                raise TypeError(f"transaction format {self.transaction_format.name!r} takes "
+                                f"{cls.__name__} objects, got {kind.__name__}{hint}")
+        return items
+
     # ------------------------------------------------------------------ consensus path
     def get_block(self, batch_size: int, exclude: Iterable[tuple[bytes, int]] = (),
                   max_bytes: int | None = None) -> list[SignedTransaction]:
@@ -455,8 +556,8 @@ class SharedMempool:
                             rejected: Iterable[tuple[bytes, int]] = ()) -> int:
         """Commit then reject `(sender, seq)` pairs, then GC by client expiration at
         `block_time`; return how many expired transactions were removed."""
-        committed = check_pointers(committed, "committed")
-        rejected = check_pointers(rejected, "rejected")
+        committed = check_pointers(committed, "committed", self._sender_length)
+        rejected = check_pointers(rejected, "rejected", self._sender_length)
         if not isinstance(block_time, (int, float)) or isinstance(block_time, bool):
             raise TypeError("block_time must be a number of seconds")
         step = self.config.core_step_size
@@ -490,7 +591,8 @@ class SharedMempool:
 
     def transaction_statuses(self, keys: Iterable[_Key]) -> list[TransactionStatus]:
         """`transaction_status` of each key, in order, reading the core in one lock hold."""
-        parsed = [parse_key(key) for key in keys]
+        length = self._sender_length
+        parsed = [parse_key(key, length) for key in keys]
         if not parsed:
             return []
         pending = self._core.read(_pending_statuses, parsed, self.config.capacity_per_user)
@@ -533,7 +635,7 @@ class SharedMempool:
         uses (its cached one, else the account store's), the ready and parked sequence numbers
         and the gap the parked ones wait for. Scans `capacity_per_user` sequence numbers from
         the current one, `core_step_size` per lock hold."""
-        sender = check_address(sender, "sender")
+        sender = check_address(sender, "sender", self._sender_length)
         cap = self.config.capacity_per_user
         step = self.config.core_step_size
         current, held = self._core.read(_account_first, sender, min(step, cap))

@@ -1,8 +1,10 @@
 """Admission: the one path every transaction takes into the core, from clients and from peers.
 
 In order: a transaction whose client expiration time is already past is refused
-(TRANSACTION_EXPIRED, against the shared mempool's clock); the validator checks the rest as one
-batch (signatures, sender, sizes); the account store answers for the senders that passed, in one
+(TRANSACTION_EXPIRED, against the shared mempool's clock; a format whose transactions carry no
+expiration time, `expiration_time` None as Ethereum's, skips the check for those); the
+validator (the format's `verify`: for the native format `Ed25519Validator.validate` itself)
+checks the rest as one batch (signatures, sender, sizes); the account store answers for the senders that passed, in one
 read; the core admits them under its lock, in one acquisition. No lock is held while validating
 or reading account state.
 """
@@ -46,10 +48,16 @@ class Admission:
     bumped once per code and batch.
     """
 
-    def __init__(self, config: MempoolConfig, validator: Any, storage: Any, core: GuardedCore,
-                 metrics: MempoolMetrics, clock: Callable[[], float]) -> None:
+    def __init__(self, config: MempoolConfig, verify: Callable[[Sequence[Any]], Sequence[Any]],
+                 storage: Any, core: GuardedCore, metrics: MempoolMetrics,
+                 clock: Callable[[], float], *, expiring: bool = True) -> None:
+        """`verify(txns)`: one status or None per transaction (the format's `verify`, for the
+        native format the validator's bound `validate`: no wrapper). `expiring`: every
+        transaction has an int `expiration_time` (the native format; the fast expiry check);
+        False: it may be None (no client expiration), which is never refused as expired."""
         self._config = config
-        self._validator = validator
+        self._verify = verify
+        self._expiring = expiring
         self._storage = storage
         self._core = core
         self._metrics = metrics
@@ -65,13 +73,17 @@ class Admission:
             return []
         txns = txns if type(txns) is list else list(txns)
         now = self._clock()
-        if min(map(_expiration, txns)) >= now:
+        if self._expiring:
+            fresh_batch = min(map(_expiration, txns)) >= now
+        else:
+            fresh_batch = not any(e is not None and e < now for e in map(_expiration, txns))
+        if fresh_batch:
             results = self._validate_and_add(txns, state, on_valid_locked)
         else:
             filled: list[MempoolAddTransactionStatus | None] = [None] * len(txns)
             fresh = []
             for i, txn in enumerate(txns):
-                if txn.expiration_time < now:
+                if txn.expiration_time is not None and txn.expiration_time < now:
                     filled[i] = transaction_expired(txn.expiration_time, now)
                 else:
                     fresh.append(i)
@@ -100,7 +112,7 @@ class Admission:
         """The statuses of `txns` (none expired), in order."""
         # a copy: it is filled in below (every None, a transaction that passed, gets its
         # core status), so what is returned holds statuses only
-        checked: list[MempoolAddTransactionStatus | None] = list(self._validator.validate(txns))
+        checked: list[MempoolAddTransactionStatus | None] = list(self._verify(txns))
         done = cast(list[MempoolAddTransactionStatus], checked)
         n = len(txns)
         if len(checked) != n:

@@ -28,14 +28,14 @@ import struct
 import threading
 from typing import Any, Callable, NamedTuple
 
-from .._wire import POINTER
+from .._wire import POINTER, unpack_pointer
 from ..status import CoreQueries, DropReason, TransactionState, from_removal
 from ..transaction import SignedTransaction
 from ..types import RemovalReason
 from .guarded_core import Removals
 
 __all__ = ["StatusHistory", "HistoryEntry", "OrderedIntake", "txn_hash", "pointer_key",
-           "replacements"]
+           "wire_pointer_key", "replacements"]
 
 log = logging.getLogger(__name__)
 
@@ -55,27 +55,37 @@ _REASONS = {int(r): r for r in RemovalReason}
 txn_hash: Callable[[SignedTransaction], bytes] = operator.attrgetter("hash")
 
 
-def pointer_key(txn: SignedTransaction) -> bytes:
-    """The 40 bytes that open a transaction's wire form: sender | sequence number (u64 LE)."""
+def pointer_key(txn: Any) -> bytes:
+    """A transaction's 40-byte pointer key, whatever its format: its sender padded with zero
+    bytes to 32 (Ethereum's are 20) | its sequence number (u64 LE), `_wire.pack_pointer`."""
+    return POINTER.pack(txn.sender, txn.sequence_number)
+
+
+def wire_pointer_key(txn: SignedTransaction) -> bytes:
+    """`pointer_key` of a native transaction, read faster: the 40 bytes that open its wire
+    form are exactly sender | sequence number (u64 LE)."""
     return txn.to_bytes()[:_KEY_LEN]
+
+
+_sender_of = operator.attrgetter("sender")
+_seq_of = operator.attrgetter("sequence_number")
 
 
 def replacements(core: CoreQueries, removals: Removals) -> dict[int, SignedTransaction] | None:
     """For each REPLACED removal (by index), the transaction that took its pointer: the next
     REPLACED one at the same pointer in the batch, else the one the core holds there now.
-    Call under the core lock, right after the removals were drained."""
+    Call under the core lock, right after the removals were drained. Any format."""
     found: dict[int, SignedTransaction] = {}
-    last_at: dict[bytes, int] = {}
+    last_at: dict[tuple[bytes, int], int] = {}
     for i, (txn, reason) in enumerate(removals):
         if reason is not _REPLACED:
             continue
-        key = pointer_key(txn)
+        key = (txn.sender, txn.sequence_number)
         earlier = last_at.get(key)
         if earlier is not None:
             found[earlier] = txn
         last_at[key] = i
-    for key, i in last_at.items():
-        sender, seq = POINTER.unpack(key)
+    for (sender, seq), i in last_at.items():
         held = core.get(sender, seq)
         if held is not None:
             found[i] = held
@@ -118,8 +128,14 @@ class StatusHistory:
     between) counts twice in `counts`; a lookup finds its latest removal.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, sender_length: int = 32, native: bool = True) -> None:
+        """`sender_length`: bytes of the format's senders (a pointer's key pads them to 32,
+        its entry cuts them back); `native`: the native wire layout (a key is the first 40
+        bytes of the wire form, read without building it), else keys are packed from each
+        transaction's sender and sequence number (the same bytes for a native one)."""
         self.size = size
+        self._sender_length = sender_length
+        self._native = native
         self._generation_size = max(1, size // 8)
         self._generations_kept = size // self._generation_size if size else 0
         self._lock = threading.Lock()
@@ -141,7 +157,10 @@ class StatusHistory:
             return
         txns = list(map(_first, removals))
         reasons = list(map(_second, removals))
-        keys = [wire[:_KEY_LEN] for wire in map(_to_bytes, txns)]
+        if self._native:
+            keys = [wire[:_KEY_LEN] for wire in map(_to_bytes, txns)]
+        else:
+            keys = list(map(POINTER.pack, map(_sender_of, txns), map(_seq_of, txns)))
         hashes = list(map(txn_hash, txns))
         tails = {reason: _TAIL.pack(reason, at) for reason in set(reasons)}
         records = list(map(bytes.__add__, keys, map(tails.__getitem__, reasons)))
@@ -171,7 +190,7 @@ class StatusHistory:
             for generation in reversed(self._generations):
                 record = generation.by_hash.get(h)
                 if record is not None:
-                    return _entry(h, record)
+                    return _entry(h, record, self._sender_length)
         return None
 
     def by_pointer(self, sender: bytes, seq: int) -> HistoryEntry | None:
@@ -180,7 +199,7 @@ class StatusHistory:
             for generation in reversed(self._generations):
                 h = generation.by_pointer.get(key)
                 if h is not None:
-                    return _entry(h, generation.by_hash[h])
+                    return _entry(h, generation.by_hash[h], self._sender_length)
         return None
 
     def counts(self) -> dict[str, Any]:
@@ -198,11 +217,11 @@ class StatusHistory:
                 "by_reason": by_reason}
 
 
-def _entry(h: bytes, record: bytes) -> HistoryEntry:
+def _entry(h: bytes, record: bytes, sender_length: int = 32) -> HistoryEntry:
     key, reason, at = _RECORD.unpack_from(record)
     state, drop = from_removal(_REASONS[reason])
     replaced_by = record[_RECORD.size:] or None
-    return HistoryEntry(h, POINTER.unpack(key), state, drop, at, replaced_by)
+    return HistoryEntry(h, unpack_pointer(key, sender_length), state, drop, at, replaced_by)
 
 
 class OrderedIntake:

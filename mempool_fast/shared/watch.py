@@ -39,7 +39,7 @@ from ..status import (CoreQueries, DropReason, TransactionEvent, TransactionEven
 from ..transaction import SignedTransaction
 from ..types import RemovalReason
 from .guarded_core import GuardedCore, Removals
-from .status_history import OrderedIntake, pointer_key
+from .status_history import OrderedIntake, pointer_key, wire_pointer_key
 
 __all__ = ["WatchHub", "TransactionWatch"]
 
@@ -144,8 +144,15 @@ class WatchHub:
     """Who watches what, the states reported so far, and the event paths (module docstring)."""
 
     def __init__(self, guarded: GuardedCore, intake: OrderedIntake, clock: Callable[[], float], *,
-                 queue_size: int, capacity_per_user: int) -> None:
+                 queue_size: int, capacity_per_user: int, sender_length: int = 32,
+                 native: bool = True) -> None:
+        """`sender_length`: bytes of the format's senders (accounts and pointers are checked
+        against it); `native`: the native wire layout, whose first 40 bytes are the pointer
+        key (`wire_pointer_key`, the fast path), else the key is packed from the fields."""
         self._guarded = guarded
+        self._sender_length = sender_length
+        #: A transaction's 40-byte pointer key (status_history.pointer_key).
+        self._key: Callable[[Any], bytes] = wire_pointer_key if native else pointer_key
         self._intake = intake
         self._clock = clock
         self._queue_size = queue_size
@@ -174,12 +181,13 @@ class WatchHub:
         hashes: set[bytes] = set()
         pointers: set[tuple[bytes, int]] = set()
         for key in keys or ():
-            h, ptr = parse_key(key)
+            h, ptr = parse_key(key, self._sender_length)
             if h is not None:
                 hashes.add(h)
             else:  # parse_key gives a pointer whenever it gives no hash
                 pointers.add(cast(tuple[bytes, int], ptr))
-        senders = frozenset(check_address(a, "account") for a in accounts or ())
+        senders = frozenset(check_address(a, "account", self._sender_length)
+                            for a in accounts or ())
         watch = TransactionWatch(self, self._queue_size, frozenset(hashes), frozenset(pointers),
                                  senders, everything)
         self._guarded.read(self._open_locked, watch)
@@ -212,7 +220,7 @@ class WatchHub:
                 self._learn(core, txn)
 
     def _learn(self, core: CoreQueries, txn: SignedTransaction) -> TransactionState | None:
-        key = pointer_key(txn)
+        key = self._key(txn)
         known = self._known.get(key)
         if known is not None and known[0] == txn:
             last: TransactionState = known[1]
@@ -273,7 +281,7 @@ class WatchHub:
     def _wants(self, txn: SignedTransaction) -> bool:
         if self._everything or txn.sender in self._by_account:
             return True
-        if self._by_pointer and pointer_key(txn) in self._by_pointer:
+        if self._by_pointer and self._key(txn) in self._by_pointer:
             return True
         return bool(self._by_hash) and txn.hash in self._by_hash
 
@@ -298,7 +306,7 @@ class WatchHub:
                 continue
             fresh_ready = False
             if self._wants(held):
-                key = pointer_key(held)
+                key = self._key(held)
                 old = known.get(key)
                 if old is None or old[0] != held:  # else a resubmission, or seen in the batch
                     if old is not None:  # it took the place of one reported: a replacement
@@ -344,7 +352,7 @@ class WatchHub:
             sender = txn.sender
             if not self._wants_account(sender):
                 continue
-            key = pointer_key(txn)
+            key = self._key(txn)
             old = known.get(key)
             if old is not None and old[0] == txn:
                 del known[key]
@@ -385,7 +393,7 @@ class WatchHub:
                 ts = core.timeline_state(sender, seq)
                 # held, just read under the same lock: it has a timeline state
                 state = pending_state(core, sender, seq, ts[0], self._cap)  # type: ignore[index]
-            key = pointer_key(txn)
+            key = self._key(txn)
             old = known.get(key)
             if old is None or old[0] != txn:
                 known[key] = [txn, state]
@@ -432,7 +440,7 @@ class WatchHub:
                     if ws:
                         targets.update(ws)
                 if by_pointer:
-                    ws = by_pointer.get(pointer_key(txn))
+                    ws = by_pointer.get(self._key(txn))
                     if ws:
                         targets.update(ws)
                 if not targets:
