@@ -101,6 +101,10 @@ class MempoolMetrics:
         self.peer_restarts = Counter("mempool_peer_restarts",
                                      "Peers seen with a new incarnation (cursor started over)",
                                      registry=r)
+        self.refused_peer_messages = Counter(
+            "mempool_refused_peer_messages",
+            "Messages dropped from peers whose HELLO named another transaction format, by "
+            "message kind", ["kind"], registry=r)
         self.network_errors = Counter("mempool_network_errors",
                                       "Calls to the network's recv() that raised", registry=r)
         self.latency = Histogram("mempool_stage_latency_seconds",
@@ -146,6 +150,7 @@ class MempoolMetrics:
             "backoff_acks": total("mempool_acks_received_total", backoff="True"),
             "stale_acks": total("mempool_stale_acks_total"),
             "failed_sends": total("mempool_failed_sends_total"),
+            "refused_peer_messages": total("mempool_refused_peer_messages_total"),
             "inbound_dropped_peer_share": total("mempool_inbound_dropped_total",
                                                 reason="peer_share"),
             **extra,

@@ -218,7 +218,7 @@ class SharedMempool:
                                  capacity_per_user=config.capacity_per_user,
                                  sender_length=self._sender_length, native=self._native)
         self.metrics.bind_core(self._index_size)
-        self._tracker = StageTracker(self.metrics)
+        self._tracker = StageTracker(self.metrics, native=self._native)
         self._notifier = Notifier()
         self._peers = PeerBook(ack_timeout_s=config.shared_mempool_ack_timeout_ms / 1000.0,
                                backoff_interval_s=config.shared_mempool_backoff_interval_ms
@@ -242,7 +242,7 @@ class SharedMempool:
                                                         self._intake)),
             core=self._core, inbound=self._inbound,
             metrics=self.metrics, notifier=self._notifier, send=self._send, clock=clock,
-            stopping=self._stop.is_set)
+            stopping=self._stop.is_set, format_name=fmt.name, decode_transaction=fmt.decode)
         self._reader = NetworkReader(network, self._inbound,
                                      lambda event: self._messages.on_event(
                                          event, self._messages.enqueue),
@@ -396,7 +396,7 @@ class SharedMempool:
         """Plain counts for tests and tools, read from the metrics: received_batches,
         malformed_messages, malformed_transactions, sent_batches, resent_batches,
         acks_received, retry_acks, backoff_acks, stale_acks, failed_sends,
-        inbound_dropped_peer_share, max_inbound_in_flight, max_inbound_per_peer."""
+        refused_peer_messages (from peers of another transaction format), inbound_dropped_peer_share, max_inbound_in_flight, max_inbound_per_peer."""
         return self.metrics.counters(max_inbound_in_flight=self._inbound.max_running,
                                      max_inbound_per_peer=self._inbound.max_per_key)
 

@@ -1,6 +1,12 @@
 """What a node does with each network event: a peer came or went, said HELLO, acknowledged a
 batch, or sent one (admit it as NON_QUALIFIED, answer with an ack). Stateless itself: the
-peer book, the inbound pool, admission and the core own the state it touches."""
+peer book, the inbound pool, admission and the core own the state it touches.
+
+Transaction formats: a node's HELLO names its format (`TransactionFormat.name`); a peer whose
+HELLO names another one is refused: the peer book stops serving it, everything it sends is
+dropped and counted (`mempool_refused_peer_messages_total` by kind: hello, broadcast, ack), and
+a warning is logged once per peer and format. A peer's batch is decoded with this node's
+format (`decode`), a malformed transaction dropped and counted alone."""
 
 from __future__ import annotations
 
@@ -15,8 +21,9 @@ from .admission import Admission
 from .guarded_core import GuardedCore
 from .notifications import Notifier, SharedMempoolNotification
 from .peers import PeerBook
-from .protocol import (Ack, BroadcastRequest, BucketAck, BucketBroadcastRequest, Hello, decode,
-                       encode)
+from .protocol import (NATIVE_FORMAT, Ack, BroadcastRequest, BucketAck, BucketBroadcastRequest,
+                       Decoder, Hello, decode, encode, hello_format)
+from ..transaction import SignedTransaction
 
 #: A peer's batch: one timeline range, or (from a node with broadcast buckets) one per bucket.
 PeerBatch = BroadcastRequest | BucketBroadcastRequest
@@ -44,8 +51,13 @@ class PeerMessages:
     def __init__(self, *, name: str, incarnation: int, peers: PeerBook, admission: Admission,
                  core: GuardedCore, inbound: FairPool, metrics: MempoolMetrics,
                  notifier: Notifier, send: Callable[..., bool], clock: Callable[[], float],
-                 stopping: Callable[[], bool]) -> None:
+                 stopping: Callable[[], bool], format_name: str = NATIVE_FORMAT,
+                 decode_transaction: Decoder = SignedTransaction.from_bytes) -> None:
+        """`format_name`: this node's transaction format, announced in its HELLO and required
+        of its peers'; `decode_transaction`: that format's `decode`, for peers' batches."""
         self._name = name
+        self._format = format_name
+        self._decode = decode_transaction
         self._incarnation = incarnation
         self._peers = peers
         self._admission = admission
@@ -64,7 +76,7 @@ class PeerMessages:
         kind, peer_id = event.kind, event.peer_id
         if kind is EventKind.NEW_PEER:
             self._peers.new_peer(peer_id)
-            self._send(peer_id, encode(Hello(self._incarnation)))
+            self._send(peer_id, encode(Hello(self._incarnation, self._format)))
             self._metrics.peer_events.labels(kind="new_peer").inc()
             self._notifier.notify(SharedMempoolNotification.PEER_STATE_CHANGE)
             return
@@ -80,13 +92,36 @@ class PeerMessages:
             log.debug("malformed message from %s dropped: %s", peer_id, exc)
             self._metrics.malformed_messages.inc()
             return
+        if isinstance(message, Hello):
+            if self._observe_format(peer_id, message.format):
+                self._observe_incarnation(peer_id, message.incarnation)
+            return
+        if self._peers.is_refused(peer_id):
+            what = "ack" if isinstance(message, (Ack, BucketAck)) else "broadcast"
+            self._metrics.refused_peer_messages.labels(kind=what).inc()
+            return
         if isinstance(message, (Ack, BucketAck)):
             self._observe_incarnation(peer_id, message.incarnation)
             self._on_ack(peer_id, message)
-        elif isinstance(message, Hello):
-            self._observe_incarnation(peer_id, message.incarnation)
         else:
             on_broadcast(peer_id, message)
+
+    def _observe_format(self, peer_id: str, name: str) -> bool:
+        """Apply a HELLO's format; False when the peer is refused (another format)."""
+        outcome = self._peers.observe_format(peer_id, hello_format(name), self._format)
+        if not outcome.refused:
+            if outcome.changed:
+                log.info("%s: peer %s now says transaction format %r, as this node: "
+                         "exchanging transactions with it", self._name, peer_id, self._format)
+            return True
+        self._metrics.refused_peer_messages.labels(kind="hello").inc()
+        if outcome.log:
+            log.warning("%s: peer %s uses transaction format %r, this node %r: link refused "
+                        "(nothing is sent to it, what it sends is dropped)", self._name,
+                        peer_id, name, self._format)
+        if outcome.changed:
+            self._notifier.notify(SharedMempoolNotification.PEER_STATE_CHANGE)
+        return False
 
     def _observe_incarnation(self, peer_id: str, incarnation: int) -> None:
         if incarnation and self._peers.observe_incarnation(peer_id, incarnation):
@@ -115,7 +150,7 @@ class PeerMessages:
         started = self._clock()
         metrics = self._metrics
         metrics.received_batches.inc()
-        txns, bad = message.transactions()
+        txns, bad = message.transactions(self._decode)
         if bad:
             log.debug("%d malformed transactions from %s dropped", bad, peer_id)
             metrics.malformed_transactions.inc(bad)

@@ -9,6 +9,10 @@ an unacknowledged batch is resent on `retry` or after the ack timeout; a peer th
 backoff is served only every backoff interval. A peer's incarnation changes when it restarts:
 then it lost what it was sent, so its cursor goes back to 0 and its batches are forgotten (a
 reconnect of the same incarnation keeps everything, as the seed says).
+
+A peer whose HELLO names another transaction format than this node's is *refused*
+(`observe_format`): it is never served (no batch, no resend) and what it sends is dropped,
+until a HELLO of this node's format (it was reconfigured) lifts the refusal.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PeerBook", "PeerSyncState", "AckOutcome", "Cursor", "BatchId", "make_batch_id"]
+__all__ = ["PeerBook", "PeerSyncState", "AckOutcome", "FormatOutcome", "Cursor", "BatchId",
+           "make_batch_id"]
 
 #: A peer's broadcast cursor: the last timeline id sent, or one per broadcast bucket.
 Cursor = int | tuple[int, ...]
@@ -72,7 +77,7 @@ class _InFlight:
 
 class _Peer:
     __slots__ = ("cursor", "is_alive", "inflight", "backoff", "next_serve_at",
-                 "incarnation", "retired")
+                 "incarnation", "retired", "refused", "logged_format")
 
     def __init__(self, cursor: Cursor) -> None:
         self.cursor = cursor
@@ -82,6 +87,21 @@ class _Peer:
         self.next_serve_at = 0.0
         self.incarnation: int | None = None
         self.retired: list[int] = []
+        #: the other transaction format its HELLO named (refused), else None
+        self.refused: str | None = None
+        #: the last refused format a warning was logged for (log once per peer and format)
+        self.logged_format: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FormatOutcome:
+    """What a peer's HELLO format meant: `refused` (it is another format: nothing is sent to
+    it, nothing it sends is taken), `changed` (it was accepted before, or refused before and
+    is now accepted), `log` (first refusal of this peer for that format: warn once)."""
+
+    refused: bool
+    changed: bool
+    log: bool
 
 
 class PeerBook:
@@ -139,6 +159,29 @@ class PeerBook:
             peer.next_serve_at = 0.0
             return True
 
+    def observe_format(self, peer_id: str, name: str, own: str) -> FormatOutcome:
+        """Record the transaction format a peer's HELLO names; refuse it unless it is `own`."""
+        with self._lock:
+            peer = self._peers.get(peer_id)
+            if peer is None:  # heard from before its link came up here: not served yet
+                peer = self._peers[peer_id] = _Peer(self._initial)
+                peer.is_alive = False
+            before = peer.refused
+            if name == own:
+                peer.refused = None
+                return FormatOutcome(False, before is not None, False)
+            peer.refused = name
+            peer.inflight.clear()  # never resent: it cannot take them
+            log = peer.logged_format != name
+            peer.logged_format = name
+            return FormatOutcome(True, before != name, log)
+
+    def is_refused(self, peer_id: str) -> bool:
+        """Whether the peer's HELLO named another transaction format."""
+        with self._lock:
+            peer = self._peers.get(peer_id)
+            return peer is not None and peer.refused is not None
+
     # -- reading --
     def snapshot(self) -> dict[str, PeerSyncState]:
         with self._lock:
@@ -160,6 +203,8 @@ class PeerBook:
                 described[pid] = {"timeline_id": _last_id(p.cursor), "alive": p.is_alive,
                                   "in_flight": len(p.inflight), "backoff": p.backoff,
                                   "incarnation": p.incarnation}
+                if p.refused is not None:
+                    described[pid]["refused_format"] = p.refused
                 if not isinstance(p.cursor, int):
                     described[pid]["cursors"] = list(p.cursor)
             return described
@@ -169,13 +214,13 @@ class PeerBook:
         """Live peers due for service at `now`."""
         with self._lock:
             return [pid for pid, p in self._peers.items()
-                    if p.is_alive and now >= p.next_serve_at]
+                    if p.is_alive and now >= p.next_serve_at and p.refused is None]
 
     def due_resends(self, peer_id: str, now: float) -> list[tuple[BatchId, bool]]:
         """(batch range, asked for retry) of the peer's batches to send again now."""
         with self._lock:
             peer = self._peers.get(peer_id)
-            if peer is None:
+            if peer is None or peer.refused is not None:
                 return []
             return [(bid, b.retry) for bid, b in peer.inflight.items()
                     if b.retry or now - b.sent_at >= self._ack_timeout]
@@ -200,7 +245,8 @@ class PeerBook:
         limit), else None."""
         with self._lock:
             peer = self._peers.get(peer_id)
-            if peer is None or not peer.is_alive or len(peer.inflight) >= self._max_in_flight:
+            if (peer is None or not peer.is_alive or peer.refused is not None
+                    or len(peer.inflight) >= self._max_in_flight):
                 return None
             return peer.cursor
 

@@ -5,7 +5,8 @@ Every message starts with a version byte and a type byte, then (little-endian):
   BROADCAST: batch_start u64 | batch_end u64 | count u32 | count x (length u32 | txn wire bytes)
   ACK:       batch_start u64 | batch_end u64 | incarnation u64 | flags u8
              (flags bit 0: retry, bit 1: backoff)
-  HELLO:     incarnation u64 | format_len u8 | format (ASCII)
+  HELLO:     incarnation u64 | format_len u8 | format (ASCII: the sender's transaction format
+             name, `formats.NAME_PATTERN`: "native", "ethereum", ...)
   BROADCAST_BUCKETS: n u8 | n x (start u64 | end u64) | count u32 | count x (length u32 | wire)
   ACK_BUCKETS:       n u8 | n x (start u64 | end u64) | incarnation u64 | flags u8
 
@@ -24,24 +25,34 @@ transactions of a broadcast stay in wire form here; the receiver decodes them on
 A node's *incarnation* is a random 64-bit id chosen when it starts. It says HELLO to every peer
 whose link comes up and stamps its acks with it, so a peer learns that it restarted (and lost
 what it was sent) and starts its cursor over; a mere reconnect of the same incarnation keeps the
-cursor. `decode` raises `MalformedMessage` for anything inconsistent. This module knows nothing
-of threads or sockets.
+cursor. The HELLO also names the node's transaction format (`TransactionFormat.name`): a node
+refuses a peer of another format (peer_messages.py). Nodes before formats said "mempool_fast"
+(`LEGACY_NATIVE_FORMAT`), read as "native". The transactions of a broadcast are decoded with
+the receiving node's format (`transactions(decode)`; the native `SignedTransaction.from_bytes`
+by default). `decode` raises `MalformedMessage` for anything inconsistent. This module knows
+nothing of threads or sockets.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .._wire import U64_MAX
 from ..errors import MalformedMessage, MalformedTransaction
+from ..formats import NAME_PATTERN
 from ..transaction import SignedTransaction
+
+#: Decodes one transaction's wire bytes (a format's `decode`): MalformedTransaction when bad.
+Decoder = Callable[[bytes], Any]
+_NATIVE_DECODE: Decoder = SignedTransaction.from_bytes
 
 __all__ = [
     "VERSION", "MSG_BROADCAST", "MSG_ACK", "MSG_HELLO", "MSG_BROADCAST_BUCKETS",
-    "MSG_ACK_BUCKETS", "MAX_RANGES", "NATIVE_FORMAT", "BroadcastRequest", "Ack", "Hello",
+    "MSG_ACK_BUCKETS", "MAX_RANGES", "NATIVE_FORMAT", "LEGACY_NATIVE_FORMAT",
+    "hello_format", "BroadcastRequest", "Ack", "Hello",
     "BucketBroadcastRequest", "BucketAck", "encode", "decode", "encode_broadcast",
     "encode_bucket_broadcast", "MalformedMessage",
 ]
@@ -55,8 +66,10 @@ MSG_BROADCAST_BUCKETS = 4
 MSG_ACK_BUCKETS = 5
 #: Most per-bucket ranges a bucketed batch carries (MempoolConfig's most broadcast buckets).
 MAX_RANGES = 64
-#: The transaction format name a node announces in its HELLO.
-NATIVE_FORMAT = "mempool_fast"
+#: The native transaction format's name, what a native node announces in its HELLO.
+NATIVE_FORMAT = "native"
+#: What native nodes announced before transaction formats had names: read as NATIVE_FORMAT.
+LEGACY_NATIVE_FORMAT = "mempool_fast"
 
 _PREFIX = struct.Struct("<BB")
 _BROADCAST_HEAD = struct.Struct("<BBQQI")
@@ -69,7 +82,6 @@ _ACK_BUCKETS_TAIL = struct.Struct("<QB")
 _FLAG_RETRY = 1
 _FLAG_BACKOFF = 2
 _KNOWN_FLAGS = _FLAG_RETRY | _FLAG_BACKOFF
-_MAX_FORMAT_LEN = 64
 
 
 def _check_u64(name: str, value: int) -> None:
@@ -99,10 +111,15 @@ def _check_ranges(ranges: tuple[int, ...]) -> None:
         raise ValueError(f"every range is empty in {ranges!r}")
 
 
-def _decode_wires(wires: tuple[bytes, ...]) -> tuple[list[SignedTransaction], int]:
-    good: list[SignedTransaction] = []
+def hello_format(name: str) -> str:
+    """The format a HELLO's name means (`LEGACY_NATIVE_FORMAT` is the native one)."""
+    return NATIVE_FORMAT if name == LEGACY_NATIVE_FORMAT else name
+
+
+def _decode_wires(wires: tuple[bytes, ...], from_bytes: Decoder = _NATIVE_DECODE
+                  ) -> tuple[list[Any], int]:
+    good: list[Any] = []
     bad = 0
-    from_bytes = SignedTransaction.from_bytes
     for data in wires:
         try:
             good.append(from_bytes(data))
@@ -135,17 +152,10 @@ class BroadcastRequest:
     def batch_id(self) -> tuple[int, int]:
         return (self.batch_start, self.batch_end)
 
-    def transactions(self) -> tuple[list[SignedTransaction], int]:
-        """The decodable transactions, in order, and how many were malformed (dropped)."""
-        good: list[SignedTransaction] = []
-        bad = 0
-        from_bytes = SignedTransaction.from_bytes
-        for data in self.txns:
-            try:
-                good.append(from_bytes(data))
-            except MalformedTransaction:
-                bad += 1
-        return good, bad
+    def transactions(self, decode: Decoder = _NATIVE_DECODE) -> tuple[list[Any], int]:
+        """The transactions `decode` (the receiving node's format's; native by default)
+        decodes, in order, and how many were malformed (dropped)."""
+        return _decode_wires(self.txns, decode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +183,17 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """A node's greeting on every new link: its incarnation and its transaction format."""
+    """A node's greeting on every new link: its incarnation and its transaction format's name
+    (`formats.NAME_PATTERN`; "native" by default)."""
 
     incarnation: int
     format: str = NATIVE_FORMAT
 
     def __post_init__(self) -> None:
         _check_u64("incarnation", self.incarnation)
-        if (not isinstance(self.format, str) or not self.format.isascii()
-                or not self.format.isidentifier() or len(self.format) > _MAX_FORMAT_LEN):
-            raise ValueError(f"format must be an ASCII identifier of at most {_MAX_FORMAT_LEN} "
-                             f"characters, got {self.format!r}")
+        if not isinstance(self.format, str) or NAME_PATTERN.fullmatch(self.format) is None:
+            raise ValueError(f"format must be a transaction format name (a lower-case letter "
+                             f"then up to 31 of a-z, 0-9, '_' and '-'), got {self.format!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +213,10 @@ class BucketBroadcastRequest:
     def batch_id(self) -> tuple[int, ...]:
         return self.ranges
 
-    def transactions(self) -> tuple[list[SignedTransaction], int]:
-        """The decodable transactions, in order, and how many were malformed (dropped)."""
-        return _decode_wires(self.txns)
+    def transactions(self, decode: Decoder = _NATIVE_DECODE) -> tuple[list[Any], int]:
+        """The transactions `decode` (the receiving node's format's; native by default)
+        decodes, in order, and how many were malformed (dropped)."""
+        return _decode_wires(self.txns, decode)
 
 
 @dataclass(frozen=True, slots=True)

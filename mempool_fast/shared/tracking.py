@@ -2,7 +2,9 @@
 peer) -> pulled (first returned by get_block) -> committed, measured with the node's clock.
 
 A client transaction is tracked from its VALID submission until the removal feed says it left
-the pool, by its pointer as the 40 bytes that open its wire form: the state is a dict of floats
+the pool, by its pointer as a 40-byte key (sender padded to 32 | seq: for a native transaction
+the 40 bytes that open its wire form, read from it; for another format packed from its
+fields, status_history.pointer_key): the state is a dict of floats
 and two sets keyed by bytes, which the garbage collector never tracks (tuples as keys would make
 every full collection walk them: tens of milliseconds at 1M pending).
 """
@@ -10,7 +12,8 @@ every full collection walk them: tens of milliseconds at 1M pending).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .._wire import POINTER
 from ..metrics import MempoolMetrics
@@ -28,10 +31,16 @@ def _key(txn: SignedTransaction) -> bytes:
     return txn.to_bytes()[:_KEY_LEN]
 
 
-class StageTracker:
-    """Owns the tracking state and its lock; observes into `metrics`."""
+def _packed_key(txn: Any) -> bytes:
+    return POINTER.pack(txn.sender, txn.sequence_number)
 
-    def __init__(self, metrics: MempoolMetrics) -> None:
+
+class StageTracker:
+    """Owns the tracking state and its lock; observes into `metrics`. `native`: the native
+    wire layout (keys read from the wire form), else keys packed from each transaction."""
+
+    def __init__(self, metrics: MempoolMetrics, *, native: bool = True) -> None:
+        self._key: Callable[[Any], bytes] = _key if native else _packed_key
         self._metrics = metrics
         self._lock = threading.Lock()
         self._submitted: dict[bytes, float] = {}
@@ -43,7 +52,7 @@ class StageTracker:
 
     def submitted(self, txns: Iterable[SignedTransaction], now: float) -> None:
         """Start tracking newly accepted client transactions (a resubmission keeps its time)."""
-        keys = list(map(_key, txns))
+        keys = list(map(self._key, txns))
         with self._lock:
             setdefault = self._submitted.setdefault
             for key in keys:
@@ -62,8 +71,9 @@ class StageTracker:
             submitted = self._submitted
             if not submitted:
                 return
+            key_of = self._key
             for txn in txns:
-                key = _key(txn)
+                key = key_of(txn)
                 at = submitted.get(key)
                 if at is not None and key not in seen:
                     seen.add(key)
@@ -79,10 +89,11 @@ class StageTracker:
             submitted = self._submitted
             if not submitted:
                 return
+            key_of = self._key
             for txn, reason in removals:
                 if reason is _REPLACED:
                     continue  # its pointer is still pending, with the replacement
-                key = _key(txn)
+                key = key_of(txn)
                 at = submitted.pop(key, None)
                 if at is None:
                     continue
