@@ -18,6 +18,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
     uint8_t RM_REPLACED
     uint64_t ENTRY_OVERHEAD_BYTES
     uint64_t WIRE_FIXED_LEN
+    size_t ADDR_LEN
     size_t TL_MAX_BUCKETS
 
     cdef cppclass Account
@@ -29,11 +30,11 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         PyObject* txn
         Account* acct
         uint64_t seq
-        uint64_t gas_amount
         uint64_t price
         double expiry
         uint8_t state
         uint8_t ready
+        cbool has_expiration()
         uint64_t expiration()
 
     cdef cppclass Account:
@@ -62,6 +63,7 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         uint64_t capacity
         uint64_t cap_per_user
         uint64_t capacity_bytes
+        size_t sender_len
         uint64_t size_bytes
         cbool full()
         size_t tl_live
@@ -88,6 +90,9 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         int balance_insufficient(const Account* a, uint64_t gas, uint64_t price,
                                  uint64_t balance)
         @staticmethod
+        int cost_insufficient(const Account* a, uint64_t cost_lo, uint64_t cost_hi,
+                              uint64_t balance)
+        @staticmethod
         void gas_words(const Account* a, uint64_t gas, uint64_t price, uint64_t* out)
         uint64_t tid_of(const Entry* e)
         void set_buckets(const vector[uint64_t]& bounds) except +
@@ -101,6 +106,10 @@ cdef extern from "core_index.hpp" namespace "mpf" nogil:
         Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                       uint64_t expiration_time, double expiry, uint8_t state,
                       const unsigned char* foreign_digest, uint32_t payload_len) except +
+        Entry* insert_foreign(Account* a, PyObject* txn, uint64_t seq, uint64_t cost_lo,
+                              uint64_t cost_hi, uint64_t price, cbool has_expiration,
+                              uint64_t expiration_time, double expiry, uint8_t state,
+                              const unsigned char* digest, uint32_t wire_len) except +
         void settle(Entry* e) except +
         void remove_entry(Entry* e, uint8_t reason) except +
         void clean_committed(Account* a, uint64_t current, uint8_t reason) except +
@@ -141,6 +150,9 @@ cdef class CoreMempool:
     cdef object _eager_threshold_s  # eager_expire_threshold_ms / 1000 (pure.py's arithmetic)
     cdef object _eager_time_s
     cdef int _walk  # get_block's walk: 0 chosen per call, 1 heads, 2 probe (tests)
+    cdef object _format  # what `transaction_format` reports
+    cdef object _foreign  # a foreign format, or None: native (today's paths)
+    cdef Py_ssize_t _sender_len  # bytes of a sender: 32, or the foreign format's
 
     cdef object _add(self, object txn, object gas_amount, object db_sequence_number,
                      object balance, uint8_t state)
@@ -148,6 +160,7 @@ cdef class CoreMempool:
                            object balance, uint8_t state)
     cdef size_t _gc_expiration(self, object block_time, size_t limit) except? 0
     cdef bint _mostly_held(self, object seen) except -1
-    cdef Entry* _entry(self, object sender, object seq)
+    cdef Entry* _entry(self, object sender, object seq) except? NULL
+    cdef const unsigned char* _sender_addr(self, object sender, unsigned char* buf) except NULL
     cdef object _full_status(self)
     cdef bint _eager_backlog(self) except -1

@@ -2,10 +2,12 @@
 
 Its public surface is pure.CoreMempool's, name for name and signature for signature;
 tests/test_stubs.py checks this stub against both classes. Transactions are typed as
-`transaction.SignedTransaction` (either class at run time: the core holds what it is given).
+`transaction.SignedTransaction` (either class at run time: the core holds what it is given;
+with a foreign `transaction_format`, that format's transactions).
 """
 
 from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 from .config import MempoolConfig
 from .transaction import SignedTransaction
@@ -25,7 +27,10 @@ class CoreMempool:
     config: MempoolConfig
 
     def __init__(self, config: MempoolConfig | None = None,
-                 clock: Callable[[], float] = ..., *, removal_feed: bool = False) -> None: ...
+                 clock: Callable[[], float] = ..., *, removal_feed: bool = False,
+                 transaction_format: Any = None) -> None: ...
+    @property
+    def transaction_format(self) -> Any: ...
     @property
     def removal_feed(self) -> bool: ...
     @removal_feed.setter

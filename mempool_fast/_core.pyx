@@ -9,6 +9,12 @@ statuses. Every public method ends with `settle_accounts()` (the accounts it tou
 Arguments that pure.py would take as any Python int are accepted here as unsigned 64-bit
 integers (`gas_amount`, `db_sequence_number`, sequence numbers); `balance` may be any number
 and is compared exactly.
+
+With a foreign `transaction_format` (pure.CoreMempool's rules) the add reads the transaction's
+attributes and the format's `max_cost`/`can_replace` (the native paths are untouched: one
+test of `_foreign` where they differ); a sender of `sender_length` bytes is kept as a 32-byte
+internal address padded with zero bytes at the end (`_pad`), and what the core hands back
+(senders in the probe walk's keys) is the real `sender_length` bytes.
 """
 
 import math
@@ -21,6 +27,7 @@ from cpython.long cimport PyLong_Check
 from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from libc.math cimport ceil, floor, isnan
+from libc.string cimport memcpy, memset
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libcpp cimport bool as cbool
 from libcpp.string cimport string
@@ -33,6 +40,10 @@ from ._transaction cimport (
 from .includes.wire cimport MF_ADDRESS_LEN, MF_MIN_WIRE_LEN
 
 from .config import MAX_BROADCAST_BUCKETS as _PY_MAX_BUCKETS, MempoolConfig
+from .formats import (
+    MAX_CORE_SENDER_LENGTH as _PY_MAX_SENDER, check_core_cost, check_core_sender, check_core_wire,
+    core_format,
+)
 from .transaction import check_transaction_hash
 from .types import (
     ENTRY_OVERHEAD_BYTES as _PY_ENTRY_OVERHEAD, STATUS_VALID, U64_MAX, RemovalReason,
@@ -59,6 +70,8 @@ assert ENTRY_OVERHEAD_BYTES == _PY_ENTRY_OVERHEAD, "csrc/core/types.hpp disagree
 assert WIRE_FIXED_LEN == MF_MIN_WIRE_LEN, "csrc/core/types.hpp disagrees with the wire layout"
 assert TL_MAX_BUCKETS == _PY_MAX_BUCKETS == _MAX_BUCKETS, \
     "the most broadcast buckets disagree with config.py"
+assert ADDR_LEN == MF_ADDRESS_LEN == _PY_MAX_SENDER == _ADDR_LEN, \
+    "csrc/core/types.hpp disagrees with formats"
 cdef tuple _REASONS = (None,) + tuple(sorted(RemovalReason, key=int))
 assert all(int(r) == i for i, r in enumerate(_REASONS) if r is not None)
 cdef double _TWO64 = 18446744073709551616.0
@@ -66,6 +79,7 @@ cdef uint64_t _U64MAX = 0xFFFFFFFFFFFFFFFF
 cdef size_t _NO_LIMIT = <size_t>-1
 cdef enum:
     _MAX_BUCKETS = 64  # csrc/core/timeline.hpp TL_MAX_BUCKETS, config.MAX_BROADCAST_BUCKETS
+    _ADDR_LEN = 32  # csrc/core/types.hpp ADDR_LEN: an internal address (checked at import)
 #: get_block reads the whole `seen` up front (and walks heads only) while it holds at most this
 #: many pointers per transaction asked for, or when most of a sample of it is pending here
 #: (in-flight transactions: a walk would visit them all anyway); otherwise (a large `seen` of
@@ -116,6 +130,20 @@ cdef inline const unsigned char* _addr(object sender) noexcept:
     if PyBytes_Check(sender) and PyBytes_GET_SIZE(sender) == 32:
         return <const unsigned char*>PyBytes_AS_STRING(sender)
     return NULL
+
+
+cdef inline const unsigned char* _pad(object sender, Py_ssize_t length,
+                                     unsigned char* buf) noexcept:
+    """The internal address of a `length`-byte sender: the bytes themselves when `length` is 32,
+    else them padded with zero bytes at the end in `buf` (32 bytes); NULL when `sender` is not
+    `length` bytes. O(32)."""
+    if not (PyBytes_Check(sender) and PyBytes_GET_SIZE(sender) == length):
+        return NULL
+    if length == ADDR_LEN:
+        return <const unsigned char*>PyBytes_AS_STRING(sender)
+    memset(buf, 0, ADDR_LEN)
+    memcpy(buf, PyBytes_AS_STRING(sender), <size_t>length)
+    return buf
 
 
 cdef inline const unsigned char* _arg_addr(object sender) except NULL:
@@ -211,13 +239,17 @@ cdef int _raise_current() except -1:
 cdef class CoreMempool:
     """Pending transactions indexed for admission, broadcast (timeline) and consensus (priority)."""
 
-    def __cinit__(self, config=None, clock=time.time, *, removal_feed=False):
+    def __cinit__(self, config=None, clock=time.time, *, removal_feed=False,
+                  transaction_format=None):
+        self._format, self._foreign = core_format(transaction_format)
+        self._sender_len = ADDR_LEN if self._foreign is None else self._foreign.sender_length
         cfg = config if config is not None else MempoolConfig()
         cdef uint64_t cap = min(max(cfg.capacity, 1), U64_MAX)
         cdef uint64_t per_user = min(max(cfg.capacity_per_user, 1), U64_MAX)
         cdef uint64_t cap_bytes = min(max(cfg.capacity_bytes, 1), U64_MAX)
         self._core = new Core(cap, per_user, cap_bytes)
         self._core.hashes.set_digest_offset(_DIGEST_OFFSET)
+        self._core.sender_len = <size_t>self._sender_len
         self.config = cfg
         self._clock = clock
         self._ttl = cfg.system_transaction_timeout_secs
@@ -243,6 +275,23 @@ cdef class CoreMempool:
         if self._core != NULL:
             del self._core
             self._core = NULL
+
+    @property
+    def transaction_format(self):
+        """The format this core indexes: ``formats.NATIVE`` (built with None), the given
+        ``NativeFormat``, or the given foreign format. Read-only."""
+        return self._format
+
+    cdef const unsigned char* _sender_addr(self, object sender, unsigned char* buf) except NULL:
+        """The internal address of a sender argument (`buf`: 32 bytes of scratch), or the
+        ValueError of a sender of another length (pure.py's message for a foreign format)."""
+        cdef const unsigned char* a = _pad(sender, self._sender_len, buf)
+        if a != NULL:
+            return a
+        if self._foreign is None:
+            return _arg_addr(sender)  # raises
+        check_core_sender(sender, self._foreign)  # raises
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ removal feed
     @property
@@ -306,9 +355,28 @@ cdef class CoreMempool:
         cdef uint64_t gas = _arg_u64(gas_amount, "gas_amount")
         cdef uint64_t db = _arg_u64(db_sequence_number, "db_sequence_number")
         cdef const unsigned char* addr
-        cdef uint64_t seq, price, expiration
+        cdef uint64_t seq, price, expiration = 0
         cdef CTxn ct
-        if isinstance(txn, CTxn):  # the C fields, no attribute lookups
+        cdef object foreign = self._foreign
+        cdef unsigned char padded[_ADDR_LEN]
+        cdef bint has_expiration = True
+        cdef uint64_t cost_lo = 0, cost_hi = 0
+        cdef uint32_t wire_len = 0
+        cdef object cost = None, digest = None
+        if foreign is not None:  # pure.py's checks, in its order, before anything changes
+            addr = self._sender_addr(txn.sender, padded)
+            seq = _arg_u64(txn.sequence_number, "sequence_number")
+            price = _arg_u64(txn.gas_unit_price, "gas_unit_price")
+            exp_obj = txn.expiration_time
+            has_expiration = exp_obj is not None
+            if has_expiration:
+                expiration = _arg_u64(exp_obj, "expiration_time")
+            digest = check_transaction_hash(txn.hash)
+            cost = check_core_cost(foreign.max_cost(txn), foreign)
+            cost_lo = <uint64_t>(cost & _U64MAX)
+            cost_hi = <uint64_t>(cost >> 64)
+            wire_len = <uint32_t>check_core_wire(txn)
+        elif isinstance(txn, CTxn):  # the C fields, no attribute lookups
             ct = <CTxn>txn
             addr = txn_wire(ct)
             seq = txn_seq(ct)
@@ -328,7 +396,14 @@ cdef class CoreMempool:
         cdef double expiry
 
         # 1. balance covers this and every pending transaction of the account
-        if _int_u64(balance, &bal):
+        if foreign is not None:
+            if _int_u64(balance, &bal):
+                insufficient = Core.cost_insufficient(acct, cost_lo, cost_hi, bal)
+            else:  # exact: the cost is an int already, the total three words
+                Core.gas_words(acct, 0, 0, w)
+                insufficient = cost + (((<object>w[4]) << 128) | ((<object>w[3]) << 64)
+                                       | w[2]) > balance
+        elif _int_u64(balance, &bal):
             insufficient = Core.balance_insufficient(acct, gas, price, bal)
         else:
             Core.gas_words(acct, gas, price, w)
@@ -360,7 +435,10 @@ cdef class CoreMempool:
             old_txn = <object>old.txn
             if old_txn is txn or old_txn == txn:
                 return _STATUS_VALID
-            if (txn.payload != old_txn.payload
+            if foreign is not None:
+                if not foreign.can_replace(old_txn, txn):
+                    return invalid_update()
+            elif (txn.payload != old_txn.payload
                     or txn.max_gas_amount != old_txn.max_gas_amount
                     or expiration != old.expiration()):
                 return invalid_update()
@@ -394,20 +472,28 @@ cdef class CoreMempool:
             expiry = PyFloat_AS_DOUBLE(now) + self._ttl_d  # what float + int computes
         else:
             expiry = now + self._ttl
+        cdef Entry* entry
+        if foreign is not None:
+            entry = core.insert_foreign(acct, <PyObject*>txn, seq, cost_lo, cost_hi, price,
+                                        has_expiration, expiration, expiry, state,
+                                        <const unsigned char*>PyBytes_AS_STRING(digest),
+                                        wire_len)
+            core.promote_inserted(entry, current)
+            core.settle(entry)
+            return _STATUS_VALID
         # its hash: a Cython transaction's is computed now unless cached, and read in place
-        cdef const unsigned char* foreign = NULL
+        cdef const unsigned char* foreign_digest = NULL
         cdef Py_ssize_t wire_size
         if isinstance(txn, CTxn):
             txn_hash(<CTxn>txn)
             wire_size = PyBytes_GET_SIZE((<CTxn>txn)._wire)
         else:
             digest = check_transaction_hash(txn.hash)
-            foreign = <const unsigned char*>PyBytes_AS_STRING(digest)
+            foreign_digest = <const unsigned char*>PyBytes_AS_STRING(digest)
             wire_size = len(txn.to_bytes())
         # a wire form is MF_MIN_WIRE_LEN bytes and a payload of a u32 length (the format's)
-        cdef Entry* entry = core.insert(acct, <PyObject*>txn, seq, gas, price, expiration,
-                                        expiry, state, foreign,
-                                        <uint32_t>(wire_size - MF_MIN_WIRE_LEN))
+        entry = core.insert(acct, <PyObject*>txn, seq, gas, price, expiration, expiry, state,
+                            foreign_digest, <uint32_t>(wire_size - MF_MIN_WIRE_LEN))
         core.promote_inserted(entry, current)
         core.settle(entry)
         return _STATUS_VALID
@@ -426,6 +512,8 @@ cdef class CoreMempool:
         cdef Py_ssize_t limit = _limit(max(batch_size, 1))
         cdef uint64_t s
         cdef const unsigned char* a
+        cdef unsigned char padded[_ADDR_LEN]
+        cdef Py_ssize_t sender_len = self._sender_len
         cdef PyObject* p0
         cdef Py_ssize_t i, n
         cdef SeenSet* probe
@@ -443,7 +531,7 @@ cdef class CoreMempool:
                 if not PyTuple_Check(item) or PyTuple_GET_SIZE(item) != 2:
                     continue
                 p0 = PyTuple_GET_ITEM(item, 0)
-                a = _addr(<object>p0)
+                a = _pad(<object>p0, sender_len, padded)  # NULL: not a pending sender's
                 if a != NULL and _key_u64(<object>PyTuple_GET_ITEM(item, 1), &s):
                     core.block_seen(a, s)
             core.block_run_heads(<size_t>limit, out)
@@ -468,12 +556,13 @@ cdef class CoreMempool:
         cdef Py_ssize_t sampled = 0, held = 0
         cdef uint64_t s
         cdef const unsigned char* a
+        cdef unsigned char padded[_ADDR_LEN]
         for item in seen:
             if sampled >= _SEEN_SAMPLE:
                 break
             sampled += 1
             if PyTuple_Check(item) and PyTuple_GET_SIZE(item) == 2:
-                a = _addr(<object>PyTuple_GET_ITEM(item, 0))
+                a = _pad(<object>PyTuple_GET_ITEM(item, 0), self._sender_len, padded)
                 if a != NULL and _key_u64(<object>PyTuple_GET_ITEM(item, 1), &s) and \
                         self._core.lookup(self._core.find(a), s) != NULL:
                     held += 1
@@ -491,7 +580,8 @@ cdef class CoreMempool:
     def remove_transaction(self, sender, sequence_number, is_rejected):
         """Commit (`is_rejected=False`) or reject a transaction of `sender`."""
         cdef Core* core = self._core
-        cdef const unsigned char* addr = _arg_addr(sender)
+        cdef unsigned char padded[_ADDR_LEN]
+        cdef const unsigned char* addr = self._sender_addr(sender, padded)
         cdef uint64_t seq = _arg_u64(sequence_number, "sequence_number")
         cdef Account* acct = core.find(addr)
         cdef uint64_t current
@@ -684,9 +774,14 @@ cdef class CoreMempool:
         sender, seq = pointer
         return self._entry(sender, seq) != NULL
 
-    cdef Entry* _entry(self, object sender, object seq):
-        cdef const unsigned char* a = _addr(sender)
+    cdef Entry* _entry(self, object sender, object seq) except? NULL:
+        """The entry at a pointer, or NULL; a foreign format's sender of another length is its
+        ValueError (a native one is simply not found, as before)."""
+        cdef unsigned char padded[_ADDR_LEN]
+        cdef const unsigned char* a = _pad(sender, self._sender_len, padded)
         cdef uint64_t s
+        if a == NULL and self._foreign is not None:
+            check_core_sender(sender, self._foreign)  # raises
         if a == NULL or not _key_u64(seq, &s):
             return NULL
         return self._core.lookup(self._core.find(a), s)
@@ -721,9 +816,12 @@ cdef class CoreMempool:
 
     def sequence_number(self, sender):
         """The cached current sequence number of an account, or None (does not touch the LRU)."""
-        cdef const unsigned char* a = _addr(sender)
+        cdef unsigned char padded[_ADDR_LEN]
+        cdef const unsigned char* a = _pad(sender, self._sender_len, padded)
         cdef Account* acct
         if a == NULL:
+            if self._foreign is not None:
+                check_core_sender(sender, self._foreign)  # raises
             return None
         acct = self._core.find(a)
         if acct == NULL or not acct.in_cache:

@@ -17,7 +17,8 @@ from sortedcontainers import SortedList
 
 from .config import MempoolConfig
 from .formats import (
-    check_core_cost, check_core_expiration, check_core_sender, check_core_u64, core_format,
+    check_core_cost, check_core_expiration, check_core_sender, check_core_u64, check_core_wire,
+    core_format,
 )
 from .pure_indexes import PoolIndexes, TtlKey, _Account, _Entry
 from .transaction import SignedTransaction, check_transaction_hash
@@ -97,6 +98,7 @@ class CoreMempool(PoolIndexes):
             check_core_expiration(txn.expiration_time)
             check_transaction_hash(txn.hash)
             cost = check_core_cost(fmt.max_cost(txn), fmt)
+            check_core_wire(txn)
         account = self._accounts.get(sender)
 
         # 1. balance covers this and every pending transaction of the account

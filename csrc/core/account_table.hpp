@@ -23,7 +23,7 @@ public:
         for (size_t i = h & mask(); ; i = (i + 1) & mask()) {
             const Slot& s = slots_[i];
             if (s.a == nullptr) return nullptr;
-            if (s.h == h && std::memcmp(s.a->addr.b, addr, 32) == 0) return s.a;
+            if (s.h == h && std::memcmp(s.a->addr.b, addr, ADDR_LEN) == 0) return s.a;
         }
     }
 

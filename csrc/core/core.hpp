@@ -42,6 +42,9 @@ public:
     uint64_t capacity;
     uint64_t cap_per_user;
     uint64_t capacity_bytes;
+    // bytes of the senders the core hands back (Account::sender): 32 native, a foreign
+    // format's sender_length (its internal addresses are padded to ADDR_LEN with zero bytes)
+    size_t sender_len = ADDR_LEN;
     // wire sizes of the pending transactions plus ENTRY_OVERHEAD_BYTES each
     uint64_t size_bytes = 0;
     AccountTable accounts;
@@ -118,17 +121,19 @@ public:
         Account* a = accounts.find(addr);
         if (a != nullptr) return a;
         a = new Account();
-        std::memcpy(a->addr.b, addr, 32);
+        std::memcpy(a->addr.b, addr, ADDR_LEN);
         a->prefix = addr_prefix(addr);
         accounts.insert(a);
         touch(a);
         return a;
     }
 
-    // The account's address as a bytes object (made once; borrowed), or nullptr (MemoryError).
+    // The account's sender as a bytes object of `sender_len` bytes (its address without the
+    // padding; made once; borrowed), or nullptr (MemoryError).
     PyObject* sender_object(Account* a) {
         if (a->sender == nullptr)
-            a->sender = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(a->addr.b), 32);
+            a->sender = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(a->addr.b),
+                                                  static_cast<Py_ssize_t>(sender_len));
         return a->sender;
     }
 
@@ -256,11 +261,32 @@ public:
     }
 
     // ------------------------------------------------------------------ entries
-    // `foreign_digest`: the transaction's hash when it is not a Cython SignedTransaction (whose
-    // inline hash, already computed, the index reads in place), else nullptr.
+    // A native transaction: its cost is gas * price, its wire size WIRE_FIXED_LEN +
+    // `payload_len`. `foreign_digest`: the transaction's hash when it is not a Cython
+    // SignedTransaction (whose inline hash, already computed, the index reads in place), else
+    // nullptr.
     Entry* insert(Account* a, PyObject* txn, uint64_t seq, uint64_t gas, uint64_t price,
                   uint64_t expiration_time, double expiry, uint8_t state,
                   const unsigned char* foreign_digest, uint32_t payload_len) {
+        return insert_entry(a, txn, seq, static_cast<u128>(gas) * price, price, true,
+                            expiration_time, expiry, state, foreign_digest, payload_len, true);
+    }
+
+    // A foreign format's transaction: its cost (max_cost) as two 64-bit words, whether it has
+    // a client expiration, its whole wire size, its hash (`digest`, 32 bytes, copied).
+    Entry* insert_foreign(Account* a, PyObject* txn, uint64_t seq, uint64_t cost_lo,
+                          uint64_t cost_hi, uint64_t price, bool has_expiration,
+                          uint64_t expiration_time, double expiry, uint8_t state,
+                          const unsigned char* digest, uint32_t wire_len) {
+        return insert_entry(a, txn, seq, (static_cast<u128>(cost_hi) << 64) | cost_lo, price,
+                            has_expiration, expiration_time, expiry, state, digest, wire_len,
+                            false);
+    }
+
+    Entry* insert_entry(Account* a, PyObject* txn, uint64_t seq, u128 cost, uint64_t price,
+                        bool has_expiration, uint64_t expiration_time, double expiry,
+                        uint8_t state, const unsigned char* foreign_digest, uint32_t wire_len,
+                        bool native_wire) {
         Entry* e = pool.alloc();
         e->txn = txn;
         e->own_digest = foreign_digest == nullptr;
@@ -272,8 +298,9 @@ public:
         }
         e->acct = a;
         e->seq = seq;
-        e->gas_amount = gas;
-        e->payload_len = payload_len;
+        e->cost = cost;
+        e->wire_len = wire_len;
+        e->native_wire = native_wire;
         e->price = price;
         e->expiry = expiry;
         e->order = next_order++;
@@ -295,9 +322,10 @@ public:
         a->txns.insert(a->txns.begin() + i, e);
         if (tails_on && new_tail) push_tail(e);
         Py_INCREF(txn);
-        gas_add(a, static_cast<u128>(gas) * price);
+        gas_add(a, cost);
         ttl_link(e);
-        exp_link(e, expiration_time);
+        if (has_expiration) exp_link(e, expiration_time);
+        else exp_link_none(e);
         size++;
         size_bytes += e->wire_size() + ENTRY_OVERHEAD_BYTES;
         touch(a);
@@ -314,7 +342,7 @@ public:
 
     // Drop `e` from every index but its account's vector.
     void unlink(Entry* e) {
-        gas_sub(e->acct, static_cast<u128>(e->gas_amount) * e->price);
+        gas_sub(e->acct, e->cost);
         set_head(e, false);
         if (e->ready) priority.erase(prio_key(e));
         else if (e->placed) parking.erase(park_key(e));
@@ -546,6 +574,8 @@ public:
         if (a->txns.size() > cap_per_user) return "account over its cap";
         if (a->prefix != addr_prefix(a->addr.b) || a->zombie || a->dirty)
             return "account record broken";
+        for (size_t i = sender_len; i < ADDR_LEN; ++i)
+            if (a->addr.b[i] != 0) return "address padding not zero";
         for (size_t i = 0; i < a->txns.size(); ++i) {
             const Entry* e = a->txns[i];
             if (e->acct != a) return "entry points to another account";

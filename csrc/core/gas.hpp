@@ -1,5 +1,6 @@
-// Per-account gas totals: the sum of gas_amount * gas_unit_price over an account's pending
-// transactions, as a 192-bit number (it never wraps), and the admission balance check.
+// Per-account gas totals: the sum of the costs of an account's pending transactions (native:
+// gas_amount * gas_unit_price; a foreign format: its max_cost(txn), below 2**128), as a 192-bit
+// number (it never wraps), and the admission balance check.
 #pragma once
 
 #include "types.hpp"
@@ -21,7 +22,16 @@ struct Gas {
     // 1: gas * price + the account's total exceeds `balance`; 0: it does not.
     static int balance_insufficient(const Account* a, uint64_t gas, uint64_t price,
                                     uint64_t balance) {
-        u128 cost = static_cast<u128>(gas) * price;
+        return cost_exceeds(a, static_cast<u128>(gas) * price, balance);
+    }
+
+    // The same for a cost given as its two 64-bit words (a foreign format's max_cost).
+    static int cost_insufficient(const Account* a, uint64_t cost_lo, uint64_t cost_hi,
+                                 uint64_t balance) {
+        return cost_exceeds(a, (static_cast<u128>(cost_hi) << 64) | cost_lo, balance);
+    }
+
+    static int cost_exceeds(const Account* a, u128 cost, uint64_t balance) {
         if (a == nullptr) return cost > balance;
         if (a->gas_hi) return 1;
         u128 req = cost + a->gas_lo;
@@ -30,7 +40,8 @@ struct Gas {
     }
 
     // Words (least significant first) of the cost (2) and the account total (3), for exact
-    // comparison in Python against a balance outside 0..2**64-1.
+    // comparison in Python against a balance outside 0..2**64-1 (a foreign format's cost is
+    // already a Python int: its caller passes gas = price = 0 and reads the total).
     static void gas_words(const Account* a, uint64_t gas, uint64_t price, uint64_t* out) {
         u128 cost = static_cast<u128>(gas) * price;
         out[0] = static_cast<uint64_t>(cost);
@@ -45,7 +56,7 @@ struct Gas {
         u128 lo = 0;
         uint64_t hi = 0;
         for (const Entry* e : a->txns) {
-            u128 c = static_cast<u128>(e->gas_amount) * e->price;
+            u128 c = e->cost;
             u128 old = lo;
             lo += c;
             if (lo < old) hi++;

@@ -4,7 +4,9 @@
 // intrusive list appended at the tail in O(1); an entry whose expiry is below the tail's (the
 // clock went back) goes to an ordered set instead, and GC merges the two.
 // Client expiration: whole seconds shared by many entries: one intrusive list per second in an
-// ordered map (small, hot in cache), O(1) insert and removal within a bucket.
+// ordered map (small, hot in cache), O(1) insert and removal within a bucket. An entry without
+// a client expiration (a foreign format's expiration_time None) is in no bucket: only the
+// system TTL removes it.
 #pragma once
 
 #include "types.hpp"
@@ -18,6 +20,7 @@ struct TtlIndexes {
     Entry* ttl_tail = nullptr;
     std::set<LateKey> ttl_late;
     std::map<uint64_t, ExpBucket> expiration;
+    size_t no_expiration = 0;  // entries in no bucket
 
     static LateKey late_key(Entry* e) { return LateKey{{e->expiry, e->order}, e}; }
 
@@ -52,7 +55,18 @@ struct TtlIndexes {
         b.tail = e;
     }
 
+    // An entry without a client expiration: in no bucket.
+    void exp_link_none(Entry* e) {
+        e->exp_bucket = nullptr;
+        e->exp_prev = e->exp_next = nullptr;
+        no_expiration++;
+    }
+
     void exp_unlink(Entry* e) {
+        if (e->exp_bucket == nullptr) {
+            no_expiration--;
+            return;
+        }
         ExpBucket& b = *e->exp_bucket;
         if (e->exp_prev != nullptr) e->exp_prev->exp_next = e->exp_next; else b.head = e->exp_next;
         if (e->exp_next != nullptr) e->exp_next->exp_prev = e->exp_prev; else b.tail = e->exp_prev;
@@ -120,7 +134,8 @@ struct TtlIndexes {
             }
             if (b.tail != last) return "expiration bucket broken";
         }
-        if (in_ttl + ttl_late.size() != size || in_exp != size) return "size mismatch";
+        if (in_ttl + ttl_late.size() != size || in_exp + no_expiration != size)
+            return "size mismatch";
         return std::string();
     }
 };

@@ -35,9 +35,13 @@ enum : uint8_t {
 constexpr uint64_t ENTRY_OVERHEAD_BYTES = 200;
 // The wire form's bytes besides the payload (mempool_fast._wire.MIN_WIRE_LEN: checked at import).
 constexpr uint64_t WIRE_FIXED_LEN = 164;
+// The bytes of an internal address. A foreign format's shorter sender (sender_length bytes,
+// e.g. Ethereum's 20) is padded with zero bytes at the end: equal-length senders then compare
+// (memcmp, addr_prefix) as their real bytes do.
+constexpr size_t ADDR_LEN = 32;
 
 struct Addr {
-    unsigned char b[32];
+    unsigned char b[ADDR_LEN];
 };
 
 // The first 8 bytes of an address as a big-endian integer: compares like memcmp of them.
@@ -75,21 +79,26 @@ struct Entry {
     uint8_t ttl_late : 1;    // in the out-of-order TTL set (inserted after the clock went back)
     uint8_t head : 1;        // in the heads index (see core.hpp)
     uint8_t own_digest : 1;  // its hash is the Cython SignedTransaction's inline one (hash_index.hpp)
+    uint8_t native_wire : 1;  // a native SignedTransaction: wire_len excludes WIRE_FIXED_LEN
     uint8_t bucket;        // its broadcast bucket's timeline while READY (timeline.hpp)
-    uint32_t payload_len;  // its wire size - WIRE_FIXED_LEN (a u32 by the wire format)
+    // its wire size, less WIRE_FIXED_LEN for a native transaction (its payload length, a u32
+    // by the native format; a foreign transaction's whole wire size, which the core checks
+    // is below 2**32: it can be far smaller than WIRE_FIXED_LEN)
+    uint32_t wire_len;
     // the rest
-    uint64_t gas_amount;
+    u128_field cost;       // what the balance check charged: gas_amount * price, or max_cost
     double expiry;         // system expiry: clock() + system_transaction_timeout_secs
     uint64_t order;        // insertion number: GC removes in (expiry, order) order
     Entry* ttl_prev;       // system-TTL list, in insertion order
     Entry* ttl_next;
     Entry* exp_prev;       // its expiration bucket's list
     Entry* exp_next;
-    ExpBucket* exp_bucket;
+    ExpBucket* exp_bucket;  // nullptr: no client expiration (a foreign format's None)
 
-    uint64_t expiration() const { return exp_bucket->second; }
+    bool has_expiration() const { return exp_bucket != nullptr; }
+    uint64_t expiration() const { return exp_bucket->second; }  // (has_expiration() only)
     // bytes of its wire form (capacity_bytes, get_block's max_bytes)
-    uint64_t wire_size() const { return WIRE_FIXED_LEN + payload_len; }
+    uint64_t wire_size() const { return uint64_t(wire_len) + native_wire * WIRE_FIXED_LEN; }
 };
 
 static_assert(sizeof(void*) != 8 || sizeof(Entry) <= 128, "an entry fits two cache lines");
@@ -98,7 +107,7 @@ struct Account {
     Addr addr;
     uint64_t prefix;           // addr_prefix(addr)
     std::vector<Entry*> txns;  // sorted by seq
-    u128_field gas_lo = 0;     // sum of gas_amount * price over txns, as a 192-bit number
+    u128_field gas_lo = 0;     // sum of the entries' costs over txns, as a 192-bit number
     uint64_t gas_hi = 0;
     uint64_t cached_seq = 0;   // LRU sequence-number cache value, valid when in_cache
     uint64_t lru_stamp = 0;    // the cache's stamp of its latest use
@@ -117,7 +126,7 @@ struct Account {
 };
 
 inline int addr_cmp(const Account* a, const Account* b) {
-    return a == b ? 0 : std::memcmp(a->addr.b, b->addr.b, 32);
+    return a == b ? 0 : std::memcmp(a->addr.b, b->addr.b, ADDR_LEN);
 }
 
 // A ready entry in the priority index (and the heads index): gas price high->low, system expiry

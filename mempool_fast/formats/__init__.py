@@ -38,7 +38,7 @@ __all__ = [
     "UnknownFormat", "InvalidSignature", "NAME_PATTERN", "BUILTIN", "check_name", "from_config",
     "EthereumFormat", "EthereumTransaction", "NATIVE", "NativeCoreFormat", "MAX_CORE_SENDER_LENGTH",
     "MAX_COST", "core_format", "check_core_sender", "check_core_cost", "check_core_u64",
-    "check_core_expiration",
+    "check_core_expiration", "check_core_wire", "MAX_CORE_WIRE",
 ]
 
 #: What a format's ``name`` must look like: it travels in peer messages and journal records, so
@@ -220,6 +220,9 @@ MAX_CORE_SENDER_LENGTH = ADDRESS_LEN
 #: entry's cost in 128 bits (its account total in 192).
 MAX_COST = 1 << 128
 _U64_LIMIT = 1 << 64
+#: The exclusive bound of a foreign transaction's wire size (``len(txn.to_bytes())``): the
+#: Cython core keeps it in 32 bits (a format's own limit is far lower: Ethereum's 128 KiB).
+MAX_CORE_WIRE = 1 << 32
 
 
 def core_format(transaction_format: object) -> tuple[Any, Any]:
@@ -277,6 +280,16 @@ def check_core_u64(value: object, name: str) -> int:
     if not isinstance(value, int) or not 0 <= value < _U64_LIMIT:  # (a bool is an int, as
         raise ValueError(f"{name} must be an unsigned 64-bit integer, got {value!r}")  # in C)
     return int(value)
+
+
+def check_core_wire(txn: Any) -> int:
+    """A foreign transaction's wire size, ``len(txn.to_bytes())``, below ``MAX_CORE_WIRE``
+    (``ValueError`` otherwise). O(1) for bytes kept on the object."""
+    size = len(txn.to_bytes())
+    if size >= MAX_CORE_WIRE:
+        raise ValueError(f"a transaction of {size} bytes is too large for the cores "
+                         f"(below {MAX_CORE_WIRE} bytes)")
+    return size
 
 
 def check_core_expiration(value: object) -> int | None:
