@@ -4,6 +4,13 @@ One `NodeClient` owns one ZeroMQ DEALER socket, so it belongs to one thread. Cal
 synchronous (`submit`, `status`, `get_block`, `commit`, `stats`, `transaction_status`,
 `account_status`, `inspect`); `send`/`receive` pipeline
 several requests at once, which the load generator uses to keep a node busy.
+
+A client speaks the transaction format of the node it talks to, given explicitly:
+``NodeClient(endpoint)`` is the native format (``SignedTransaction``, 32-byte senders);
+``NodeClient(endpoint, transaction_format=EthereumFormat(chain_id))`` (or any format with
+``sender_length`` and ``decode``) submits that format's transactions or raw wire bytes, takes
+and returns pointers with its senders (20 bytes for Ethereum) and decodes ``get_block``'s
+transactions with it. Which format a node holds is in its ``stats()["transaction_format"]``.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import zmq
 
@@ -19,8 +26,10 @@ from . import rpc
 from .errors import RemoteError, RpcError, RpcTimeout
 from .rpc import Op, TxnState
 from .status import AccountStatus, TransactionStatus
-from .transaction import SignedTransaction
 from .types import MempoolAddTransactionStatus
+
+if TYPE_CHECKING:
+    from .rpc import WireFormat
 
 __all__ = ["NodeClient", "RpcError", "RemoteError", "RpcTimeout", "TxnState"]
 
@@ -34,13 +43,22 @@ class NodeClient:
     A tcp:// consensus endpoint needs CurveZMQ: `curve_seed` is the client's Ed25519 seed (its
     public key listed in the node's ``consensus_clients``) and `server_public_key` the node's
     Ed25519 public key.
+
+    `transaction_format` is the node's transaction format (default: native); see the module
+    docstring.
     """
 
     def __init__(self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT_S,
                  context: zmq.Context[zmq.Socket[bytes]] | None = None, curve_seed: bytes | None = None,
-                 server_public_key: bytes | None = None) -> None:
+                 server_public_key: bytes | None = None,
+                 transaction_format: WireFormat | None = None) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
+        #: The node's transaction format: what submit sends, get_block returns, pointers hold.
+        self.transaction_format: WireFormat = (rpc.NATIVE if transaction_format is None
+                                               else transaction_format)
+        #: Bytes of this format's senders (in pointers and account queries).
+        self.sender_length: int = rpc.check_sender_length(self.transaction_format)
         self._own_ctx = context is None
         self._ctx = context or zmq.Context()
         self._sock = self._ctx.socket(zmq.DEALER)
@@ -62,7 +80,7 @@ class NodeClient:
         """Send a request without waiting for its reply; returns its request id. RpcTimeout if
         it cannot even be queued within the timeout (no link to the node: e.g. refused)."""
         rid = next(self._ids) & 0xFFFFFFFF
-        data = rpc.encode_request(op, rid, body)
+        data = rpc.encode_request(op, rid, body, transaction_format=self.transaction_format)
         self._sock.sndtimeo = int(self.timeout * 1000)
         try:
             self._sock.send(data)
@@ -77,7 +95,7 @@ class NodeClient:
         timeout = self.timeout if timeout is None else timeout
         if not self._sock.poll(int(timeout * 1000)):
             raise RpcTimeout(f"no reply from {self.endpoint} within {timeout} s")
-        return rpc.decode_response(self._sock.recv())
+        return self._decode(self._sock.recv())
 
     def wait(self, rid: int, timeout: float | None = None) -> rpc.Response:
         """The response to request `rid` (others received meanwhile are kept for `receive`)."""
@@ -88,7 +106,7 @@ class NodeClient:
             left = deadline - time.monotonic()
             if left <= 0 or not self._sock.poll(int(left * 1000)):
                 raise RpcTimeout(f"no reply from {self.endpoint} to request {rid}")
-            resp = rpc.decode_response(self._sock.recv())
+            resp = self._decode(self._sock.recv())
             if resp.request_id == rid:
                 return resp
             self._early[resp.request_id] = resp
@@ -97,9 +115,12 @@ class NodeClient:
         """Whether the response to request `rid` has arrived (does not wait; responses to other
         requests read meanwhile are kept for `wait`/`receive`)."""
         while rid not in self._early and self._sock.poll(0):
-            resp = rpc.decode_response(self._sock.recv())
+            resp = self._decode(self._sock.recv())
             self._early[resp.request_id] = resp
         return rid in self._early
+
+    def _decode(self, data: bytes) -> rpc.Response:
+        return rpc.decode_response(data, transaction_format=self.transaction_format)
 
     def call(self, op: Op, body: object = None, timeout: float | None = None) -> object:
         """Send a request, wait for its reply, and return its body; RemoteError (an RpcError)
@@ -112,8 +133,10 @@ class NodeClient:
     # -- the calls --
     # Each casts the body of an ok reply to what decode_response builds for that op
     # (rpc.Response.body).
-    def submit(self, txns: Iterable[SignedTransaction]) -> list[MempoolAddTransactionStatus]:
-        """Submit transactions; one status per transaction, in order."""
+    def submit(self, txns: Iterable[object]) -> list[MempoolAddTransactionStatus]:
+        """Submit transactions of the client's format (objects with ``to_bytes()``, or their
+        raw wire bytes); one status per transaction, in order. Bytes that do not decode in the
+        node's format make the node refuse the whole request (RemoteError naming which)."""
         return cast("list[MempoolAddTransactionStatus]", self.call(Op.SUBMIT, list(txns)))
 
     def status(self, pointers: Iterable[tuple[bytes, int]]) -> list[TxnState]:
@@ -121,14 +144,15 @@ class NodeClient:
         return cast("list[TxnState]", self.call(Op.STATUS, list(pointers)))
 
     def get_block(self, batch_size: int, exclude: Iterable[tuple[bytes, int]] = (),
-                  max_bytes: int | None = None) -> list[SignedTransaction]:
+                  max_bytes: int | None = None) -> list[Any]:
         """Consensus pull: up to `batch_size` ready transactions not in `exclude`, stopping
         before their summed wire size would exceed `max_bytes` (None: no limit; the first is
-        returned whatever its size). A node older than max_bytes refuses it (trailing bytes)."""
+        returned whatever its size). A node older than max_bytes refuses it (trailing bytes).
+        The transactions are the client's format's (``SignedTransaction`` by default)."""
+        # Any: the format's transaction class (SignedTransaction for the default)
         if max_bytes is None:
-            return cast("list[SignedTransaction]",
-                        self.call(Op.GET_BLOCK, (batch_size, list(exclude))))
-        return cast("list[SignedTransaction]",
+            return cast("list[Any]", self.call(Op.GET_BLOCK, (batch_size, list(exclude))))
+        return cast("list[Any]",
                     self.call(Op.GET_BLOCK, (batch_size, list(exclude), max_bytes)))
 
     def commit(self, committed: Iterable[tuple[bytes, int]], block_time: float,

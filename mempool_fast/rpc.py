@@ -37,6 +37,23 @@ required; flags: 1 hash present, 2 pointer present, 4 at present; no other bits)
 ``astatus`` = ``sender 32s | sequence_number u64 | has_blocked u8 | blocked_on u64 |
 n u32 | u64 * n (ready) | m u32 | u64 * m (parked)`` (has_blocked 0 or 1, blocked_on 0 when
 absent; each list strictly increasing).
+
+Transaction formats (docs/design.md §3): a node holds one format's transactions
+(``[mempool].transaction_format``) and both ends of a connection use it: the encoders and
+decoders take ``transaction_format`` (anything with ``sender_length`` and ``decode``, such as
+``formats.EthereumFormat``; default the native ``SignedTransaction``, 32-byte senders). A
+transaction travels as its format's wire bytes (a SUBMIT is decoded by the node with its own
+format). Every ``sender 32s`` field (pointers, ACCOUNT's sender, ``astatus``) carries a shorter
+sender (Ethereum's 20 bytes) followed by zero bytes up to 32: the decoder returns the first
+``sender_length`` bytes and refuses a field whose padding is not zero; the encoder refuses a
+sender that is not ``sender_length`` bytes. Hashes are 32 bytes in every format.
+
+Versions and compatibility: ``PROTOCOL_VERSION`` is 1 and a frame of another version is
+refused. Within version 1, a change only adds what an older peer never sends (GET_BLOCK's
+trailing ``max_bytes``, refused as trailing bytes by a node older than it): a native frame is
+byte-for-byte what it always was, and the padding of short senders is the same layout, so
+formats needed no new version. Which format a node holds is not in the frame: it is the node's
+configuration (STATS reports it), as its chain is.
 """
 
 from __future__ import annotations
@@ -47,17 +64,17 @@ import math
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol
 
-from ._wire import POINTER, check_address, check_pointer
+from ._wire import ADDRESS_LEN, POINTER, PointerError, as_bytes, check_bytes, check_u64
 from .errors import MalformedResponse, MalformedTransaction, RpcError
-from .status import AccountStatus, DropReason, TransactionState, TransactionStatus, parse_key
+from .status import AccountStatus, DropReason, TransactionState, TransactionStatus
 from .transaction import SignedTransaction
 from .types import U64_MAX, MempoolAddTransactionStatus, check_max_bytes
 from .types import MempoolAddTransactionStatusCode as Code
 
 __all__ = ["Op", "TxnState", "Request", "Response", "RpcError", "encode_request",
-           "MAX_DETAIL",
+           "MAX_DETAIL", "WireFormat", "NATIVE", "SENDER_FIELD_LEN", "check_sender_length",
            "decode_request", "encode_response", "decode_response", "error_response",
            "PROTOCOL_VERSION"]
 
@@ -79,6 +96,80 @@ _HAS_HASH, _HAS_POINTER, _HAS_AT = 1, 2, 4
 MAX_DETAIL = 0xFFFF
 #: Longest status message carried back to a client, bytes.
 MAX_STATUS_MESSAGE = 0xFFFF
+#: Bytes of every sender field on the wire; a shorter sender is padded with zero bytes.
+SENDER_FIELD_LEN = ADDRESS_LEN
+#: Bytes of a transaction hash (every format's).
+HASH_LEN = _HASH.size
+
+
+class WireFormat(Protocol):
+    """What the protocol needs of a transaction format: how long its senders are and how its
+    wire bytes decode (``MalformedTransaction`` for bad bytes). Every ``TransactionFormat``
+    (``formats.NativeFormat``, ``formats.EthereumFormat``) is one."""
+
+    @property
+    def sender_length(self) -> int: ...
+    def decode(self, wire: bytes, /) -> Any: ...
+
+
+class _NativeWire:
+    """The native format as the protocol sees it: ``SignedTransaction.from_bytes``, 32-byte
+    senders (no validator: ``formats.NativeFormat()`` would make one)."""
+
+    name = "native"
+    sender_length = ADDRESS_LEN
+
+    @staticmethod
+    def decode(wire: bytes, /) -> SignedTransaction:
+        return SignedTransaction.from_bytes(wire)
+
+    def __repr__(self) -> str:
+        return "rpc.NATIVE"
+
+
+#: The default ``transaction_format`` of every encoder and decoder here.
+NATIVE: WireFormat = _NativeWire()
+
+
+def check_sender_length(fmt: WireFormat) -> int:
+    """`fmt`'s sender length, checked to fit the 32-byte sender field."""
+    length = fmt.sender_length
+    if not isinstance(length, int) or isinstance(length, bool) or \
+            not 1 <= length <= SENDER_FIELD_LEN:
+        raise ValueError(f"transaction format {fmt!r}: sender_length must be 1..."
+                         f"{SENDER_FIELD_LEN} to travel in a {SENDER_FIELD_LEN}-byte sender "
+                         f"field, got {length!r}")
+    return length
+
+
+def _pad(sender: object, length: int, name: str) -> bytes:
+    """A `length`-byte sender as its 32-byte wire field (zero bytes after it)."""
+    value = check_bytes(name, sender, length)
+    return value + bytes(SENDER_FIELD_LEN - length) if length < SENDER_FIELD_LEN else value
+
+
+def _unpad(field: bytes, length: int, where: str) -> bytes:
+    """The `length`-byte sender of a 32-byte wire field, whose padding must be zero."""
+    if length == SENDER_FIELD_LEN:
+        return field
+    if any(field[length:]):
+        raise MalformedResponse(
+            f"{where}: the sender field's bytes after its {length}-byte sender are not zero "
+            f"(this node's senders are {length} bytes, padded with zero bytes to "
+            f"{SENDER_FIELD_LEN})")
+    return field[:length]
+
+
+def _pointer(pair: Any, length: int, name: str) -> bytes:
+    """A (sender, sequence_number) pair as its wire form (`pair` is any object: this is the
+    check)."""
+    try:
+        sender, seq = pair
+    except (TypeError, ValueError):
+        raise PointerError(
+            f"{name}: expected a (sender, sequence_number) pair, got {pair!r}") from None
+    return _PTR.pack(_pad(sender, length, f"{name} sender"),
+                     check_u64(f"{name} sequence number", seq))
 
 
 class Op(enum.IntEnum):
@@ -128,10 +219,12 @@ class Response:
 
 # -- primitive readers ------------------------------------------------------------------------
 class _Reader:
-    __slots__ = ("data", "pos")
+    __slots__ = ("data", "pos", "fmt", "sender_length")
 
-    def __init__(self, data: bytes, pos: int) -> None:
+    def __init__(self, data: bytes, pos: int, fmt: WireFormat = NATIVE) -> None:
         self.data, self.pos = data, pos
+        self.fmt = fmt
+        self.sender_length = check_sender_length(fmt)
 
     def take(self, fmt: struct.Struct) -> tuple[Any, ...]:
         # Any: the fields' types follow `fmt` (struct's own unpack type)
@@ -159,18 +252,32 @@ class _Reader:
         self.pos += n
         return out
 
+    def sender(self, where: str) -> bytes:
+        """One 32-byte sender field, unpadded to the format's sender length."""
+        return _unpad(self.take(_HASH)[0], self.sender_length, where)
+
+    def pointer(self, where: str) -> tuple[bytes, int]:
+        sender, seq = self.take(_PTR)
+        return _unpad(sender, self.sender_length, where), seq
+
     def pointers(self) -> list[tuple[bytes, int]]:
         n = self.count(_PTR.size)
-        out = [_PTR.unpack_from(self.data, self.pos + i * _PTR.size) for i in range(n)]
+        unpack, data, pos, length = _PTR.unpack_from, self.data, self.pos, self.sender_length
+        out = [unpack(data, pos + i * _PTR.size) for i in range(n)]
         self.pos += n * _PTR.size
+        if length != SENDER_FIELD_LEN:
+            out = [(_unpad(sender, length, f"pointer {i}"), seq)
+                   for i, (sender, seq) in enumerate(out)]
         return out
 
-    def txns(self) -> list[SignedTransaction]:
+    def txns(self) -> list[Any]:
+        """Transactions decoded by the format (objects of its transaction class)."""
         n = self.count(_U32.size)
+        decode = self.fmt.decode
         out = []
         for i in range(n):
             try:
-                out.append(SignedTransaction.from_bytes(self.blob()))
+                out.append(decode(self.blob()))
             except MalformedTransaction as exc:
                 raise MalformedResponse(f"transaction {i}: {exc}") from None
         return out
@@ -183,7 +290,7 @@ class _Reader:
             if kind == _KEY_HASH:
                 out.append(self.take(_HASH)[0])
             elif kind == _KEY_POINTER:
-                out.append(self.take(_PTR))
+                out.append(self.pointer(f"status key {i}"))
             else:
                 raise MalformedResponse(f"status key {i}: unknown key kind {kind}")
         return out
@@ -201,18 +308,22 @@ class _Reader:
             raise MalformedResponse(f"{len(self.data) - self.pos} trailing bytes")
 
 
-def _pointers(ptrs: Iterable[object]) -> bytes:
-    checked = [check_pointer(p) for p in ptrs]  # a short sender must not be silently padded
-    return _U32.pack(len(checked)) + b"".join(_PTR.pack(s, q) for s, q in checked)
+def _pointers(ptrs: Iterable[object], length: int) -> bytes:
+    # each checked before anything is encoded: a sender of another length is an error, never
+    # silently padded or cut
+    packed = [_pointer(p, length, "pointer") for p in ptrs]
+    return _U32.pack(len(packed)) + b"".join(packed)
 
 
-def _keys(keys: Sequence[object]) -> bytes:
+def _keys(keys: Sequence[object], length: int) -> bytes:
     parts = [_U32.pack(len(keys))]
     for key in keys:
-        h, ptr = parse_key(key)
-        # parse_key returns exactly one of the two: no hash means a pointer
-        parts.append(bytes([_KEY_HASH]) + h if h is not None else
-                     bytes([_KEY_POINTER]) + _PTR.pack(*cast("tuple[bytes, int]", ptr)))
+        if isinstance(key, (bytes, bytearray, memoryview)):
+            if len(key) != HASH_LEN:
+                raise ValueError(f"a transaction hash is {HASH_LEN} bytes, got {len(key)}")
+            parts.append(bytes([_KEY_HASH]) + bytes(key))
+        else:
+            parts.append(bytes([_KEY_POINTER]) + _pointer(key, length, "key"))
     return b"".join(parts)
 
 
@@ -223,7 +334,7 @@ def _detail(text: str) -> bytes:
     return _U16.pack(len(data)) + data
 
 
-def _txn_status(status: TransactionStatus) -> bytes:
+def _txn_status(status: TransactionStatus, length: int) -> bytes:
     flags = ((_HAS_HASH if status.hash is not None else 0)
              | (_HAS_POINTER if status.pointer is not None else 0)
              | (_HAS_AT if status.at is not None else 0))
@@ -232,7 +343,7 @@ def _txn_status(status: TransactionStatus) -> bytes:
     if status.hash is not None:
         parts.append(_HASH.pack(status.hash))
     if status.pointer is not None:
-        parts.append(_PTR.pack(*check_pointer(status.pointer)))
+        parts.append(_pointer(status.pointer, length, "status pointer"))
     if status.at is not None:
         parts.append(_F64.pack(status.at))
     parts.append(_detail(status.detail))
@@ -259,7 +370,7 @@ def _read_txn_status(r: _Reader, i: int) -> TransactionStatus:
     if flags & ~(_HAS_HASH | _HAS_POINTER | _HAS_AT):
         raise MalformedResponse(f"status {i}: unknown status flags {flags:#x}")
     h = r.take(_HASH)[0] if flags & _HAS_HASH else None
-    ptr = r.take(_PTR) if flags & _HAS_POINTER else None
+    ptr = r.pointer(f"status {i}") if flags & _HAS_POINTER else None
     at = r.take(_F64)[0] if flags & _HAS_AT else None
     if at is not None and not math.isfinite(at):
         raise MalformedResponse(f"status {i}: time {at} is not finite")
@@ -270,10 +381,11 @@ def _read_txn_status(r: _Reader, i: int) -> TransactionStatus:
     return TransactionStatus(state, reason, h, ptr, at, detail)
 
 
-def _account_status(status: AccountStatus) -> bytes:
+def _account_status(status: AccountStatus, length: int) -> bytes:
     blocked = status.blocked_on
     ready, parked = list(status.ready), list(status.parked)
-    return (_ACCOUNT_HEAD.pack(status.sender, status.sequence_number,
+    return (_ACCOUNT_HEAD.pack(_pad(status.sender, length, "account status sender"),
+                               status.sequence_number,
                                0 if blocked is None else 1, 0 if blocked is None else blocked)
             + _U32.pack(len(ready)) + struct.pack(f"<{len(ready)}Q", *ready)
             + _U32.pack(len(parked)) + struct.pack(f"<{len(parked)}Q", *parked))
@@ -281,6 +393,7 @@ def _account_status(status: AccountStatus) -> bytes:
 
 def _read_account_status(r: _Reader) -> AccountStatus:
     sender, seq, has_blocked, blocked = r.take(_ACCOUNT_HEAD)
+    sender = _unpad(sender, r.sender_length, "account status")
     if has_blocked not in (0, 1) or (not has_blocked and blocked):
         raise MalformedResponse(f"account status: bad blocked_on flag {has_blocked} "
                                 f"({blocked})")
@@ -301,25 +414,39 @@ def _json_object(r: _Reader, data: bytes, what: str) -> dict[str, Any]:
     return body
 
 
-def _txns(txns: Sequence[SignedTransaction]) -> bytes:
+def _wire_of(txn: object, i: int) -> bytes:
+    """A transaction's wire bytes: raw bytes as they are, else its ``to_bytes()``."""
+    if isinstance(txn, (bytes, bytearray, memoryview)):
+        return as_bytes(txn)
+    to_bytes = getattr(txn, "to_bytes", None)
+    if not callable(to_bytes):
+        raise TypeError(f"transaction {i}: expected a transaction (with to_bytes()) or its "
+                        f"wire bytes, got {type(txn).__name__}")
+    return as_bytes(to_bytes(), f"transaction {i}'s to_bytes()")
+
+
+def _txns(txns: Sequence[object]) -> bytes:
     parts = [_U32.pack(len(txns))]
-    for t in txns:
-        wire = t.to_bytes()
+    for i, t in enumerate(txns):
+        wire = _wire_of(t, i)
         parts.append(_U32.pack(len(wire)))
         parts.append(wire)
     return b"".join(parts)
 
 
 # -- requests -----------------------------------------------------------------------------------
-def encode_request(op: Op, request_id: int, body: Any = None) -> bytes:
-    """Encode a request; `body` as documented on `Request.body`."""
+def encode_request(op: Op, request_id: int, body: Any = None, *,
+                   transaction_format: WireFormat = NATIVE) -> bytes:
+    """Encode a request; `body` as documented on `Request.body` (a SUBMIT's transactions may
+    also be their wire bytes), senders of `transaction_format`'s length."""
     # Any: the caller's value, unchecked until here; its shape depends on `op` (Request.body)
     # and each branch unpacks it, the packing and check_* rejecting what does not fit
+    length = check_sender_length(transaction_format)
     head = _HEAD.pack(PROTOCOL_VERSION, op, request_id)
     if op == Op.SUBMIT:
         return head + _txns(list(body))
     if op == Op.STATUS:
-        return head + _pointers(body)
+        return head + _pointers(body, length)
     if op == Op.GET_BLOCK:
         batch, exclude, *rest = body
         tail = b""
@@ -328,16 +455,17 @@ def encode_request(op: Op, request_id: int, body: Any = None) -> bytes:
             if max_bytes is not None and max_bytes > U64_MAX:
                 raise ValueError(f"max_bytes {max_bytes} does not fit in 64 bits")
             tail = _U64.pack(max_bytes)
-        return head + _U32.pack(batch) + _pointers(exclude) + tail
+        return head + _U32.pack(batch) + _pointers(exclude, length) + tail
     if op == Op.COMMIT:
         block_time, committed, rejected = body
-        return head + _F64.pack(block_time) + _pointers(committed) + _pointers(rejected)
+        return (head + _F64.pack(block_time) + _pointers(committed, length)
+                + _pointers(rejected, length))
     if op == Op.STATS or op == Op.INSPECT:
         return head
     if op == Op.TXN_STATUS:
-        return head + _keys(list(body))
+        return head + _keys(list(body), length)
     if op == Op.ACCOUNT_STATUS:
-        return head + check_address(body, "sender")
+        return head + _pad(body, length, "sender")
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -348,8 +476,9 @@ def _as_bytes(data: object) -> bytes:
     return bytes(data)
 
 
-def decode_request(data: bytes) -> Request:
-    """Decode a request; raises RpcError on anything malformed."""
+def decode_request(data: bytes, *, transaction_format: WireFormat = NATIVE) -> Request:
+    """Decode a request, its transactions by `transaction_format` and its senders of that
+    format's length; raises RpcError on anything malformed."""
     data = _as_bytes(data)
     if len(data) < _HEAD.size:
         raise MalformedResponse(
@@ -361,7 +490,7 @@ def decode_request(data: bytes) -> Request:
         op = Op(op)
     except ValueError:
         raise MalformedResponse(f"unknown op {op}") from None
-    r = _Reader(data, _HEAD.size)
+    r = _Reader(data, _HEAD.size, transaction_format)
     body: object
     if op == Op.SUBMIT:
         body = r.txns()
@@ -381,7 +510,7 @@ def decode_request(data: bytes) -> Request:
     elif op == Op.TXN_STATUS:
         body = r.keys()
     elif op == Op.ACCOUNT_STATUS:
-        body = r.take(_HASH)[0]
+        body = r.sender("sender")
     else:
         body = None
     r.end()
@@ -397,9 +526,12 @@ def request_head(data: bytes) -> tuple[int, int]:
 
 
 # -- responses ----------------------------------------------------------------------------------
-def encode_response(op: Op, request_id: int, body: Any = None) -> bytes:
-    """Encode a successful response; `body` as documented on `Response.body`."""
+def encode_response(op: Op, request_id: int, body: Any = None, *,
+                    transaction_format: WireFormat = NATIVE) -> bytes:
+    """Encode a successful response; `body` as documented on `Response.body`, senders of
+    `transaction_format`'s length."""
     # Any: the dispatcher's value; its shape depends on `op` (Response.body)
+    length = check_sender_length(transaction_format)
     head = _RESP_HEAD.pack(PROTOCOL_VERSION, op, request_id, 1)
     if op == Op.SUBMIT:
         parts = [_U32.pack(len(body))]
@@ -416,9 +548,9 @@ def encode_response(op: Op, request_id: int, body: Any = None) -> bytes:
     if op == Op.STATS or op == Op.INSPECT:
         return head + json.dumps(body, sort_keys=True).encode()
     if op == Op.TXN_STATUS:
-        return head + _U32.pack(len(body)) + b"".join(map(_txn_status, body))
+        return head + _U32.pack(len(body)) + b"".join(_txn_status(s, length) for s in body)
     if op == Op.ACCOUNT_STATUS:
-        return head + _account_status(body)
+        return head + _account_status(body, length)
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -428,8 +560,9 @@ def error_response(op: int, request_id: int, message: str) -> bytes:
         message.encode()[:MAX_STATUS_MESSAGE]
 
 
-def decode_response(data: bytes) -> Response:
-    """Decode a response; raises RpcError on anything malformed."""
+def decode_response(data: bytes, *, transaction_format: WireFormat = NATIVE) -> Response:
+    """Decode a response, its transactions by `transaction_format` and its senders of that
+    format's length; raises RpcError on anything malformed."""
     data = _as_bytes(data)
     if len(data) < _RESP_HEAD.size:
         raise MalformedResponse(f"response of {len(data)} bytes is shorter than its head")
@@ -438,7 +571,7 @@ def decode_response(data: bytes) -> Response:
         raise MalformedResponse(f"protocol version {version} is not {PROTOCOL_VERSION}")
     if not ok:
         return Response(op, request_id, False, data[_RESP_HEAD.size:].decode(errors="replace"))
-    r = _Reader(data, _RESP_HEAD.size)
+    r = _Reader(data, _RESP_HEAD.size, transaction_format)
     body: object
     if op == Op.SUBMIT:
         n = r.count(3)

@@ -4,8 +4,11 @@ This module owns the run's options (and the command-line flags made from them) a
 orchestration; the parts are in `nodes` (node files and processes), `load` (the load generator),
 `observer` (the observer and the proposer), `run_stats` (the shared counters) and `report`.
 
-Steps: generate node keys and TOML configs in a temporary directory; fund the accounts in every
-node's SQLite store; start every node as its own process on loopback; wait until every node has a
+Steps: generate node keys and TOML configs in a temporary directory (every node of the run's
+transaction format, ``--format native`` by default or ``--format ethereum`` with
+``--chain-id``, default 1337); sign the load (Ed25519 native transactions, or Ethereum legacy
+EIP-155 and EIP-1559 ones signed with the ``ethereum`` extra's libraries) and fund its accounts
+in every node's SQLite store (Ethereum: 20-byte addresses, 1000 ether each, above 2**64 wei); start every node as its own process on loopback; wait until every node has a
 live link to every other; then run three loops until every accepted transaction is committed:
 
 - the *load generator* submits pre-signed transactions, sequence-major so most arrive ready, each
@@ -15,11 +18,13 @@ live link to every other; then run three loops until every accepted transaction 
   committed); submission -> every node is the latency reported;
 - the *proposer* pulls a block from node 0 every ``--block-ms``, keeps the transactions that reached
   every node and follow the account's committed sequence number, applies them to every node's
-  account store (sequence number + 1, balance - max_gas x gas price), and commits them on every
+  account store (sequence number + 1, balance - the format's max cost), and commits them on every
   node.
 
-It prints a summary (a table, or one JSON object with ``--json``) and exits 1 if a transaction a
-node accepted never reached every node, 130 on Ctrl-C/SIGTERM (after stopping every process),
+Once everything is committed, the observer audits every node: TXN_STATUS by hash of every
+accepted transaction must say COMMITTED. It prints a summary (a table, or one JSON object with
+``--json``) and exits 1 if a transaction a node accepted never reached every node or the audit
+found one not committed somewhere, 130 on Ctrl-C/SIGTERM (after stopping every process),
 2 if the run could not be set up.
 """
 
@@ -45,11 +50,13 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import nacl.signing
 
+from ..config import TRANSACTION_FORMATS
 from .load import LoadGenerator
 from .nodes import (
     NodeProcess,
     NodeSpec,
     free_port,
+    sign_ethereum_transactions,
     sign_transactions,
     wait_connected,
     write_cluster,
@@ -60,10 +67,11 @@ from .run_stats import RunStats
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..transaction import SignedTransaction
+    from ..formats import TransactionFormat
 
 __all__ = ["ClusterOptions", "NodeProcess", "NodeSpec", "add_arguments", "free_port", "run_cluster",
-           "run_from_args", "sign_transactions", "write_cluster"]
+           "run_from_args", "sign_transactions", "sign_ethereum_transactions", "write_cluster",
+           "DEFAULT_CHAIN_ID"]
 
 #: Exit codes of `mempool-fast cluster`.
 EXIT_OK, EXIT_FAILED, EXIT_SETUP_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -75,13 +83,20 @@ KEY_SEED_BYTES = 32
 PROGRESS_PERIOD_S = 0.25
 #: The smallest cluster: two nodes (there must be a peer to reach), one account, one transaction.
 MIN_NODES, MIN_ACCOUNTS, MIN_TXNS = 2, 1, 1
+#: Chain id of an Ethereum cluster unless --chain-id says otherwise (the usual local dev chain).
+DEFAULT_CHAIN_ID = 1337
+#: Funding of each account: native units, and wei for Ethereum (1000 ether: above 2**64, so
+#: the run shows the stores' big balances at work).
+NATIVE_BALANCE = 10**12
+ETHEREUM_BALANCE_WEI = 1000 * 10**18
 
 
-def _flag(help: str, *, name: str | None = None) -> dict[str, dict[str, str | None]]:
+def _flag(help: str, *, name: str | None = None, choices: tuple[str, ...] | None = None
+          ) -> dict[str, dict[str, Any]]:
     """Field metadata that makes a `ClusterOptions` field a flag of `mempool-fast cluster`:
     ``--<field-name>`` (or `name`), typed from the annotation (a bool is a switch), defaulting to
-    the field's default. `help` may use ``%(default)s``."""
-    return {"cli": {"help": help, "name": name}}
+    the field's default, limited to `choices` if given. `help` may use ``%(default)s``."""
+    return {"cli": {"help": help, "name": name, "choices": choices}}
 
 
 @dataclass
@@ -118,10 +133,26 @@ class ClusterOptions:
     workdir: Path | None = field(default=None, metadata=_flag(
         "use (and keep) this directory instead of a temporary one"))
     keep: bool = field(default=False, metadata=_flag("keep the temporary directory"))
-    #: Gas of each transaction and funding of each account.
+    #: The transaction format of every node and of the load.
+    format: str = field(default="native", metadata=_flag(
+        "transaction format of the nodes and the load: native (Ed25519) or ethereum (legacy "
+        "EIP-155 and EIP-1559, secp256k1; needs pip install 'mempool_fast[ethereum]') "
+        "(default %(default)s)", choices=TRANSACTION_FORMATS))
+    chain_id: int = field(default=DEFAULT_CHAIN_ID, metadata=_flag(
+        "chain id of an ethereum cluster: its nodes' [mempool].chain_id and its transactions' "
+        "EIP-155 chain id (default %(default)s)"))
+    #: Gas of each transaction (an Ethereum transfer always uses 21000) and funding of each
+    #: account (None: NATIVE_BALANCE or ETHEREUM_BALANCE_WEI, by format).
     max_gas: int = 1_000
     gas_price: int = 1
-    balance: int = 10**12
+    balance: int | None = None
+
+    @property
+    def account_balance(self) -> int:
+        """What each account is funded with."""
+        if self.balance is not None:
+            return self.balance
+        return ETHEREUM_BALANCE_WEI if self.format == "ethereum" else NATIVE_BALANCE
 
 
 def _cli_fields() -> list[tuple[dataclasses.Field[Any], str, type]]:
@@ -150,6 +181,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help_text = f.metadata["cli"]["help"]
         if kind is bool:
             parser.add_argument(flag, action="store_true", help=help_text)
+        elif f.metadata["cli"]["choices"]:
+            parser.add_argument(flag, type=kind, default=f.default, help=help_text,
+                                choices=f.metadata["cli"]["choices"])
         else:
             parser.add_argument(flag, type=kind, default=f.default, help=help_text)
 
@@ -159,8 +193,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     opts = ClusterOptions(**{f.name: getattr(args, _dest(flag)) for f, flag, _ in _cli_fields()})
     try:
         code, _ = run_cluster(opts)
-    except (ValueError, RuntimeError, TimeoutError) as exc:
-        print(f"mempool-fast cluster: {exc}", file=sys.stderr)
+    except (ValueError, RuntimeError, TimeoutError, ImportError) as exc:
+        # ImportError: --format ethereum without the extra (the message names the pip command)
+        print(f"mempool-fast cluster: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_SETUP_ERROR
     return code
 
@@ -176,6 +211,8 @@ def run_cluster(opts: ClusterOptions, *, out: TextIO | None = None
     if opts.nodes < MIN_NODES or opts.accounts < MIN_ACCOUNTS or opts.txns < MIN_TXNS:
         raise ValueError(f"a cluster needs at least {MIN_NODES} nodes, {MIN_ACCOUNTS} account "
                          f"and {MIN_TXNS} transaction")
+    node_mempool = _node_mempool(opts)  # checked before anything is written or started
+    client_format = _client_format(opts)
     workdir = Path(opts.workdir) if opts.workdir else Path(tempfile.mkdtemp(prefix="mempool-fast-"))
     procs: list[NodeProcess] = []
     threads: list[threading.Thread] = []
@@ -186,9 +223,11 @@ def run_cluster(opts: ClusterOptions, *, out: TextIO | None = None
     try:
         with _sigterm_raises_keyboard_interrupt():
             try:
-                specs, txns = _prepare(opts, workdir, status, timings)
+                specs, txns = _prepare(opts, node_mempool, client_format, workdir, status,
+                                       timings)
                 _start_nodes(specs, procs, opts.startup_timeout_s, timings)
-                _apply_load(opts, specs, txns, stats, stop, threads, status, timings)
+                _apply_load(opts, client_format, specs, txns, stats, stop, threads, status,
+                            timings)
             finally:
                 stop.set()
                 for t in threads:
@@ -234,24 +273,62 @@ def _sigterm_raises_keyboard_interrupt() -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _prepare(opts: ClusterOptions, workdir: Path, status: Console,
-             timings: dict[str, float]) -> tuple[list[NodeSpec], list[SignedTransaction]]:
+def _node_mempool(opts: ClusterOptions) -> dict[str, Any]:
+    """The [mempool] table of every node: the tick, the format (and an Ethereum cluster's
+    chain id), then `opts.mempool`; checked as a node will check it (ValueError naming the bad
+    setting)."""
+    from ..config import MempoolConfig
+
+    mempool: dict[str, Any] = {"shared_mempool_tick_interval_ms": opts.tick_ms}
+    if opts.format != "native":
+        mempool["transaction_format"] = opts.format
+    if opts.format == "ethereum":
+        mempool["chain_id"] = opts.chain_id
+    mempool.update(opts.mempool)
+    MempoolConfig(**mempool)  # a ConfigError (a ValueError) names the field
+    return mempool
+
+
+def _client_format(opts: ClusterOptions) -> TransactionFormat[Any] | None:
+    """The format the run's clients speak (None: native); an Ethereum run needs the extra
+    (ImportError naming the pip command)."""
+    if opts.format == "ethereum":
+        from ..formats.ethereum import EthereumFormat
+        return EthereumFormat(opts.chain_id)
+    return None
+
+
+def _sign_load(opts: ClusterOptions, rng: random.Random) -> list[Any]:
+    """The run's transactions, in the run's format, from `opts.accounts` keys drawn from
+    `rng` (the same --seed signs the same load)."""
+    if opts.format == "ethereum":
+        from ..formats.ethereum_signing import TRANSFER_GAS, EthereumKey
+        eth_keys = [EthereumKey.generate(rng) for _ in range(opts.accounts)]
+        return sign_ethereum_transactions(eth_keys, opts.txns, chain_id=opts.chain_id,
+                                          gas=TRANSFER_GAS, gas_price=opts.gas_price)
+    keys = [nacl.signing.SigningKey(rng.randbytes(KEY_SEED_BYTES)) for _ in range(opts.accounts)]
+    return sign_transactions(keys, opts.txns, max_gas=opts.max_gas, gas_price=opts.gas_price,
+                             expiration=int(time.time()) + TXN_LIFETIME_S)
+
+
+def _prepare(opts: ClusterOptions, mempool: dict[str, Any], client_format: TransactionFormat[Any] | None,
+             workdir: Path, status: Console, timings: dict[str, float]
+             ) -> tuple[list[NodeSpec], list[Any]]:
     """The node files and the signed load (timed as "presign"), then the funded stores."""
+    from ..rpc import NATIVE, check_sender_length
     from ..storage import SqliteAccountStore
 
     t0 = time.monotonic()
-    status.print(f"signing {opts.txns} transactions…")
-    mempool = {"shared_mempool_tick_interval_ms": opts.tick_ms, **opts.mempool}
+    status.print(f"signing {opts.txns} {opts.format} transactions…")
     specs = write_cluster(workdir, opts.nodes, mempool=mempool)
-    rng = random.Random(opts.seed)
-    keys = [nacl.signing.SigningKey(rng.randbytes(KEY_SEED_BYTES)) for _ in range(opts.accounts)]
-    txns = sign_transactions(keys, opts.txns, max_gas=opts.max_gas, gas_price=opts.gas_price,
-                             expiration=int(time.time()) + TXN_LIFETIME_S)
+    txns = _sign_load(opts, random.Random(opts.seed))
     timings["presign"] = time.monotonic() - t0
     status.print(f"starting {opts.nodes} nodes…")
-    funding = [(t.sender, 0, opts.balance) for t in txns[:opts.accounts]]
+    # sequence-major: the first `accounts` transactions are every account's first
+    funding = [(t.sender, 0, opts.account_balance) for t in txns[:opts.accounts]]
+    length = check_sender_length(client_format or NATIVE)
     for spec in specs:
-        with SqliteAccountStore(spec.store) as store:
+        with SqliteAccountStore(spec.store, address_length=length) as store:
             store.set_accounts(funding)
     return specs, txns
 
@@ -267,21 +344,25 @@ def _start_nodes(specs: list[NodeSpec], procs: list[NodeProcess], startup_timeou
     timings["startup"] = time.monotonic() - t1
 
 
-def _apply_load(opts: ClusterOptions, specs: list[NodeSpec], txns: list[SignedTransaction],
-                stats: RunStats, stop: threading.Event, threads: list[threading.Thread],
-                status: Console,
+def _apply_load(opts: ClusterOptions, client_format: TransactionFormat[Any] | None, specs: list[NodeSpec],
+                txns: list[Any], stats: RunStats, stop: threading.Event,
+                threads: list[threading.Thread], status: Console,
                 timings: dict[str, float]) -> None:
     """Run the load generator and the observer (into `threads`, so that they are joined whatever
     happens) until the observer ends, with the live progress view unless `opts.json` (timed as
     "load")."""
+    from ..formats import NativeFormat
     from .report import live_progress
 
+    cost = NativeFormat.max_cost if client_format is None else client_format.max_cost
     load = LoadGenerator(specs, txns, stats, stop, chunk=opts.chunk, rate=opts.rate,
-                         seed=opts.seed)
+                         seed=opts.seed, transaction_format=client_format)
     proposer = Proposer(specs, stats, block_ms=opts.block_ms, block_size=opts.block_size,
-                        balance=opts.balance)
+                        balance=opts.account_balance, cost=cost,
+                        transaction_format=client_format)
     observer = Observer(specs, stats, stop, accepted=load.accepted, load_done=load.done,
-                        proposer=proposer, poll_ms=opts.poll_ms, max_query=opts.block_size)
+                        proposer=proposer, poll_ms=opts.poll_ms, max_query=opts.block_size,
+                        transaction_format=client_format)
     t2 = time.monotonic()
     for target, name in ((load.run, "cluster-load"), (observer.run, "cluster-observer")):
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -1,5 +1,6 @@
-"""The load generator of a cluster run: the thread that submits the pre-signed transactions,
-each chunk split over random nodes, and hands what the nodes accepted to the observer."""
+"""The load generator of a cluster run: the thread that submits the pre-signed transactions
+(of the cluster's transaction format), each chunk split over random nodes, and hands what the
+nodes accepted to the observer."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import queue
 import random
 import threading
 import time
-from typing import cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from ..client import NodeClient
 from ..rpc import Op
-from ..transaction import SignedTransaction
 from ..types import MempoolAddTransactionStatus
 from ..types import MempoolAddTransactionStatusCode as Code
 from .nodes import NodeSpec
 from .run_stats import RunStats, run_reporting_errors
+
+if TYPE_CHECKING:
+    from ..rpc import WireFormat
 
 __all__ = ["LoadGenerator"]
 
@@ -29,12 +33,15 @@ class LoadGenerator:
     (seeded by `seed`); paced to `rate` transactions/s if given, else as fast as the nodes answer.
 
     Every answered chunk puts ``(sent_at, accepted transactions)`` on `accepted`; `done` is set
-    when it has submitted everything, failed, or seen `stop`.
+    when it has submitted everything, failed, or seen `stop`. The transactions are of
+    `transaction_format` (None: native), which its clients speak.
     """
 
-    def __init__(self, specs: list[NodeSpec], txns: list[SignedTransaction], stats: RunStats,
+    def __init__(self, specs: list[NodeSpec], txns: Sequence[Any], stats: RunStats,
                  stop: threading.Event, *, chunk: int, rate: float | None,
-                 seed: int | None) -> None:
+                 seed: int | None, transaction_format: WireFormat | None = None) -> None:
+        # Any: the format's transaction class (SignedTransaction, EthereumTransaction...)
+        self.transaction_format = transaction_format
         self.specs = specs
         self.txns = txns
         self.stats = stats
@@ -42,8 +49,7 @@ class LoadGenerator:
         self.rate = rate
         self.seed = seed
         self.chunk = max(1, min(chunk, int(rate / PACED_REQUESTS_PER_S))) if rate else chunk
-        self.accepted: queue.SimpleQueue[tuple[float, list[SignedTransaction]]] = \
-            queue.SimpleQueue()
+        self.accepted: queue.SimpleQueue[tuple[float, list[Any]]] = queue.SimpleQueue()
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -55,7 +61,8 @@ class LoadGenerator:
 
     def _submit_all(self) -> None:
         rng = random.Random(self.seed)
-        clients = [NodeClient(s.client) for s in self.specs]
+        clients = [NodeClient(s.client, transaction_format=self.transaction_format)
+                   for s in self.specs]
         start = time.monotonic()
         try:
             for base in range(0, len(self.txns), self.chunk):
@@ -71,9 +78,9 @@ class LoadGenerator:
                 c.close()
 
     def _submit_chunk(self, clients: list[NodeClient], rng: random.Random,
-                      part: list[SignedTransaction]) -> None:
+                      part: Sequence[Any]) -> None:
         """One chunk, split over random nodes, the requests pipelined."""
-        groups: dict[int, list[SignedTransaction]] = collections.defaultdict(list)
+        groups: dict[int, list[Any]] = collections.defaultdict(list)
         for txn in part:
             groups[rng.randrange(len(clients))].append(txn)
         sent_at = time.monotonic()

@@ -1,5 +1,7 @@
 """The nodes of a local cluster: their generated files (keys, TOML configs, store paths), their
-processes, the wait until they are all linked, and the pre-signed load they are sent."""
+processes, the wait until they are all linked, and the pre-signed load they are sent (native
+transactions signed with Ed25519, or Ethereum transactions signed with the `ethereum` extra's
+libraries through `formats.ethereum_signing`, never eth-account)."""
 
 from __future__ import annotations
 
@@ -14,17 +16,22 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nacl.signing
 
 from ..client import NodeClient, RpcTimeout
 from ..transaction import SignedTransaction
 
-__all__ = ["NodeProcess", "NodeSpec", "free_port", "sign_transactions", "wait_connected",
-           "write_cluster"]
+if TYPE_CHECKING:
+    from ..formats.ethereum import EthereumTransaction
+    from ..formats.ethereum_signing import EthereumKey
+
+__all__ = ["NodeProcess", "NodeSpec", "free_port", "sign_transactions",
+           "sign_ethereum_transactions", "wait_connected", "write_cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +205,8 @@ class NodeProcess:
 
 def wait_connected(specs: list[NodeSpec], procs: list[NodeProcess], timeout: float,
                    expect: int | None = None) -> None:
-    """Poll every node's stats until each has `expect` (default: all others) live peers."""
+    """Poll every node's stats until each has `expect` (default: all others) live peers
+    (STATS only: no sender or transaction travels, so a native client serves every format)."""
     expect = len(specs) - 1 if expect is None else expect
     deadline = time.monotonic() + timeout
     clients = [NodeClient(s.client, timeout=CONNECT_RPC_TIMEOUT_S) for s in specs]
@@ -238,4 +246,35 @@ def sign_transactions(keys: list[nacl.signing.SigningKey], total: int, *, max_ga
         out.append(SignedTransaction.create(keys[i % n], i // n, max_gas_amount=max_gas,
                                             gas_unit_price=gas_price,
                                             expiration_time=expiration))
+    return out
+
+
+#: Wei each Ethereum load transaction sends (to the next account), so that it moves value.
+ETHEREUM_TRANSFER_WEI = 1
+
+
+def sign_ethereum_transactions(keys: Sequence[EthereumKey], total: int, *, chain_id: int,
+                               gas: int, gas_price: int) -> list[EthereumTransaction]:
+    """`total` Ethereum transactions, sequence-major over `keys` as `sign_transactions`, each
+    sending ETHEREUM_TRANSFER_WEI to the next account: legacy EIP-155 ones (``gasPrice``
+    `gas_price`) from the even accounts, EIP-1559 ones (tip and fee cap `gas_price`) from the
+    odd ones, so a run carries both kinds. Decoded (``EthereumFormat(chain_id)``), so that the
+    load generator and the observer read their senders, pointers and hashes."""
+    from ..formats.ethereum import EthereumFormat
+
+    fmt = EthereumFormat(chain_id)
+    out = []
+    n = len(keys)
+    for i in range(total):
+        account, nonce = i % n, i // n
+        key, to = keys[account], keys[(account + 1) % n].address
+        if account % 2 == 0:
+            raw = key.sign_legacy(chain_id=chain_id, nonce=nonce, gas_price=gas_price, gas=gas,
+                                  to=to, value=ETHEREUM_TRANSFER_WEI)
+        else:
+            raw = key.sign_eip1559(chain_id=chain_id, nonce=nonce,
+                                   max_priority_fee_per_gas=gas_price,
+                                   max_fee_per_gas=gas_price, gas=gas, to=to,
+                                   value=ETHEREUM_TRANSFER_WEI)
+        out.append(fmt.decode(raw))
     return out

@@ -1,5 +1,7 @@
 """The observer thread of a cluster run: it polls every node's STATUS to see when each accepted
-transaction has reached every node, and drives the proposer that commits those transactions."""
+transaction has reached every node, drives the proposer that commits those transactions, and at
+the end audits every node's TXN_STATUS by hash. Pointers and hashes are the cluster's
+transaction format's (20-byte senders for Ethereum)."""
 
 from __future__ import annotations
 
@@ -7,16 +9,18 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, cast
 
 from ..client import NodeClient, RpcTimeout
-from ..rpc import Op, TxnState
-from ..transaction import SignedTransaction
+from ..rpc import NATIVE, Op, TxnState, check_sender_length
+from ..status import DropReason, TransactionState, TransactionStatus
 from .nodes import NodeSpec
 from .run_stats import RunStats, run_reporting_errors
 
 if TYPE_CHECKING:
+    from ..rpc import WireFormat
     from ..storage import SqliteAccountStore
 
 __all__ = ["Observer", "Proposer"]
@@ -28,6 +32,9 @@ HELD_STATES = frozenset({TxnState.NOT_READY, TxnState.READY, TxnState.NON_QUALIF
                          TxnState.COMMITTED})
 #: Period of the observer's STATS polling (mempool sizes for the progress view and summary).
 STATS_PERIOD_S = 0.5
+#: Hashes per TXN_STATUS request of the final audit (below a node's default
+#: client_max_transactions, 2000).
+AUDIT_CHUNK = 1_000
 
 Pointer = tuple[bytes, int]  # (sender, sequence number)
 
@@ -36,16 +43,22 @@ class Proposer:
     """The stand-in for consensus: every `block_ms`, pulls a block of at most `block_size` from
     node 0's consensus endpoint, keeps the transactions that reached every node and follow their
     account's committed sequence number, applies them to every node's account store (sequence
-    number + 1, balance - max_gas x gas price; accounts start with `balance`), and commits them on
-    every node's consensus endpoint.
+    number + 1, balance - `cost(txn)`, the format's max cost; accounts start with `balance`),
+    and commits them on every node's consensus endpoint. Its clients and stores speak
+    `transaction_format` (None: native).
 
     Use it as a context manager in the thread that calls it: it opens its clients and SQLite
     stores on entry (a SQLite connection belongs to its thread) and closes them on exit.
     """
 
     def __init__(self, specs: list[NodeSpec], stats: RunStats, *, block_ms: int,
-                 block_size: int, balance: int) -> None:
+                 block_size: int, balance: int, cost: Callable[[Any], int] | None = None,
+                 transaction_format: WireFormat | None = None) -> None:
         self.specs = specs
+        self.transaction_format = transaction_format
+        #: What a committed transaction takes from its sender's balance (default: native's
+        #: max_gas_amount x gas_unit_price).
+        self.cost: Callable[[Any], int] = cost or _native_cost
         self.stats = stats
         self.period_s = block_ms / 1000
         self.block_size = block_size
@@ -61,9 +74,11 @@ class Proposer:
 
         try:
             for spec in self.specs:
-                self._consensus.append(NodeClient(spec.consensus))
+                self._consensus.append(NodeClient(spec.consensus,
+                                                  transaction_format=self.transaction_format))
+            length = check_sender_length(self.transaction_format or NATIVE)
             for spec in self.specs:
-                self._stores.append(SqliteAccountStore(spec.store))
+                self._stores.append(SqliteAccountStore(spec.store, address_length=length))
         except BaseException:
             self.__exit__()
             raise
@@ -77,7 +92,7 @@ class Proposer:
             s.close()
         self._consensus, self._stores = [], []
 
-    def propose_if_due(self, ready: dict[Pointer, SignedTransaction], now: float) -> list[Pointer]:
+    def propose_if_due(self, ready: dict[Pointer, Any], now: float) -> list[Pointer]:
         """A block out of `ready` if one is due and `ready` is not empty; returns the pointers
         committed (the caller forgets them)."""
         if now < self._next_block or not ready:
@@ -85,7 +100,7 @@ class Proposer:
         self._next_block = now + self.period_s
         return self._propose(ready)
 
-    def _propose(self, ready: dict[Pointer, SignedTransaction]) -> list[Pointer]:
+    def _propose(self, ready: dict[Pointer, Any]) -> list[Pointer]:
         block = self._consensus[0].get_block(self.block_size)
         chosen = []
         for txn in block:
@@ -95,8 +110,7 @@ class Proposer:
             seq, balance = self._ledger.get(txn.sender, (0, self.balance))
             if txn.sequence_number != seq:
                 continue
-            self._ledger[txn.sender] = (seq + 1,
-                                        balance - txn.max_gas_amount * txn.gas_unit_price)
+            self._ledger[txn.sender] = (seq + 1, balance - self.cost(txn))
             chosen.append(ptr)
         if not chosen:
             return []
@@ -113,12 +127,18 @@ class Proposer:
         return chosen
 
 
+def _native_cost(txn: Any) -> int:
+    """A native transaction's max cost (``NativeFormat.max_cost``)."""
+    cost: int = txn.max_gas_amount * txn.gas_unit_price
+    return cost
+
+
 @dataclass
 class _Tracked:
     """An accepted transaction not yet committed: when it was sent and which nodes hold it."""
 
     sent_at: float
-    txn: SignedTransaction
+    txn: Any  # the format's transaction class
     held_by: int = 0  # bit i: node i holds it
 
 
@@ -129,14 +149,18 @@ class Observer:
     proposer. Every STATS_PERIOD_S it records each node's mempool sizes.
 
     It ends when the load is `load_done` and every accepted transaction is committed, or on
-    `stop`; then it records the transactions that never reached every node.
+    `stop`; then it records the transactions that never reached every node. When everything
+    was committed it audits every node: the TXN_STATUS, by hash, of every accepted
+    transaction must be COMMITTED there (`RunStats.record_audit`).
     """
 
     def __init__(self, specs: list[NodeSpec], stats: RunStats, stop: threading.Event, *,
-                 accepted: queue.SimpleQueue[tuple[float, list[SignedTransaction]]],
+                 accepted: queue.SimpleQueue[tuple[float, list[Any]]],
                  load_done: threading.Event, proposer: Proposer,
-                 poll_ms: int, max_query: int) -> None:
+                 poll_ms: int, max_query: int,
+                 transaction_format: WireFormat | None = None) -> None:
         self.specs = specs
+        self.transaction_format = transaction_format
         self.stats = stats
         self.stop = stop
         self.accepted = accepted
@@ -149,14 +173,17 @@ class Observer:
         #: Per node, the pointers it has not shown yet (a dict: ordered, oldest first).
         self._unseen: list[dict[Pointer, None]] = [{} for _ in specs]
         #: Reached every node, not yet committed.
-        self._ready: dict[Pointer, SignedTransaction] = {}
+        self._ready: dict[Pointer, Any] = {}
+        #: The hash of every accepted transaction, for the final audit.
+        self._hashes: list[bytes] = []
 
     def run(self) -> None:
         """The thread's body."""
         run_reporting_errors(self.stats, "observer", self._observe)
 
     def _observe(self) -> None:
-        clients = [NodeClient(s.client) for s in self.specs]
+        clients = [NodeClient(s.client, transaction_format=self.transaction_format)
+                   for s in self.specs]
         next_stats = 0.0
         try:
             with self.proposer:
@@ -170,6 +197,7 @@ class Observer:
                             next_stats = now + STATS_PERIOD_S
                             self._poll_stats(clients)
                         if self._drained():
+                            self._audit(clients)
                             return
                         self.stop.wait(self.poll_s)
                 finally:
@@ -193,6 +221,7 @@ class Observer:
             for txn in accepted:
                 ptr = txn.pointer
                 self._tracked[ptr] = _Tracked(sent_at, txn)
+                self._hashes.append(txn.hash)
                 for unseen in self._unseen:
                     unseen[ptr] = None
 
@@ -231,6 +260,32 @@ class Observer:
         """The load is over and everything it got accepted is committed. (`load_done` is set
         after the last hand-over, so an empty queue then means nothing more will come.)"""
         return self.load_done.is_set() and not self._tracked and self.accepted.empty()
+
+    def _audit(self, clients: list[NodeClient]) -> None:
+        """Every node's TXN_STATUS of every accepted transaction by its hash: how many each
+        reports committed (all of them, when the run converged), and the first hash one does
+        not, with its state there. Committed is COMMITTED, or DROPPED as STALE: the proposer
+        writes the account stores before it sends COMMIT, and a node that admits another
+        transaction of the account in between sees its sequence number past the transaction
+        first (the same outcome, labelled by the order the node learnt it)."""
+        committed: dict[str, int] = {}
+        first_miss: str | None = None
+        for spec, client in zip(self.specs, clients):
+            count = 0
+            for base in range(0, len(self._hashes), AUDIT_CHUNK):
+                chunk = self._hashes[base:base + AUDIT_CHUNK]
+                statuses = cast("list[TransactionStatus]",
+                                client.call(Op.TXN_STATUS, chunk))
+                for h, status in zip(chunk, statuses):
+                    if status.state is TransactionState.COMMITTED or \
+                            status.reason is DropReason.STALE:
+                        count += 1
+                    elif first_miss is None:
+                        first_miss = (f"{spec.name}: 0x{h.hex()} is {status.state.name}"
+                                      + (f" ({status.reason.name}: {status.detail})"
+                                         if status.reason is not None else ""))
+            committed[spec.name] = count
+        self.stats.record_audit(committed, first_miss)
 
     def _poll_stats(self, clients: list[NodeClient]) -> None:
         rids = [(spec, c, c.send(Op.STATS)) for spec, c in zip(self.specs, clients)]

@@ -63,11 +63,18 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     def ms(v: float | None) -> str:
         return "-" if v is None else f"{v:.1f} ms"
 
-    rows = [("nodes", summary["nodes"]), ("submitted", summary["submitted"]),
+    fmt = summary["transaction_format"]
+    if summary.get("chain_id") is not None:
+        fmt = f"{fmt} (chain id {summary['chain_id']})"
+    audit = summary["committed_by_hash"]
+    rows = [("nodes", summary["nodes"]), ("transaction format", fmt),
+            ("submitted", summary["submitted"]),
             *((f"  {code}", n) for code, n in summary["statuses"].items()),
             ("accepted", summary["accepted"]), ("reached every node", summary["reached_all"]),
             ("never reached every node", summary["not_reached"]),
             ("committed", summary["committed"]),
+            ("committed by hash on every node", "-" if audit is None else
+             f"{min(audit.values(), default=0)} of {summary['accepted']}"),
             ("submit throughput", f"{summary['submit_tps']:.0f} tx/s"),
             ("reached-every-node throughput", f"{summary['reached_all_tps']:.0f} tx/s"),
             ("commit throughput", f"{summary['commit_tps']:.0f} tx/s"),
@@ -85,6 +92,10 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(table)
     for err in summary["errors"]:
         console.print(f"[red]error:[/red] {err}")
+    if summary["audit_miss"] is not None:
+        console.print(f"[red]not committed:[/red] {summary['audit_miss']}")
     console.print("[green]OK[/green]: every accepted transaction reached every node"
+                  + ("" if audit is None else ", and every node has it committed")
                   if summary["ok"] else "[red]FAILED[/red]: some accepted transactions never "
-                  "reached every node")
+                  "reached every node" + ("" if summary["audit_miss"] is None else
+                                          " or are not committed on every node"))

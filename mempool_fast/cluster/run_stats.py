@@ -49,6 +49,10 @@ class RunStats:
     errors: list[str] = field(default_factory=list)
     #: Pointers of accepted transactions that never reached every node.
     unreached: set[tuple[bytes, int]] = field(default_factory=set)
+    #: The final audit (None: it did not run, the run did not drain): per node, how many
+    #: accepted transactions its TXN_STATUS by hash reports COMMITTED; the first that was not.
+    audit: dict[str, int] | None = None
+    audit_miss: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # -- written by the load generator --
@@ -88,6 +92,11 @@ class RunStats:
         with self.lock:
             self.unreached = pointers
 
+    def record_audit(self, committed: dict[str, int], first_miss: str | None) -> None:
+        with self.lock:
+            self.audit = dict(committed)
+            self.audit_miss = first_miss
+
     def record_error(self, error: str) -> None:
         with self.lock:
             self.errors.append(error)
@@ -103,7 +112,11 @@ class RunStats:
     def summary(self, opts: ClusterOptions, timings: dict[str, float], elapsed_s: float
                 ) -> dict[str, Any]:
         """The result of the run (the `--json` object): counts, throughputs from the first
-        submission, latency percentiles, each node's final sizes, and whether it was ok."""
+        submission, latency percentiles, each node's final sizes, the final audit
+        (``committed_by_hash``: per node, the accepted transactions its TXN_STATUS by hash
+        reports COMMITTED; None when the run did not drain), and whether it was ok: no error,
+        every accepted transaction reached every node, and the audit, when it ran, found every
+        one committed on every node."""
         with self.lock:
             lat = sorted(self.latencies)
             start = self.first_submit or 0.0
@@ -120,8 +133,11 @@ class RunStats:
 
             latency = {key: pct(p) for key, p in LATENCY_PERCENTILES.items()}
             p99 = latency["p99"]
+            audited = self.audit is None or all(n == self.accepted for n in self.audit.values())
             return {
                 "nodes": opts.nodes, "accounts": opts.accounts, "txns": opts.txns,
+                "transaction_format": opts.format,
+                "chain_id": opts.chain_id if opts.format == "ethereum" else None,
                 "rate": opts.rate, "tick_ms": opts.tick_ms,
                 "implementation": IMPLEMENTATION, "version": __version__,
                 "submitted": self.submitted,
@@ -140,10 +156,13 @@ class RunStats:
                                 | {"max_mempool_size": self.max_sizes[name],
                                    "auth_rejected": s["transport"].get("auth_rejected", 0)}
                                 for name, s in sorted(self.sizes.items())},
+                "committed_by_hash": None if self.audit is None else dict(self.audit),
+                "audit_miss": self.audit_miss,
                 "elapsed_s": elapsed_s,
                 "timings_s": timings,
                 "errors": list(self.errors),
-                "ok": not self.errors and not self.unreached and self.reached_all == self.accepted,
+                "ok": (not self.errors and not self.unreached
+                       and self.reached_all == self.accepted and audited),
             }
 
 

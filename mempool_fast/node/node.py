@@ -1,7 +1,9 @@
 """A validator node process: SharedMempool + ZeroMQ transport + SQLite accounts + endpoints.
 
-Start-up takes, in order: the data-directory locks (store and journal: two nodes never share
-one), the account store (a journal holding transactions with no store beside it is an error,
+Start-up takes, in order: the transaction format (``[mempool].transaction_format``: an
+"ethereum" node without the ``ethereum`` extra stops here, one line naming ``pip install
+'mempool_fast[ethereum]'``), the data-directory locks (store and journal: two nodes never share
+one), the account store (its addresses the format's sender length) (a journal holding transactions with no store beside it is an error,
 never an empty store), the journal (replayed before anyone is served), the peer link, the
 shared mempool's threads, the client endpoint, the consensus endpoint, the HTTP port. Each
 failure is one error naming the file or field (`StartupError`, `ConfigError`, `JournalCorrupt`,
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, cast
 import zmq
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from .. import IMPLEMENTATION
+from .. import IMPLEMENTATION, formats
 from ..errors import ConfigError, StartupError
 from ..file_lock import FileLock
 from ..journal import HEADER_LEN, RecoveryReport, TransactionJournal
@@ -33,6 +35,7 @@ from .endpoint import RequestEndpoint, curve_server
 from .service import ClientService, ConsensusService
 
 if TYPE_CHECKING:
+    from ..formats import TransactionFormat
     from ..rpc import TxnState
     from ..storage import SqliteAccountStore
     from .http import NodeHttpServer
@@ -87,6 +90,8 @@ class Node:
         self.journal: TransactionJournal | None = None
         self.network: ZmqNetwork | None = None
         self.shared: Any = None
+        #: The transaction format of this node's pool (made by start()).
+        self.transaction_format: TransactionFormat[Any] | None = None
         #: What the start-up replay of the journal did (set by start()).
         self.recovery: RecoveryReport | None = None
         self._locks: list[FileLock] = []
@@ -126,23 +131,26 @@ class Node:
     def _open(self) -> None:
         cfg = self.config
         from ..shared import SharedMempool  # the heavy parts load only when a node starts
-        from ..validation import Ed25519Validator
 
+        fmt = self.transaction_format = _make_format(cfg)
         journal_path = cfg.journal_path
         if _journal_holds_records(journal_path) and not cfg.store.exists():
             raise ConfigError(
                 f"store {cfg.store} is missing but journal {journal_path} holds transactions: "
                 "restore the store (or move the journal away to start empty)")
         self._locks.append(FileLock(cfg.store, "store"))
-        self.storage = _open_store(cfg.store)
+        self.storage = _open_store(cfg.store, fmt.sender_length)
         self.journal = TransactionJournal.from_config(journal_path, cfg.mempool, clock=self.clock)
         peers = {p.name: PeerAddress(p.address, curve_public_from_ed25519(p.public_key))
                  for p in cfg.peers}
         self.network = ZmqNetwork(cfg.name, cfg.seed, cfg.listen, peers, cfg.mempool,
                                   settings=cfg.transport, start=False)
-        self.shared = SharedMempool(cfg.mempool, self.network, self.storage,
-                                    validator=Ed25519Validator(cfg.mempool),
-                                    journal=self.journal, clock=self.clock)
+        try:
+            self.shared = SharedMempool(cfg.mempool, self.network, self.storage,
+                                        transaction_format=fmt, journal=self.journal,
+                                        clock=self.clock)
+        except ValueError as exc:  # the store or the journal is another format's
+            raise StartupError(f"the shared mempool cannot start: {exc}") from None
         self.shared.metrics.registry.register(_TransportCollector(self.network))
         register_process_metrics(self.shared.metrics.registry)  # build info, process, GC
         # acknowledged, uncommitted client transactions come back before anyone is served
@@ -155,9 +163,11 @@ class Node:
         self.shared.start()
         self._ctx = zmq.Context()
         # _open made the store (or raised)
+        fmt = cast("TransactionFormat[Any]", self.transaction_format)  # made by _open
         self._client_service = ClientService(cfg.name, self.shared,
                                              cast("SqliteAccountStore", self.storage), self.stats,
-                                             max_transactions=cfg.client_max_transactions)
+                                             max_transactions=cfg.client_max_transactions,
+                                             transaction_format=fmt)
         endpoint = RequestEndpoint(self._ctx, cfg.client, self._client_service,
                                    workers=cfg.client_workers,
                                    max_request_bytes=cfg.client_max_request_bytes,
@@ -165,7 +175,8 @@ class Node:
         _bind("[node].client", cfg.client, endpoint.start)
         self._endpoints.append(endpoint)
         self._consensus_service = ConsensusService(
-            cfg.name, self.shared, self.clock, max_block_time_skew_s=cfg.max_block_time_skew_s)
+            cfg.name, self.shared, self.clock, max_block_time_skew_s=cfg.max_block_time_skew_s,
+            transaction_format=fmt)
         if cfg.consensus:
             curve = None if cfg.consensus.startswith("ipc://") else \
                 curve_server(cfg.seed, cfg.consensus_clients)
@@ -194,6 +205,9 @@ class Node:
             endpoint.stop()
         if self.shared is not None:
             self.shared.stop()
+        close_format = getattr(self.transaction_format, "close", None)
+        if close_format is not None:  # the native format's validator threads (idempotent)
+            close_format()
         if self.network is not None:
             self.network.close()
         if self.journal is not None:
@@ -295,6 +309,8 @@ class Node:
         journal = cast(TransactionJournal, self.journal)
         peers = self.shared.peers()
         return {"name": self.config.name, **self.shared.sizes(),
+                "transaction_format": _describe_format(
+                    cast("TransactionFormat[Any]", self.transaction_format)),
                 "peers": {p: {"timeline_id": s.timeline_id, "alive": s.is_alive}
                           for p, s in peers.items()},
                 "links_alive": sorted(network.peers_alive()),
@@ -305,15 +321,39 @@ class Node:
                 "implementation": IMPLEMENTATION}
 
 
-def _open_store(path: Path) -> SqliteAccountStore:
+def _make_format(cfg: NodeConfig) -> TransactionFormat[Any]:
+    """The node's transaction format ([mempool].transaction_format); a StartupError naming
+    the extra to install when the format's dependencies are missing."""
+    try:
+        return formats.from_config(cfg.mempool)
+    except ImportError as exc:
+        raise StartupError(f"[mempool].transaction_format = "
+                           f"{cfg.mempool.transaction_format!r} cannot be used: {exc}") from None
+
+
+def _describe_format(fmt: TransactionFormat[Any]) -> dict[str, object]:
+    """What STATS says of the node's format, so that a client can speak it: its name and
+    sender length, and the chain id of a format that has one."""
+    described: dict[str, object] = {"name": fmt.name, "sender_length": fmt.sender_length}
+    chain_id = getattr(fmt, "chain_id", None)
+    if chain_id is not None:
+        described["chain_id"] = chain_id
+    return described
+
+
+def _open_store(path: Path, address_length: int) -> SqliteAccountStore:
+    """The node's account store, its addresses `address_length` bytes (the format's
+    senders)."""
     from ..storage import SqliteAccountStore
 
     store: SqliteAccountStore | None = None
     try:
-        store = SqliteAccountStore(str(path))
+        store = SqliteAccountStore(str(path), address_length=address_length)
         len(store)  # reads the table: a file that is not an SQLite database fails here
     except sqlite3.Error as exc:
         if store is not None:
             store.close()
+        raise ConfigError(f"store {path} cannot be used: {exc}") from None
+    except ValueError as exc:  # its accounts' addresses are of another length
         raise ConfigError(f"store {path} cannot be used: {exc}") from None
     return store

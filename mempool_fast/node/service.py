@@ -6,6 +6,11 @@ endpoint; `ConsensusService` (get_block, commit) only for consensus, on the cons
 Each decodes a request, refuses an operation it does not serve, checks the node's own limits
 (transactions per request, how far ahead of the node's clock a block time may be), calls the
 shared mempool and encodes the reply. Every failure is an error reply, never an exception.
+
+Both speak the node's transaction format (`transaction_format`, default native): a SUBMIT's
+wire bytes are decoded with it (bytes it does not decode refuse the whole request, naming the
+transaction: nothing is submitted), and every sender on the wire is that format's length, padded
+with zero bytes to the 32-byte field (a pointer with non-zero padding is a bad request).
 """
 
 from __future__ import annotations
@@ -18,10 +23,10 @@ from .. import rpc
 from ..errors import MempoolFastError
 from ..rpc import Op, RpcError, TxnState
 from ..storage import AccountStateReader
-from ..transaction import SignedTransaction
 from ..types import TimelineState
 
 if TYPE_CHECKING:
+    from ..rpc import WireFormat
     from ..shared import SharedMempool
 
 __all__ = ["ClientService", "ConsensusService"]
@@ -39,12 +44,16 @@ class _Service:
     OPS: frozenset[Op] = frozenset()
     ELSEWHERE = ""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, transaction_format: WireFormat | None = None) -> None:
         self._name = name
+        #: The node's transaction format (what SUBMIT decodes, how long senders are).
+        self.transaction_format: WireFormat = (rpc.NATIVE if transaction_format is None
+                                               else transaction_format)
 
     def __call__(self, data: bytes) -> bytes:
+        fmt = self.transaction_format
         try:
-            req = rpc.decode_request(data)
+            req = rpc.decode_request(data, transaction_format=fmt)
         except RpcError as exc:
             op, rid = rpc.request_head(data)
             return rpc.error_response(op, rid, f"bad request: {exc}")
@@ -52,7 +61,8 @@ class _Service:
             return rpc.error_response(req.op, req.request_id,
                                       f"{req.op.name} is not served here: {self.ELSEWHERE}")
         try:
-            return rpc.encode_response(req.op, req.request_id, self.dispatch(req))
+            return rpc.encode_response(req.op, req.request_id, self.dispatch(req),
+                                       transaction_format=fmt)
         except (ValueError, TypeError, MempoolFastError) as exc:
             return rpc.error_response(req.op, req.request_id, f"{req.op.name} failed: {exc}")
         except Exception as exc:  # noqa: BLE001 - a request must not kill the endpoint
@@ -73,8 +83,9 @@ class ClientService(_Service):
     ELSEWHERE = "GET_BLOCK and COMMIT are consensus operations, on the consensus endpoint"
 
     def __init__(self, name: str, shared: SharedMempool, storage: AccountStateReader,
-                 stats: Callable[[], dict[str, Any]], *, max_transactions: int) -> None:
-        super().__init__(name)
+                 stats: Callable[[], dict[str, Any]], *, max_transactions: int,
+                 transaction_format: WireFormat | None = None) -> None:
+        super().__init__(name, transaction_format)
         self._shared = shared
         self._storage = storage
         self._stats = stats
@@ -83,7 +94,7 @@ class ClientService(_Service):
     def dispatch(self, req: rpc.Request) -> object:
         # The casts: the body rpc.decode_request builds for each op (rpc.Request.body).
         if req.op == Op.SUBMIT:
-            txns = cast("list[SignedTransaction]", req.body)
+            txns = cast("list[object]", req.body)  # the format's transactions
             if len(txns) > self._max_transactions:
                 raise ValueError(f"{len(txns)} transactions in one request; the limit is "
                                  f"{self._max_transactions} ([node].client_max_transactions)")
@@ -122,8 +133,9 @@ class ConsensusService(_Service):
     ELSEWHERE = "client operations are on the client endpoint"
 
     def __init__(self, name: str, shared: SharedMempool, clock: Callable[[], float], *,
-                 max_block_time_skew_s: float) -> None:
-        super().__init__(name)
+                 max_block_time_skew_s: float,
+                 transaction_format: WireFormat | None = None) -> None:
+        super().__init__(name, transaction_format)
         self._shared = shared
         self._clock = clock
         self._skew = max_block_time_skew_s
