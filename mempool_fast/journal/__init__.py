@@ -8,7 +8,8 @@ salvage.py the way back from a file the node refused to open.
 from ..config import FSYNC_POLICIES
 from ..errors import JournalClosed, JournalCorrupt, JournalError
 from .format import (
-    FILE_MAGIC, FILE_MAGIC_V1, HEADER_LEN, KIND_ADD, KIND_FORGET, RECORD_MAGIC, REC_HEADER_LEN,
+    FILE_MAGIC, FILE_MAGIC_V1, HEADER_LEN, KIND_ADD, KIND_FORGET, KIND_FORMAT, KIND_KEYED_ADD,
+    RECORD_MAGIC, REC_HEADER_LEN, JournalFormatMismatch,
 )
 from .format import frame as _frame, salt_seed as _salt_seed  # noqa: F401  (for tests)
 from .journal import JournalStats, TransactionJournal
@@ -19,5 +20,6 @@ __all__ = [
     "TransactionJournal", "JournalError", "JournalClosed", "JournalCorrupt", "JournalStats",
     "FSYNC_POLICIES", "ReplayPartition", "RecoveryReport", "partition_replayed", "recover",
     "SalvageReport", "salvage", "FILE_MAGIC", "FILE_MAGIC_V1", "HEADER_LEN", "KIND_ADD",
-    "KIND_FORGET", "RECORD_MAGIC", "REC_HEADER_LEN",
+    "KIND_FORGET", "KIND_FORMAT", "KIND_KEYED_ADD", "JournalFormatMismatch", "RECORD_MAGIC",
+    "REC_HEADER_LEN",
 ]

@@ -4,7 +4,8 @@
 it writes the live ADD records, re-framed with a fresh salt, to a temporary file. The journal
 then holds its locks only for `catch_up`, which carries over what was appended or forgotten
 while the copy ran, before it fsyncs, renames the temporary file over the journal and fsyncs
-the directory.
+the directory. A tagged journal's FORMAT record is written first in the new file; ADD and
+KEYED_ADD records are copied with their own kind (a file holds one of them).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Callable
 
 from .._wire import expiration_of
 from .format import (
-    HEADER_LEN, KIND_ADD, KIND_FORGET, Damage, RecordBuffer, frame, new_header, read_header, scan,
-    write_all,
+    ADD_KINDS, HEADER_LEN, KIND_ADD, KIND_FORGET, Damage, RecordBuffer, format_record, frame,
+    new_header, read_header, scan, write_all,
 )
 from .live_index import LiveIndex, digest, entry, key_of, offset
 
@@ -42,27 +43,33 @@ class Rewrite:
 
 
 def copy_live(tmp_path: str, buf: RecordBuffer, end: int, snapshot: dict[bytes, int], seed: int,
-              now: float, keep: Callable[[bytes], bool] | None) -> Rewrite:
+              now: float, keep: Callable[[bytes], bool] | None,
+              format_name: str | None = None) -> Rewrite:
     """Write the records of `buf[:end]` that `snapshot` (key -> live offset) names, that
-    have not expired at `now` and that `keep(wire)` accepts, to a new file at `tmp_path`."""
+    have not expired at `now` (native ADD records: the expiration is in the wire form) and
+    that `keep(payload)` accepts, to a new file at `tmp_path`, after the FORMAT record of
+    `format_name` (None: a native journal, untagged)."""
     header = new_header()
     new_seed = read_header(header, tmp_path).seed
+    if format_name is not None:
+        header += format_record(format_name, new_seed)
     fd = os.open(tmp_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
                  | getattr(os, "O_CLOEXEC", 0), 0o644)
     try:
-        out = Rewrite(fd, new_seed, HEADER_LEN)
+        out = Rewrite(fd, new_seed, len(header))
         parts = [header]
-        buffered = HEADER_LEN
+        buffered = len(header)
         for off, kind, payload, _ in scan(buf, HEADER_LEN, end, seed, Damage()):
-            if kind != KIND_ADD:
+            if kind not in ADD_KINDS:
                 continue
             key = key_of(payload)
             if snapshot.get(key) != off:
                 continue
-            if expiration_of(payload) < now or (keep is not None and not keep(payload)):
+            if (kind == KIND_ADD and expiration_of(payload) < now) or (
+                    keep is not None and not keep(payload)):
                 out.dropped += 1
                 continue
-            rec = frame(KIND_ADD, payload, new_seed)
+            rec = frame(kind, payload, new_seed)
             parts.append(rec)
             out.moved_from[key] = off
             out.moved_to[key] = entry(out.pos, len(rec), hash(payload))
@@ -93,13 +100,13 @@ def catch_up(rewrite: Rewrite, live: LiveIndex, tail: RecordBuffer | None, tail_
     parts: list[bytes] = []
     if tail is not None:
         for off, kind, payload, _ in scan(tail, tail_start, tail_end, old_seed, Damage()):
-            if kind != KIND_ADD:
+            if kind not in ADD_KINDS:
                 continue
             key = key_of(payload)
             current = live.get(key)
             if current is None or offset(current) != off:
                 continue
-            rec = frame(KIND_ADD, payload, rewrite.seed)
+            rec = frame(kind, payload, rewrite.seed)
             parts.append(rec)
             new_live[key] = entry(rewrite.pos, len(rec), digest(current))
             rewrite.pos += len(rec)

@@ -12,6 +12,28 @@ Kinds: ADD (payload: the transaction's wire form) and FORGET (payload: n * (send
 sequence number u64)). A stretch that fails its checks is skipped up to the next magic that
 starts a valid record (`scan`); `classify_damage` says whether what was found is a torn tail
 (the last write cut short: safe to cut away) or damage that must not be silently repaired.
+
+Transaction formats. A journal holds the transactions of one format (`formats`). A native
+journal is exactly the layout above (no tag: every journal written before formats existed is
+one). A journal of another format (Ethereum...) is tagged and keyed:
+
+    FORMAT (kind 3):     payload: the format's name (ASCII, `formats.NAME_PATTERN`, 1..32
+                         bytes); the first record of the file, written when it is created
+                         (or, for a file holding no record yet, when it is first opened)
+    KEYED_ADD (kind 4):  payload: pointer key (sender padded with zero bytes to 32 | sequence
+                         number u64, `_wire.pack_pointer`) | the transaction's wire form
+                         (what the format's `decode` reads)
+
+so the index, compaction and salvage read a record's pointer without decoding it (an
+Ethereum sender is recovered from its signature, far too slow for a scan), and FORGET items
+are pointer keys in every journal (a 20-byte sender padded at the end, cut back to the
+format's `sender_length` when read). A journal's format is its FORMAT record's name, else
+"native" when it holds any record, else none yet (an empty file takes the opener's). A journal
+opened for another format is refused with the file untouched (`JournalFormatMismatch`); one
+mixing ADD and KEYED_ADD records, or keyed records without a FORMAT record, is
+`JournalCorrupt`. Compaction and salvage keep the FORMAT record first. Client expiration is
+read from the wire form for ADD records only (compaction drops expired native ones; a keyed
+format's expiry, if it has one, is judged at replay).
 """
 
 from __future__ import annotations
@@ -23,11 +45,12 @@ import zlib
 from typing import Iterator, NamedTuple
 
 from .._wire import MIN_WIRE_LEN, POINTER
-from ..errors import JournalCorrupt
+from ..errors import ConfigError, JournalCorrupt, JournalError
 
 __all__ = [
     "FILE_MAGIC", "FILE_MAGIC_V1", "HEADER_LEN", "RECORD_MAGIC", "REC_HEADER_LEN", "KIND_ADD",
-    "KIND_FORGET", "FORGET_ITEM", "Header", "new_header", "read_header", "frame", "salt_seed",
+    "KIND_FORGET", "KIND_FORMAT", "KIND_KEYED_ADD", "ADD_KINDS", "KEY_LEN", "FORMAT_NAME_MAX",
+    "JournalFormatMismatch", "format_record", "FORGET_ITEM", "Header", "new_header", "read_header", "frame", "salt_seed",
     "valid_record_at", "scan", "Damage", "classify_damage", "fsync_dir", "write_all", "Mapped",
     "fdatasync",
 ]
@@ -42,7 +65,28 @@ REC_HEADER_LEN = _REC.size  # 13
 _CRC_FROM = 8  # the crc covers the record from its length field on
 KIND_ADD = 1
 KIND_FORGET = 2
+KIND_FORMAT = 3
+KIND_KEYED_ADD = 4
+#: The kinds that journal a transaction (a file holds one of them: ADD native, else KEYED_ADD).
+ADD_KINDS = (KIND_ADD, KIND_KEYED_ADD)
 FORGET_ITEM = POINTER
+#: Bytes of a pointer key (a FORGET item, the head of a KEYED_ADD payload).
+KEY_LEN = POINTER.size
+#: Longest format name a FORMAT record holds (formats.NAME_PATTERN's).
+FORMAT_NAME_MAX = 32
+
+
+class JournalFormatMismatch(JournalError, ConfigError):
+    """The journal holds another transaction format's transactions than the one it was opened
+    for (a node's configured format changed, or a data directory of another node). The file is
+    left untouched. Also a ``ConfigError``: the configuration and the data disagree."""
+
+    field = "transaction_format"
+
+
+def format_record(name: str, seed: int) -> bytes:
+    """The FORMAT record naming `name` (a checked format name), framed for a file of `seed`."""
+    return frame(KIND_FORMAT, name.encode("ascii"), seed)
 _U32 = struct.Struct("<I")
 
 fdatasync = getattr(os, "fdatasync", os.fsync)
@@ -97,6 +141,10 @@ def _plausible(kind: int, length: int) -> bool:
         return length >= MIN_WIRE_LEN
     if kind == KIND_FORGET:
         return length > 0 and length % FORGET_ITEM.size == 0
+    if kind == KIND_KEYED_ADD:
+        return length > KEY_LEN
+    if kind == KIND_FORMAT:
+        return 0 < length <= FORMAT_NAME_MAX
     return False
 
 

@@ -16,6 +16,14 @@ Locks: the file's `lock` (journal_file.py) guards writes, the descriptor and the
 records and is held only across a write (and a compaction's final catch-up); the group
 commit's lock serialises fdatasync (group_commit.py); `_compact_lock` allows one compaction at
 a time. Order: compact -> file -> group commit.
+
+Transaction formats (format.py): `TransactionJournal(path, transaction_format=...)` journals
+one format's transactions. The native format (None, the default) writes exactly the native
+layout; another format tags the file with a FORMAT record and writes KEYED_ADD records
+(pointer key | wire form), so everything below that reads a record's key reads the same 40
+bytes at the same place: the journal works on each transaction's *body*, its wire form
+(native) or key | wire form (keyed). A file of another format is refused at open
+(`JournalFormatMismatch`, untouched).
 """
 
 from __future__ import annotations
@@ -29,18 +37,19 @@ import struct
 import threading
 import time
 import zlib
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
-from .._wire import check_pointer, check_pointers
+from .._wire import ADDRESS_LEN, POINTER, check_pointer, check_pointers, unpack_pointer
 from ..config import MempoolConfig
 from ..errors import JournalClosed, JournalCorrupt, MalformedTransaction
 from ..transaction import PySignedTransaction, SignedTransaction, is_transaction
 from . import compaction
-from .format import (HEADER_LEN, KIND_FORGET, KIND_ADD, RECORD_MAGIC, REC_HEADER_LEN,
-                     Damage, frame)
+from .format import (HEADER_LEN, KEY_LEN as _KEY_LEN, KIND_FORGET, KIND_ADD, KIND_KEYED_ADD,
+                     RECORD_MAGIC, REC_HEADER_LEN, Damage, JournalFormatMismatch, format_record,
+                     frame)
 from .journal_file import JournalFile
 from .live_index import (KEY_LEN, LiveIndex, entry, key_of_pointer, length, offset,
-                         pointer_of_key, same_wire)
+                         same_wire)
 from .loading import read_live
 
 __all__ = ["TransactionJournal", "JournalStats"]
@@ -70,6 +79,33 @@ def _check_transactions(txns: list[SignedTransaction]) -> None:
 
 
 _TRANSACTION_CLASSES = {SignedTransaction, PySignedTransaction}
+
+
+def _format_of(transaction_format: Any, config: MempoolConfig | None) -> Any:
+    """The journal's format object, None for the native one: `transaction_format` (None,
+    formats.NATIVE or a NativeFormat are native), else the one `config` names."""
+    from ..formats import NativeFormat, check_name, from_config
+
+    if transaction_format is None and config is not None \
+            and config.transaction_format != "native":
+        transaction_format = from_config(config)
+    if transaction_format is None or isinstance(transaction_format, NativeFormat) or \
+            getattr(transaction_format, "name", None) == "native":
+        return None
+    check_name(getattr(transaction_format, "name", None))
+    for attribute in ("decode", "sender_length", "transaction_class"):
+        if getattr(transaction_format, attribute, None) is None:
+            raise TypeError(f"transaction_format {transaction_format!r} has no {attribute}")
+    length = transaction_format.sender_length
+    if not isinstance(length, int) or not 1 <= length <= ADDRESS_LEN:
+        raise ValueError(f"a journal keys senders of 1..{ADDRESS_LEN} bytes, format "
+                         f"{transaction_format.name!r} has {length!r}")
+    return transaction_format
+
+
+def _keyed_bodies(txns: list[Any]) -> list[bytes]:
+    """KEYED_ADD payloads: each transaction's pointer key | its wire form."""
+    return [POINTER.pack(txn.sender, txn.sequence_number) + txn.to_bytes() for txn in txns]
 
 
 @dataclasses.dataclass
@@ -108,7 +144,19 @@ class TransactionJournal:
                  clock: Callable[[], float] = time.time,
                  fsync_interval_ms: int = _DEFAULTS.journal_fsync_interval_ms,
                  compact_dead_fraction: float = _DEFAULTS.journal_compact_dead_fraction,
-                 compact_min_bytes: int = _DEFAULTS.journal_compact_min_bytes) -> None:
+                 compact_min_bytes: int = _DEFAULTS.journal_compact_min_bytes,
+                 transaction_format: Any = None) -> None:
+        """`transaction_format`: the format whose transactions this journal holds (None or a
+        NativeFormat: native; another one's `name`, `sender_length`, `transaction_class` and
+        `decode` are used). Opening a journal of another format raises
+        JournalFormatMismatch, the file untouched."""
+        fmt = _format_of(transaction_format, None)
+        #: None for the native format (untagged ADD records), else the journal's format.
+        self._format = fmt
+        #: The transaction format name of this journal's records.
+        self.format_name: str = "native" if fmt is None else fmt.name
+        self._sender_length = ADDRESS_LEN if fmt is None else fmt.sender_length
+        self._kind = KIND_ADD if fmt is None else KIND_KEYED_ADD
         if not 0 <= fsync_interval_ms:
             raise ValueError("fsync_interval_ms must not be negative")
         if not 0 < compact_dead_fraction <= 1:
@@ -125,29 +173,77 @@ class TransactionJournal:
         #: salt seed -> {payload length: crc of the record's length and kind fields}
         self._head_crc_cache: dict[int, dict[int, int]] = {}
         self._file = JournalFile(self.path, fsync=fsync, fsync_interval_s=fsync_interval_ms
-                                 / 1000.0, clock=clock)
+                                 / 1000.0, clock=clock,
+                                 format_name=None if fmt is None else fmt.name)
         self._lock = self._file.lock
         loaded = self._file.loaded
+        try:
+            #: Bytes of the FORMAT record (counted as live: compaction keeps it); whether the
+            #: file still has to be tagged (it held no record)
+            self._format_bytes, self._needs_tag = self._check_format(loaded)
+        except BaseException:
+            self._closed = True
+            self._file.close_locked()
+            raise
         #: pointer -> (record offset, record length, hash of the wire bytes)
         self._live: LiveIndex = loaded.live  # live_index.py: nothing the GC tracks
-        self._live_bytes = loaded.live_bytes
+        self._live_bytes = loaded.live_bytes + self._format_bytes
         self._stats.open_records = loaded.records
         self._stats.open_interrupted_compaction = self._file.interrupted_compaction
-        if loaded.damage.regions:
-            try:
+        try:
+            if loaded.damage.regions:
                 self._repair(loaded.damage, loaded.torn)
-            except BaseException:
-                self.close()
-                raise
+            if self._needs_tag:  # (a repair's rewrite tags the file itself)
+                self._tag()
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_format(self, loaded: Any) -> tuple[int, bool]:
+        """The format the file holds against this journal's (JournalFormatMismatch, the file
+        untouched); a file holding no record yet takes this journal's. Returns (the bytes of
+        the file's FORMAT record, 0 native; whether the file must still be tagged)."""
+        found = loaded.format_name
+        if found is not None and loaded.native_adds:
+            raise JournalCorrupt(f"journal {self.path}: native records in a journal tagged "
+                                 f"{found!r}; the file was left untouched")
+        if found is None and loaded.keyed_adds:
+            raise JournalCorrupt(f"journal {self.path}: keyed records but no FORMAT record "
+                                 "(the record naming its transaction format is lost); the "
+                                 "file was left untouched")
+        if found is None and loaded.records:
+            found = "native"
+        if found is not None and found != self.format_name:
+            raise JournalFormatMismatch(
+                f"journal {self.path} holds {found!r} transactions, but this node's "
+                f"transaction format is {self.format_name!r}: move the journal away (or "
+                "configure the format it was written with); the file was left untouched")
+        if self._format is None:
+            return 0, False
+        if found is None:  # nothing in it yet: it takes this journal's format
+            return len(format_record(self.format_name, 0)), True
+        return int(loaded.format_bytes), False
+
+    def _tag(self) -> None:
+        """Write the FORMAT record into a file that held no record, durably."""
+        record = format_record(self.format_name, self._file.seed)
+        with self._lock:
+            self._file.write_locked(record)
+            ticket = self._file.commit.ticket
+        self._file.commit.sync(ticket)
+        self._needs_tag = False
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], config: MempoolConfig, *,
-                    clock: Callable[[], float] = time.time) -> "TransactionJournal":
-        """A journal configured by MempoolConfig's journal_* fields."""
+                    clock: Callable[[], float] = time.time,
+                    transaction_format: Any = None) -> "TransactionJournal":
+        """A journal configured by MempoolConfig's journal_* fields, for the transactions of
+        `transaction_format` (None: the format `config.transaction_format` names)."""
         return cls(path, fsync=config.journal_fsync, clock=clock,
                    fsync_interval_ms=config.journal_fsync_interval_ms,
                    compact_dead_fraction=config.journal_compact_dead_fraction,
-                   compact_min_bytes=config.journal_compact_min_bytes)
+                   compact_min_bytes=config.journal_compact_min_bytes,
+                   transaction_format=_format_of(transaction_format, config))
 
     def _repair(self, damage: Damage, torn: bool) -> None:
         regions = damage.regions
@@ -197,9 +293,14 @@ class TransactionJournal:
         case) only gets its offsets and goes out. Resubmissions, replacements, a pointer twice
         in the batch or a compaction in between take the record-by-record path."""
         txns = txns if type(txns) is list else list(txns)
-        _check_transactions(txns)
+        if self._format is None:
+            _check_transactions(txns)
+            wires = list(map(_to_bytes, txns))  # a native body is the wire form
+        else:
+            self._check_format_transactions(txns)
+            wires = _keyed_bodies(txns)
         n = len(txns)
-        wires = list(map(_to_bytes, txns))
+        kind = self._kind
         keys = [wire[:KEY_LEN] for wire in wires]
         lengths = list(map(len, wires))
         digests = list(map(hash, wires))
@@ -209,7 +310,7 @@ class TransactionJournal:
         head_crcs = self._head_crcs(seed, lengths)
         crcs = list(map(_crc32, wires, map(head_crcs.__getitem__, lengths)))
         heads = map(_RECORD_HEADER.pack, itertools.repeat(RECORD_MAGIC, n), crcs, lengths,
-                    itertools.repeat(KIND_ADD, n))
+                    itertools.repeat(kind, n))
         data = b"".join(itertools.chain.from_iterable(zip(heads, wires)))
         with self._lock:
             self._check_open()
@@ -255,7 +356,7 @@ class TransactionJournal:
                     continue
                 added -= length(current)
             parts += (_RECORD_HEADER.pack(RECORD_MAGIC, _crc32(wire, head_crcs[size]), size,
-                                          KIND_ADD), wire)
+                                          self._kind), wire)
             entries[key] = entry(off, reclen, wire_hash)
             off += reclen
             added += reclen
@@ -269,8 +370,16 @@ class TransactionJournal:
             self._stats.appended_batches += 1
         return records
 
+    def _check_format_transactions(self, txns: list[Any]) -> None:
+        """TypeError unless every item is the (non-native) format's transaction class."""
+        cls = self._format.transaction_class
+        for kind in set(map(type, txns)):
+            if not issubclass(kind, cls):
+                raise TypeError(f"a {self.format_name!r} journal appends {cls.__name__} "
+                                f"objects, got {kind.__name__}")
+
     def _head_crcs(self, seed: int, lengths: list[int]) -> dict[int, int]:
-        """{payload length: crc32 of a KIND_ADD record's length and kind fields seeded by
+        """{payload length: crc32 of an ADD (KEYED_ADD) record's length and kind fields seeded by
         `seed`} covering `lengths`: `format.frame` split so a payload is checksummed once.
         One dict per salt, so a thread framing under an old salt never mixes into the new."""
         crcs = self._head_crc_cache.get(seed)
@@ -281,7 +390,7 @@ class TransactionJournal:
             self._head_crc_cache[seed] = crcs
         missing = set(lengths).difference(crcs)
         for size in missing:
-            crcs[size] = _crc32(_ADD_FIELDS.pack(size, KIND_ADD), seed)
+            crcs[size] = _crc32(_ADD_FIELDS.pack(size, self._kind), seed)
         return crcs
 
     def wait_durable(self, ticket: int) -> None:
@@ -296,7 +405,7 @@ class TransactionJournal:
         Not fsynced on its own: a forget lost to power loss only makes a replay offer a dead
         transaction again, which revalidation drops.
         """
-        wanted = check_pointers(pointers)
+        wanted = check_pointers(pointers, sender_length=self._sender_length)
         with self._lock:
             self._check_open()
             found = [key for key in dict.fromkeys(map(key_of_pointer, wanted))
@@ -313,8 +422,10 @@ class TransactionJournal:
             self._check_open()
             live = self._live
             found: list[bytes] = []
+            native = self._format is None
             for txn in txns:
-                wire = txn.to_bytes()
+                wire = txn.to_bytes() if native else \
+                    POINTER.pack(txn.sender, txn.sequence_number) + txn.to_bytes()
                 key = wire[:KEY_LEN]
                 current = live.get(key)
                 if current is not None and same_wire(current, hash(wire),
@@ -402,8 +513,9 @@ class TransactionJournal:
                 mapped, seed = file.mapped(), file.seed
             try:
                 keep = None if predicate is None else self._keeper(predicate)
-                rewrite = compaction.copy_live(file.tmp_path, mapped.buf if mapped else b"",
-                                               end, snapshot, seed, self._clock(), keep)
+                rewrite = compaction.copy_live(
+                    file.tmp_path, mapped.buf if mapped else b"", end, snapshot, seed,
+                    self._clock(), keep, None if self._format is None else self.format_name)
             finally:
                 if mapped is not None:
                     mapped.close()
@@ -414,9 +526,12 @@ class TransactionJournal:
 
     def _keeper(self, predicate: Callable[[SignedTransaction], object]
                 ) -> Callable[[bytes], bool]:
+        decode = SignedTransaction.from_bytes if self._format is None else self._format.decode
+        start = 0 if self._format is None else _KEY_LEN
+
         def keep(wire: bytes) -> bool:
             try:
-                txn = SignedTransaction.from_bytes(wire)
+                txn = decode(wire[start:] if start else wire)
             except MalformedTransaction:
                 self._stats.replay_undecodable += 1
                 return False
@@ -439,7 +554,8 @@ class TransactionJournal:
                 file.install_locked(rewrite)
                 installed = True
                 self._live = new_live
-                self._live_bytes = sum(map(length, new_live.values()))
+                self._live_bytes = sum(map(length, new_live.values())) + self._format_bytes
+                self._needs_tag = False  # a rewrite of a keyed journal starts with its tag
                 self._stats.compactions += 1
                 self._stats.compaction_dropped += rewrite.dropped
             log.info("journal %s compacted: %d live, %d dropped, %d bytes",
@@ -458,7 +574,9 @@ class TransactionJournal:
             snapshot = {key: offset(value) for key, value in self._live.items()}
             end, seed, mapped = file.size, file.seed, file.mapped()
         try:
-            result, undecodable = read_live(mapped, end, seed, snapshot, self.path)
+            result, undecodable = read_live(
+                mapped, end, seed, snapshot, self.path,
+                None if self._format is None else self._format.decode)
         finally:
             if mapped is not None:
                 mapped.close()
@@ -469,8 +587,10 @@ class TransactionJournal:
 
     def pointers(self) -> list[tuple[bytes, int]]:
         """The (sender, seq) of every live transaction, in no particular order."""
+        length = self._sender_length
         with self._lock:
-            return list(map(pointer_of_key, self._live))
+            keys = list(self._live)
+        return [unpack_pointer(key, length) for key in keys]
 
     def __len__(self) -> int:
         with self._lock:
@@ -478,7 +598,7 @@ class TransactionJournal:
 
     def __contains__(self, pointer: object) -> bool:
         try:
-            key = key_of_pointer(check_pointer(pointer))
+            key = key_of_pointer(check_pointer(pointer, sender_length=self._sender_length))
         except (TypeError, ValueError):
             return False
         with self._lock:

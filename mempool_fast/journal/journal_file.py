@@ -24,7 +24,9 @@ class JournalFile:
     """See the module docstring. `lock` guards the descriptor, the size and every write."""
 
     def __init__(self, path: str, *, fsync: str, fsync_interval_s: float,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], format_name: str | None = None) -> None:
+        """`format_name`: the FORMAT record a new file starts with (None: a native journal,
+        untagged)."""
         self.path = path
         self.tmp_path = path + ".compact"
         self.lock = threading.Lock()
@@ -32,7 +34,8 @@ class JournalFile:
         self.commit = GroupCommit(fsync, fsync_interval_s, clock, lambda: self.fd)
         self._file_lock = FileLock(path, "journal")
         try:
-            self.fd, header, self.interrupted_compaction = open_file(path, self.tmp_path)
+            self.fd, header, self.interrupted_compaction = open_file(path, self.tmp_path,
+                                                                     format_name)
             self.seed = header.seed
             self.size = os.fstat(self.fd).st_size
             #: What the scan at open found (the index of live records, damage).

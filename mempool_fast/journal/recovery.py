@@ -42,7 +42,7 @@ class ReplayPartition(NamedTuple):
     resubmit: list[SignedTransaction]
     #: sequence number below the account's current one
     committed: list[SignedTransaction]
-    #: expiration_time < now
+    #: expiration_time < now (a format without client expiration, None, never is)
     expired: list[SignedTransaction]
     #: the account store does not know the sender (held, not dropped)
     unknown_account: list[SignedTransaction]
@@ -73,7 +73,7 @@ def partition_replayed(txns: Sequence[SignedTransaction],
             part.unknown_account.append(txn)
         elif txn.sequence_number < state[0]:
             part.committed.append(txn)
-        elif txn.expiration_time < now:
+        elif txn.expiration_time is not None and txn.expiration_time < now:
             part.expired.append(txn)
         else:
             part.resubmit.append(txn)

@@ -5,7 +5,8 @@ seed is known; when the header is damaged it is recovered from the records thems
 affine in its starting value, so the one seed that makes a record's checksum hold can be solved
 for (a 32 x 32 system over GF(2)), and the seed under which the most records hold wins. The live
 transactions are written to a fresh journal at the same path; the original file is kept beside
-it as ``<path>.damaged-<time>`` (never deleted).
+it as ``<path>.damaged-<time>`` (never deleted). A tagged journal's FORMAT record is kept first
+and its KEYED_ADD records stay keyed (format.py): salvage never decodes a transaction.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._wire import pointer_of
 from ..errors import JournalCorrupt
 from ..file_lock import FileLock
 from .format import (
-    FORGET_ITEM, HEADER_LEN, KIND_ADD, RECORD_MAGIC, REC_HEADER_LEN, Damage, frame, fsync_dir,
-    new_header, read_header, scan, write_all,
+    ADD_KINDS, FORGET_ITEM, HEADER_LEN, KEY_LEN, KIND_FORMAT, RECORD_MAGIC, REC_HEADER_LEN,
+    Damage, format_record, frame, fsync_dir, new_header, read_header, scan, write_all,
 )
 
 __all__ = ["SalvageReport", "salvage", "solve_seed"]
@@ -101,16 +101,22 @@ def salvage(path: str | os.PathLike[str]) -> SalvageReport:
             raise JournalCorrupt(f"{path}: no journal record found; nothing to salvage")
         seed = max(dict.fromkeys(seeds), key=lambda s: (_count_valid(data, s), s == header_seed))
         damage = Damage()
-        live: dict[tuple[bytes, int], bytes] = {}
+        #: pointer key -> (record kind, payload), in the order of their last write
+        live: dict[bytes, tuple[int, bytes]] = {}
+        format_name: str | None = None
         valid = 0
         for _, kind, payload, _ in scan(data, HEADER_LEN, len(data), seed, damage):
             valid += 1
-            if kind == KIND_ADD:
-                live.pop(pointer_of(payload), None)
-                live[pointer_of(payload)] = payload
+            if kind in ADD_KINDS:
+                key = payload[:KEY_LEN]
+                live.pop(key, None)
+                live[key] = (kind, payload)
+            elif kind == KIND_FORMAT:
+                if format_name is None:
+                    format_name = payload.decode("ascii", "replace")
             else:
-                for item in FORGET_ITEM.iter_unpack(payload):
-                    live.pop(item, None)
+                for i in range(0, len(payload), FORGET_ITEM.size):
+                    live.pop(payload[i:i + FORGET_ITEM.size], None)
         if valid == 0:
             raise JournalCorrupt(f"{path}: no record passes its checksum; nothing to salvage")
         fresh = new_header()
@@ -119,7 +125,9 @@ def salvage(path: str | os.PathLike[str]) -> SalvageReport:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0),
                      0o644)
         try:
-            write_all(fd, fresh + b"".join(frame(KIND_ADD, w, new_seed) for w in live.values()))
+            tag = b"" if format_name is None else format_record(format_name, new_seed)
+            write_all(fd, fresh + tag + b"".join(frame(kind, payload, new_seed)
+                                                 for kind, payload in live.values()))
             os.fsync(fd)
         finally:
             os.close(fd)
