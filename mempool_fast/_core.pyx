@@ -42,7 +42,7 @@ from .includes.wire cimport MF_ADDRESS_LEN, MF_MIN_WIRE_LEN
 from .config import MAX_BROADCAST_BUCKETS as _PY_MAX_BUCKETS, MempoolConfig
 from .formats import (
     MAX_CORE_SENDER_LENGTH as _PY_MAX_SENDER, check_core_cost, check_core_sender, check_core_wire,
-    core_format,
+    core_format, replacement_refused,
 )
 from .transaction import check_transaction_hash
 from .types import (
@@ -437,7 +437,7 @@ cdef class CoreMempool:
                 return _STATUS_VALID
             if foreign is not None:
                 if not foreign.can_replace(old_txn, txn):
-                    return invalid_update()
+                    return replacement_refused(foreign)
             elif (txn.payload != old_txn.payload
                     or txn.max_gas_amount != old_txn.max_gas_amount
                     or expiration != old.expiration()):

@@ -18,7 +18,7 @@ from sortedcontainers import SortedList
 from .config import MempoolConfig
 from .formats import (
     check_core_cost, check_core_expiration, check_core_sender, check_core_u64, check_core_wire,
-    core_format,
+    core_format, replacement_refused,
 )
 from .pure_indexes import PoolIndexes, TtlKey, _Account, _Entry
 from .transaction import SignedTransaction, check_transaction_hash
@@ -132,7 +132,7 @@ class CoreMempool(PoolIndexes):
                             or txn.expiration_time != old_txn.expiration_time):
                         return invalid_update()
                 elif not fmt.can_replace(old_txn, txn):
-                    return invalid_update()
+                    return replacement_refused(fmt)
                 price, old_price = txn.gas_unit_price, old_txn.gas_unit_price
                 bump = self._bump_percent
                 if price <= old_price or (bump and price * 100 < old_price * (100 + bump)):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from .._wire import ADDRESS_LEN
 from ..errors import MalformedTransaction, MempoolFastError
 from ..transaction import SignedTransaction
-from ..types import MempoolAddTransactionStatus
+from ..types import MempoolAddTransactionStatus, MempoolAddTransactionStatusCode
 
 if TYPE_CHECKING:
     from ..config import MempoolConfig
@@ -37,8 +37,8 @@ __all__ = [
     "IndexedTransaction", "TransactionFormat", "BatchVerifier", "NativeFormat", "FormatRegistry",
     "UnknownFormat", "InvalidSignature", "NAME_PATTERN", "BUILTIN", "check_name", "from_config",
     "EthereumFormat", "EthereumTransaction", "NATIVE", "NativeCoreFormat", "MAX_CORE_SENDER_LENGTH",
-    "MAX_COST", "core_format", "check_core_sender", "check_core_cost", "check_core_u64",
-    "check_core_expiration", "check_core_wire", "MAX_CORE_WIRE",
+    "CORE_COST_LIMIT", "core_format", "check_core_sender", "check_core_cost", "check_core_u64",
+    "check_core_expiration", "check_core_wire", "MAX_CORE_WIRE", "replacement_refused",
 ]
 
 #: What a format's ``name`` must look like: it travels in peer messages and journal records, so
@@ -218,7 +218,7 @@ NATIVE = NativeCoreFormat()
 MAX_CORE_SENDER_LENGTH = ADDRESS_LEN
 #: The exclusive bound of ``max_cost(txn)`` the cores accept: the Cython core keeps each
 #: entry's cost in 128 bits (its account total in 192).
-MAX_COST = 1 << 128
+CORE_COST_LIMIT = 1 << 128
 _U64_LIMIT = 1 << 64
 #: The exclusive bound of a foreign transaction's wire size (``len(txn.to_bytes())``): the
 #: Cython core keeps it in 32 bits (a format's own limit is far lower: Ethereum's 128 KiB).
@@ -264,11 +264,11 @@ def check_core_sender(sender: object, fmt: Any) -> bytes:
 
 
 def check_core_cost(cost: object, fmt: Any) -> int:
-    """`cost` (``fmt.max_cost(txn)``) when an int in 0..``MAX_COST`` - 1: ``TypeError`` for
-    another type (bool included), ``ValueError`` out of range."""
+    """`cost` (``fmt.max_cost(txn)``) when an int in 0..``CORE_COST_LIMIT`` - 1:
+    ``TypeError`` for another type (bool included), ``ValueError`` out of range."""
     if not isinstance(cost, int) or isinstance(cost, bool):
         raise TypeError(f"{fmt.name!r} max_cost must return an int, got {type(cost).__name__}")
-    if not 0 <= cost < MAX_COST:
+    if not 0 <= cost < CORE_COST_LIMIT:
         raise ValueError(f"{fmt.name!r} max_cost must be in 0..2**128-1 (the cores count "
                          f"costs in 128 bits), got {cost}")
     return int(cost)
@@ -290,6 +290,15 @@ def check_core_wire(txn: Any) -> int:
         raise ValueError(f"a transaction of {size} bytes is too large for the cores "
                          f"(below {MAX_CORE_WIRE} bytes)")
     return size
+
+
+def replacement_refused(fmt: Any) -> MempoolAddTransactionStatus:
+    """``INVALID_UPDATE`` for a replacement a foreign format's ``can_replace`` refused (the
+    native rule keeps ``types.invalid_update``'s message)."""
+    return MempoolAddTransactionStatus(
+        MempoolAddTransactionStatusCode.INVALID_UPDATE,
+        f"a different transaction holds this sequence number and the {fmt.name!r} "
+        "transaction format does not let it be replaced by this one")
 
 
 def check_core_expiration(value: object) -> int | None:
