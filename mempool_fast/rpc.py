@@ -419,7 +419,7 @@ def _wire_of(txn: object, i: int) -> bytes:
     if isinstance(txn, (bytes, bytearray, memoryview)):
         return as_bytes(txn)
     to_bytes = getattr(txn, "to_bytes", None)
-    if not callable(to_bytes):
+    if not callable(to_bytes) or isinstance(txn, int):  # int.to_bytes() is one byte of it
         raise TypeError(f"transaction {i}: expected a transaction (with to_bytes()) or its "
                         f"wire bytes, got {type(txn).__name__}")
     return as_bytes(to_bytes(), f"transaction {i}'s to_bytes()")

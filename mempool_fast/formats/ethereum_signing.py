@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 from .ethereum import ADDRESS_LEN, EIP1559, INSTALL_HINT, SECP256K1_N
 
-__all__ = ["EthereumKey", "PRIVATE_KEY_LEN", "TRANSFER_GAS", "MAX_U256",
+__all__ = ["EthereumKey", "PRIVATE_KEY_LEN", "TRANSFER_GAS", "MAX_U256", "MAX_U64",
            "load_signing_dependencies"]
 
 #: Bytes of a secp256k1 private key.

@@ -140,7 +140,8 @@ class Node:
                 "restore the store (or move the journal away to start empty)")
         self._locks.append(FileLock(cfg.store, "store"))
         self.storage = _open_store(cfg.store, fmt.sender_length)
-        self.journal = TransactionJournal.from_config(journal_path, cfg.mempool, clock=self.clock)
+        self.journal = TransactionJournal.from_config(journal_path, cfg.mempool, clock=self.clock,
+                                                      transaction_format=fmt)
         peers = {p.name: PeerAddress(p.address, curve_public_from_ed25519(p.public_key))
                  for p in cfg.peers}
         self.network = ZmqNetwork(cfg.name, cfg.seed, cfg.listen, peers, cfg.mempool,
