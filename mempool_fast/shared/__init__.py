@@ -130,6 +130,30 @@ def _resolve_format(config: MempoolConfig, fmt: TransactionFormat[Any] | None,
     return fmt, None, False
 
 
+def _check_parts(config: MempoolConfig, fmt: TransactionFormat[Any], native: bool,
+                 storage: object, journal: TransactionJournal | None,
+                 mempool: CoreMempool | None, clock: Callable[[], float]) -> CoreMempool:
+    """The core (the given one, checked, or a new one of `fmt`) once the account store and the
+    journal are checked to be of `fmt` (ValueError naming both formats otherwise)."""
+    store_length = getattr(storage, "address_length", None)
+    if store_length is not None and store_length != fmt.sender_length:
+        raise ValueError(f"the account store holds {store_length}-byte addresses but "
+                         f"transaction format {fmt.name!r} has {fmt.sender_length}-byte "
+                         "senders")
+    if journal is not None:
+        journal_format = getattr(journal, "format_name", "native")
+        if journal_format != fmt.name:
+            raise ValueError(f"journal {journal.path} is opened for transaction format "
+                             f"{journal_format!r}, this pool's is {fmt.name!r}")
+    if mempool is None:
+        from .. import CoreMempool
+        core: CoreMempool = CoreMempool(config, clock=clock) if native else \
+            _format_core(CoreMempool, config, clock, fmt)
+        return core
+    _check_core_format(mempool, fmt)
+    return mempool
+
+
 def _format_core(core_cls: Any, config: MempoolConfig, clock: Callable[[], float],
                  fmt: TransactionFormat[Any]) -> CoreMempool:
     """A core of `core_cls` indexing `fmt`'s transactions."""
@@ -177,23 +201,16 @@ class SharedMempool:
         self.transaction_format: TransactionFormat[Any] = fmt
         #: Whether the pool holds this package's own transactions (the native hot paths).
         self._native = isinstance(fmt, NativeFormat)
-        self._sender_length = check_sender_length(fmt.sender_length)
-        store_length = getattr(storage, "address_length", None)
-        if store_length is not None and store_length != self._sender_length:
-            raise ValueError(f"the account store holds {store_length}-byte addresses but "
-                             f"transaction format {fmt.name!r} has {self._sender_length}-byte "
-                             "senders")
-        if journal is not None:
-            journal_format = getattr(journal, "format_name", "native")
-            if journal_format != fmt.name:
-                raise ValueError(f"journal {journal.path} is opened for transaction format "
-                                 f"{journal_format!r}, this pool's is {fmt.name!r}")
-        if mempool is None:
-            from .. import CoreMempool
-            mempool = CoreMempool(config, clock=clock) if self._native else \
-                _format_core(CoreMempool, config, clock, fmt)
-        else:
-            _check_core_format(mempool, fmt)
+        try:
+            self._sender_length = check_sender_length(fmt.sender_length)
+            mempool = _check_parts(config, fmt, self._native, storage, journal, mempool, clock)
+        except BaseException:  # a bad argument leaves nothing running behind
+            if self._owns_validator:
+                owned = validator if validator is not None else fmt
+                close = getattr(owned, "close", None)
+                if close is not None:
+                    close()
+            raise
         self.config = config
         self.network = network
         self.storage = storage
