@@ -361,3 +361,80 @@ def test_cluster_format_ethereum_converges(tmp_path):
     with SqliteAccountStore(workdir / "node1.sqlite", address_length=ADDRESS_LEN) as store:
         rows = store.get_account_states(addresses)
     assert set(rows) == {(per_account, BALANCE - per_account * (TRANSFER_GAS + 1))}
+
+
+# -- the operator commands on an ethereum node -----------------------------------------------------
+
+def cli_json(capsys, *argv) -> dict:
+    """Run `mempool-fast ARGV --json` in this process; its exit code must be 0."""
+    from mempool_fast.cli import main
+
+    code = main([*argv, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture
+def eth_operator_node(tmp_path):
+    """A started "ethereum" node whose store funds the accounts `mempool-fast cluster --format
+    ethereum --seed 7` funds (its first 3); yields its config file."""
+    from mempool_fast.operator_cli.inputs import cluster_ethereum_keys
+
+    spec = write_cluster(tmp_path, 1, mempool=MEMPOOL, transport=TRANSPORT)[0]
+    with SqliteAccountStore(spec.store, address_length=ADDRESS_LEN) as store:
+        store.set_accounts([(k.address, 0, BALANCE) for k in cluster_ethereum_keys(7, 3)])
+    proc = NodeProcess(spec)
+    try:
+        wait_connected([spec], [proc], DEADLINE, expect=0)
+        yield spec
+    finally:
+        assert proc.stop() == 0, spec.log.read_text()
+
+
+def test_operator_commands_speak_the_nodes_format_from_its_config(eth_operator_node, capsys,
+                                                                  tmp_path):
+    from mempool_fast.cli import main
+    from mempool_fast.operator_cli.inputs import cluster_ethereum_keys
+
+    spec = eth_operator_node
+    keys = cluster_ethereum_keys(7, 3)
+    where = ["--config", str(spec.config)]  # its [mempool] says ethereum, chain CHAIN_ID
+    sent = cli_json(capsys, "submit", "--generate", "6", "--accounts", "3", "--seed", "7", *where)
+    assert sent["accepted"] == 6
+    assert [(r["sender"], r["sequence_number"]) for r in sent["results"]] == [
+        (keys[i % 3].address.hex(), i // 3) for i in range(6)]
+    by_hash = cli_json(capsys, "status", *(r["hash"] for r in sent["results"]), *where)
+    assert {r["state"] for r in by_hash["results"]} == {"READY"}
+    pointer = f"0x{keys[1].address.hex()}:1"
+    (by_pointer,) = cli_json(capsys, "status", pointer, *where)["results"]
+    assert (by_pointer["state"], by_pointer["hash"]) == ("READY", sent["results"][4]["hash"])
+    account = cli_json(capsys, "account", keys[2].address.hex(), *where)
+    assert (account["sequence_number"], account["ready"]) == (0, [0, 1])
+    # a file of raw transactions (0x-prefixed here), as --generate --write writes them
+    path = tmp_path / "eth.hex"
+    assert main(["submit", "--generate", "3", "--accounts", "3", "--seed", "7",
+                 "--first-seq", "2", "--write", str(path), *where]) == 0
+    path.write_text("".join("0x" + line + "\n" for line in path.read_text().split()))
+    from_file = cli_json(capsys, "submit", str(path), *where)
+    assert from_file["accepted"] == 3
+    assert {r["sequence_number"] for r in from_file["results"]} == {2}
+    # the same node through --client and explicit flags
+    explicit = ["--client", spec.client, "--format", "ethereum", "--chain-id", str(CHAIN_ID)]
+    again = cli_json(capsys, "status", pointer, *explicit)["results"][0]
+    assert again["hash"] == by_pointer["hash"]
+    assert cli_json(capsys, "txpool", *where)["pending"]
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["account", "00" * 32, "--format", "ethereum"], "is 32 bytes, not 20"),
+    (["status", "ab" * 20 + ":1"], "is 20 bytes, not 32"),  # native by default
+    (["status", "ab" * 32, "--chain-id", "5"], "--chain-id is for an ethereum node"),
+    (["status", "ab" * 32, "--format", "ethereum", "--chain-id", "0"], "--chain-id must be"),
+])
+def test_operator_format_mistakes_are_one_line_and_exit_2(capsys, argv, expect):
+    from mempool_fast.cli import main
+
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and expect in err, err

@@ -254,19 +254,22 @@ ETHEREUM_TRANSFER_WEI = 1
 
 
 def sign_ethereum_transactions(keys: Sequence[EthereumKey], total: int, *, chain_id: int,
-                               gas: int, gas_price: int) -> list[EthereumTransaction]:
-    """`total` Ethereum transactions, sequence-major over `keys` as `sign_transactions`, each
-    sending ETHEREUM_TRANSFER_WEI to the next account: legacy EIP-155 ones (``gasPrice``
-    `gas_price`) from the even accounts, EIP-1559 ones (tip and fee cap `gas_price`) from the
-    odd ones, so a run carries both kinds. Decoded (``EthereumFormat(chain_id)``), so that the
-    load generator and the observer read their senders, pointers and hashes."""
+                               gas: int, gas_price: int, first_seq: Sequence[int] | None = None
+                               ) -> list[EthereumTransaction]:
+    """`total` Ethereum transactions, sequence-major over `keys` as `sign_transactions` (account
+    i's nonces from `first_seq[i]`, default 0), each sending ETHEREUM_TRANSFER_WEI to the next
+    account: legacy EIP-155 ones (``gasPrice`` `gas_price`) from the even accounts, EIP-1559
+    ones (tip and fee cap `gas_price`) from the odd ones, so a run carries both kinds. Decoded
+    (``EthereumFormat(chain_id)``), so that the load generator and the observer read their
+    senders, pointers and hashes."""
     from ..formats.ethereum import EthereumFormat
 
     fmt = EthereumFormat(chain_id)
     out = []
     n = len(keys)
     for i in range(total):
-        account, nonce = i % n, i // n
+        account = i % n
+        nonce = i // n + (first_seq[account] if first_seq is not None else 0)
         key, to = keys[account], keys[(account + 1) % n].address
         if account % 2 == 0:
             raw = key.sign_legacy(chain_id=chain_id, nonce=nonce, gas_price=gas_price, gas=gas,

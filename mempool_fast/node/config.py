@@ -5,7 +5,8 @@ key is an error naming its section, so a node either starts with exactly what th
 does not start, with one line naming the file and the field (`ConfigError`). Relative paths are
 relative to the config file. The full reference, with defaults, is `config_reference()` (and
 `mempool-fast config default`); `client_endpoint(path)` reads only a config's client endpoint
-(for operator tools, which need not read the node's key).
+and `client_transaction_format(path)` only its transaction format and chain id (for operator
+tools, which need not read the node's key).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NodeConfig", "PeerConfig", "ConfigError", "read_key_file", "write_key_file",
            "CURVE_KEY_SOURCE", "NODE_DEFAULTS", "NODE_REQUIRED", "config_reference",
-           "client_endpoint"]
+           "client_endpoint", "client_transaction_format"]
 
 #: The only supported origin of a node's CurveZMQ key pair (stated in every config).
 CURVE_KEY_SOURCE = "ed25519"
@@ -235,6 +236,19 @@ def client_endpoint(path: str | Path) -> str:
     except ConfigError as exc:
         raise ConfigError(f"config {path}: {exc}") from None
     return value
+
+
+def client_transaction_format(path: str | Path) -> tuple[str, int]:
+    """(transaction format name, chain id) of the node config at `path`: its [mempool] table
+    checked as the node checks it (every other setting at its default when absent), without
+    reading the rest. A client speaks the node's format (`NodeClient(transaction_format=)`)."""
+    path = Path(path)
+    table = _read_toml(path).get("mempool", {})
+    try:
+        mempool = _dataclass_from(MempoolConfig, table, "mempool")
+    except ConfigError as exc:
+        raise ConfigError(f"config {path}: {exc}") from None
+    return mempool.transaction_format, mempool.chain_id
 
 
 def _ready_min_peers(node: dict[str, Any], values: dict[str, Any], peers: list[PeerConfig]) -> int:

@@ -15,6 +15,14 @@ config default``). The client endpoint is loopback-only and unauthenticated, so 
 take no key; consensus operations are not among them. ``--timeout`` bounds each wait for the
 node.
 
+Which transaction format: the node's, given explicitly: ``--format native|ethereum`` (and, for
+an Ethereum node, ``--chain-id``, which ``--generate`` signs for), else the ``[mempool]``
+``transaction_format`` and ``chain_id`` of ``--config FILE``, else native. Ethereum senders and
+addresses are 20 bytes (40 hex, ``0x`` optional), and ``--generate --seed S`` signs for the
+accounts ``mempool-fast cluster --format ethereum --seed S`` funds (chain id 1337 unless
+``--chain-id`` or the config says otherwise). Ethereum needs ``pip install
+'mempool_fast[ethereum]'``.
+
 Exit codes: 0 the node answered (whatever the statuses say), 1 the node did not answer in time
 or answered with an error, 2 a bad argument or input file. Every failure is one line on stderr.
 """
@@ -30,13 +38,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ..config import TRANSACTION_FORMATS
+
 if TYPE_CHECKING:
-    import nacl.signing
     from rich.console import Group, RenderableType
 
     from ..client import NodeClient
+    from ..rpc import WireFormat
     from ..status import AccountStatus, TransactionStatus
-    from ..transaction import SignedTransaction
     from ..types import MempoolAddTransactionStatus
     from .views import Document
 
@@ -66,6 +75,12 @@ def _client_options() -> argparse.ArgumentParser:
                          help="how long to wait for the node (default %(default)s)")
     options.add_argument("--json", action="store_true",
                          help="print one JSON document (stable keys) instead of a table")
+    options.add_argument("--format", choices=TRANSACTION_FORMATS, default=None,
+                         help="the node's transaction format (default: --config's "
+                              "[mempool].transaction_format, else native)")
+    options.add_argument("--chain-id", type=int, default=None, metavar="N",
+                         help="an ethereum node's chain id (default: --config's "
+                              "[mempool].chain_id, else 1337, mempool-fast cluster's)")
     return options
 
 
@@ -77,7 +92,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
     submit = sub.add_parser(
         "submit", parents=parents, help="submit transactions from a file (one hex wire form a "
-        "line) or generated for test accounts; prints each one's status")
+        "line, in the node's format) or generated for test accounts; prints each one's status")
     source = submit.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", metavar="FILE",
                         help="transactions, one hex wire form a line ('#' comments and blank "
@@ -102,14 +117,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
         help="where each transaction stands on the node: READY, PARKED, COMMITTED, DROPPED "
              "(and why) or UNKNOWN")
     status.add_argument("keys", nargs="+", metavar="HASH|SENDER:SEQ",
-                        help="a transaction hash (64 hex) or sender (64 hex) ':' sequence "
-                             "number")
+                        help="a transaction hash (64 hex) or sender (64 hex; 40 for an "
+                             "ethereum node) ':' sequence number")
 
     account = sub.add_parser(
         "account", parents=parents,
         help="an account on the node: sequence number, ready and parked transactions, the "
              "missing one the parked wait for")
-    account.add_argument("address", metavar="ADDRESS", help="the account address (64 hex)")
+    account.add_argument("address", metavar="ADDRESS",
+                         help="the account address (64 hex; 40 for an ethereum node)")
 
     txpool = sub.add_parser("txpool", parents=parents,
                             help="what the node's pool holds (its inspect())")
@@ -180,13 +196,54 @@ def _endpoint_of(args: argparse.Namespace) -> str:
     return NODE_REQUIRED["client"][0]
 
 
+def _format_of(args: argparse.Namespace) -> tuple[str, int]:
+    """(format name, chain id) the node holds: --format/--chain-id, else --config's [mempool],
+    else native (the chain id then: the cluster's default)."""
+    from ..cluster import DEFAULT_CHAIN_ID
+    from ..node.config import client_transaction_format
+
+    name, chain_id = "native", DEFAULT_CHAIN_ID
+    if getattr(args, "config", None):
+        name, chain_id = client_transaction_format(args.config)
+    name = args.format or name
+    chain_id = args.chain_id if args.chain_id is not None else chain_id
+    if args.chain_id is not None and name != "ethereum":
+        raise _Failure(EXIT_INPUT, "--chain-id is for an ethereum node (--format ethereum)")
+    if not 1 <= chain_id <= (1 << 64) - 1:
+        raise _Failure(EXIT_INPUT, f"--chain-id must be in 1..{(1 << 64) - 1}, got {chain_id}")
+    return name, chain_id
+
+
+def _wire_format(args: argparse.Namespace) -> WireFormat | None:
+    """The format object a client of the node speaks (None: native); the ethereum extra's
+    absence is one line naming it."""
+    name, chain_id = _format_of(args)
+    if name == "native":
+        return None
+    from ..formats.ethereum import EthereumFormat
+    try:
+        return EthereumFormat(chain_id)
+    except ImportError as exc:
+        raise _Failure(EXIT_INPUT, str(exc)) from None
+
+
+def _sender_length(args: argparse.Namespace) -> int:
+    """Bytes of the node's senders and addresses (checked before anything is asked)."""
+    from ..rpc import NATIVE, check_sender_length
+
+    return check_sender_length(_wire_format(args) or NATIVE)
+
+
 @contextmanager
-def _client(args: argparse.Namespace) -> Iterator[NodeClient]:
+def _client(args: argparse.Namespace, *, speak_format: bool = True) -> Iterator[NodeClient]:
+    """A client of the node, speaking its transaction format (`speak_format`: a command that
+    carries no sender or transaction, txpool, talks to every node alike)."""
     from ..client import NodeClient
 
     if not args.timeout > 0:
         raise _Failure(EXIT_INPUT, f"--timeout must be positive, got {args.timeout}")
-    client = NodeClient(_endpoint_of(args), timeout=args.timeout)
+    fmt = _wire_format(args) if speak_format else None
+    client = NodeClient(_endpoint_of(args), timeout=args.timeout, transaction_format=fmt)
     try:
         yield client
     finally:
@@ -223,7 +280,9 @@ def _submit(args: argparse.Namespace) -> int:
     if args.generate is None:
         if args.write:
             raise _Failure(EXIT_INPUT, "--write goes with --generate")
-        txns = read_transactions(args.file)
+        fmt = _wire_format(args)
+        txns = read_transactions(args.file) if fmt is None else \
+            read_transactions(args.file, fmt.decode)
         with _client(args) as client:
             statuses = _submit_all(client, txns)
     else:
@@ -243,7 +302,7 @@ def _submit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _submit_all(client: NodeClient, txns: Sequence[SignedTransaction]
+def _submit_all(client: NodeClient, txns: Sequence[Any]
                 ) -> list[MempoolAddTransactionStatus]:
     statuses: list[MempoolAddTransactionStatus] = []
     for base in range(0, len(txns), REQUEST_CHUNK):
@@ -251,30 +310,38 @@ def _submit_all(client: NodeClient, txns: Sequence[SignedTransaction]
     return statuses
 
 
-def _generated(args: argparse.Namespace, client: NodeClient | None) -> list[SignedTransaction]:
-    from .inputs import InputError, cluster_account_keys, generate_transactions
+def _generated(args: argparse.Namespace, client: NodeClient | None) -> list[Any]:
+    """--generate's transactions, in the node's format, for the cluster's test accounts."""
+    from ..transaction import account_address
+    from .inputs import (InputError, cluster_account_keys, cluster_ethereum_keys,
+                         generate_ethereum_transactions, generate_transactions)
 
-    keys = cluster_account_keys(args.seed, args.accounts)
+    name, chain_id = _format_of(args)
+    _wire_format(args)  # the ethereum extra is there (or one line says what to install)
+    eth_keys = cluster_ethereum_keys(args.seed, args.accounts) if name == "ethereum" else []
+    keys = [] if eth_keys else cluster_account_keys(args.seed, args.accounts)
+    addresses = [k.address for k in eth_keys] or \
+        [account_address(bytes(k.verify_key)) for k in keys]
     if args.first_seq == "auto":
-        first = [0] * len(keys) if client is None else [_next_free(client, k) for k in keys]
+        first = [0] * len(addresses) if client is None else \
+            [_next_free(client, address) for address in addresses]
     else:
         try:
-            first = [int(args.first_seq)] * len(keys)
+            first = [int(args.first_seq)] * len(addresses)
         except ValueError:
             raise InputError(f"--first-seq must be auto or a number, got {args.first_seq!r}") \
                 from None
         if first[0] < 0:
             raise InputError(f"--first-seq must not be negative, got {args.first_seq}")
+    if eth_keys:
+        return generate_ethereum_transactions(eth_keys, args.generate, first, chain_id)
     return generate_transactions(keys, args.generate, first)
 
 
-def _next_free(client: NodeClient, key: nacl.signing.SigningKey) -> int:
+def _next_free(client: NodeClient, address: bytes) -> int:
     """The first sequence number, from the account's current one, that the node holds no
     transaction for."""
-    from ..transaction import account_address
-
-    status: AccountStatus = _call(client, "account_status",
-                                  account_address(bytes(key.verify_key)))
+    status: AccountStatus = _call(client, "account_status", address)
     held = set(status.ready) | set(status.parked)
     seq = status.sequence_number
     while seq in held:
@@ -286,7 +353,8 @@ def _status(args: argparse.Namespace) -> int:
     from .inputs import parse_key
     from .views import status_json, status_table
 
-    keys = [parse_key(text) for text in args.keys]  # every key checked before any request
+    length = _sender_length(args)
+    keys = [parse_key(text, length) for text in args.keys]  # all checked before any request
     with _client(args) as client:
         statuses: list[TransactionStatus] = []
         for base in range(0, len(keys), REQUEST_CHUNK):
@@ -299,7 +367,7 @@ def _account(args: argparse.Namespace) -> int:
     from .inputs import parse_address
     from .views import account_json, account_table
 
-    address = parse_address(args.address)
+    address = parse_address(args.address, _sender_length(args))
     with _client(args) as client:
         status = _call(client, "account_status", address)
     _print(args, account_json(address, status), account_table)
@@ -310,13 +378,13 @@ def _txpool(args: argparse.Namespace) -> int:
     from .views import inspect_view
 
     if not args.watch:
-        with _client(args) as client:
+        with _client(args, speak_format=False) as client:
             document: Document = _call(client, "inspect")
         _print(args, document, inspect_view)
         return EXIT_OK
     if not args.interval > 0 or args.count < 0:
         raise _Failure(EXIT_INPUT, "--interval must be positive and --count not negative")
-    with _client(args) as client:
+    with _client(args, speak_format=False) as client:
         first = _call(client, "inspect")  # an unreachable node fails here, with one line
         with _interrupt_on_sigterm():
             try:
