@@ -271,3 +271,60 @@ def test_bytes_like_addresses_read_like_bytes(store, kind):
         (3, 4), (1, 2), None]
     with pytest.raises(ValueError, match="bytes"):
         store.get_account_states([addr(1), 5])
+
+
+# ------------------------------------------------------------------ transaction formats
+@pytest.fixture(params=["memory", "sqlite"])
+def store20(request, tmp_path):
+    """A store of 20-byte addresses (the Ethereum format's senders)."""
+    if request.param == "memory":
+        yield InMemoryAccountStore(address_length=20)
+    else:
+        with SqliteAccountStore(tmp_path / "accounts20.db", address_length=20) as sqlite_store:
+            yield sqlite_store
+
+
+def test_20_byte_addresses_and_balances_of_any_size(store20):
+    a, b, c = (bytes([i]) * 20 for i in (1, 2, 3))
+    huge = 1000 * 10**18 * 10**40  # far above 2**128 too
+    values = [U64_MAX, U64_MAX + 1, huge]
+    store20.set_accounts([(a, 1, values[0]), (b, 2, values[1]), (c, 3, values[2])])
+    assert store20.get_account_states([c, b, a, b"\x09" * 20]) == [
+        (3, huge), (2, U64_MAX + 1), (1, U64_MAX), None]
+    store20.apply_committed([(c, 3)])
+    assert store20.get_account_states([c]) == [(4, huge)]
+    assert store20.address_length == 20
+    with pytest.raises(ValueError, match="20 bytes"):
+        store20.get_account_states([addr(1)])
+    with pytest.raises(ValueError, match="20 bytes"):
+        store20.set_accounts([(b"\x04" * 20, 0, 0), (addr(1), 0, 0)])
+    with pytest.raises(ValueError, match="20 bytes"):
+        store20.apply_committed([(addr(1), 0)])
+    assert store20.get_account_states([b"\x04" * 20]) == [None]  # nothing changed
+
+
+def test_sqlite_big_balances_persist_exactly_and_old_rows_read_unchanged(tmp_path):
+    path = tmp_path / "accounts.db"
+    with SqliteAccountStore(path) as store:
+        store.set_accounts([(addr(1), 1, (1 << 63) + 5), (addr(2), 2, 1 << 200)])
+    raw = sqlite3.connect(path)
+    try:  # a u64 stays an INTEGER (two's complement above 2**63 - 1), a larger one a BLOB
+        rows = dict(raw.execute("SELECT sequence_number, typeof(balance) FROM accounts"))
+    finally:
+        raw.close()
+    assert rows == {1: "integer", 2: "blob"}
+    with SqliteAccountStore(path) as store:
+        assert store.get_account_states([addr(1), addr(2)]) == [(1, (1 << 63) + 5),
+                                                                (2, 1 << 200)]
+        store.set_account(addr(2), 3, 7)  # back to an INTEGER
+        assert store.get_account_states([addr(2)]) == [(3, 7)]
+
+
+def test_sqlite_store_of_another_address_length_is_refused(tmp_path):
+    path = tmp_path / "accounts.db"
+    with SqliteAccountStore(path, address_length=20) as store:
+        store.set_account(b"\x01" * 20, 0, 1)
+    with pytest.raises(ValueError, match="holds 20-byte addresses, not 32-byte"):
+        SqliteAccountStore(path)
+    with pytest.raises(ValueError, match="address_length"):
+        InMemoryAccountStore(address_length=0)
