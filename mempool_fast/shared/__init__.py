@@ -16,6 +16,14 @@ and offers the public API (docs/design.md §5, §6). Each collaborator owns its 
   peer_messages what each network event does (membership, HELLO, acks, a peer's batch)
   protocol      the peer messages and their encoding
 
+Transaction formats (mempool_fast.formats): a SharedMempool holds one format's transactions
+(`transaction_format`, else the one `config.transaction_format` names). The native format keeps
+every native fast path (the validator's own `validate`, wire-form pointer keys, the integer
+expiry check); another format validates with its own `verify`, decodes peers' batches with its
+`decode`, keys pointers as sender padded to 32 | seq, and checks senders by its
+`sender_length`. Its HELLO names the format; a peer of another format is refused (peers.py).
+The account store, the journal and a given core must be of the same format (ValueError).
+
 Threads: outbound (every `shared_mempool_tick_interval_ms`, one round), reader (network events
 in order; broadcasts go to the inbound pool of at most `shared_mempool_max_concurrent_inbound_
 syncs` batches, `shared_mempool_max_inbound_syncs_per_peer` per peer), gc (every
@@ -413,7 +421,8 @@ class SharedMempool:
         """Plain counts for tests and tools, read from the metrics: received_batches,
         malformed_messages, malformed_transactions, sent_batches, resent_batches,
         acks_received, retry_acks, backoff_acks, stale_acks, failed_sends,
-        refused_peer_messages (from peers of another transaction format), inbound_dropped_peer_share, max_inbound_in_flight, max_inbound_per_peer."""
+        refused_peer_messages (from peers of another transaction format),
+        inbound_dropped_peer_share, max_inbound_in_flight, max_inbound_per_peer."""
         return self.metrics.counters(max_inbound_in_flight=self._inbound.max_running,
                                      max_inbound_per_peer=self._inbound.max_per_key)
 
@@ -696,7 +705,8 @@ class SharedMempool:
                 "peers": peers,
                 "core": core,
                 "watches": self._watches.stats(),
-                "incarnation": self.incarnation}
+                "incarnation": self.incarnation,
+                "transaction_format": self.transaction_format.name}
 
     def _status_removed_locked(self, removals: Removals) -> None:
         """The status API's locked listener: one intake append (and, only with a REPLACED
