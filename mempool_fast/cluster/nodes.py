@@ -260,8 +260,8 @@ def sign_ethereum_transactions(keys: Sequence[EthereumKey], total: int, *, chain
     i's nonces from `first_seq[i]`, default 0), each sending ETHEREUM_TRANSFER_WEI to the next
     account: legacy EIP-155 ones (``gasPrice`` `gas_price`) from the even accounts, EIP-1559
     ones (tip and fee cap `gas_price`) from the odd ones, so a run carries both kinds. Decoded
-    (``EthereumFormat(chain_id)``), so that the load generator and the observer read their
-    senders, pointers and hashes."""
+    and verified (``EthereumFormat(chain_id)``: each sender recovered once, here), so that the
+    load generator and the observer read their senders, pointers and hashes for free."""
     from ..formats.ethereum import EthereumFormat
 
     fmt = EthereumFormat(chain_id)
@@ -280,4 +280,8 @@ def sign_ethereum_transactions(keys: Sequence[EthereumKey], total: int, *, chain
                                    max_fee_per_gas=gas_price, gas=gas, to=to,
                                    value=ETHEREUM_TRANSFER_WEI)
         out.append(fmt.decode(raw))
+    # recover every sender now (kept on each transaction), not in the observer during the load
+    refused = [status for status in fmt.verify(out) if status is not None]
+    if refused:
+        raise RuntimeError(f"a signed load transaction does not verify: {refused[0]}")
     return out

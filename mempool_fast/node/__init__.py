@@ -16,7 +16,9 @@ The TOML config, relative paths relative to it (every key: `mempool-fast config 
     address = "tcp://127.0.0.1:7001"
     public_key = "…64 hex…"                # the peer's Ed25519 public key
 
-    [mempool]                              # any MempoolConfig field
+    [mempool]                              # any MempoolConfig field, e.g.
+    transaction_format = "ethereum"        # "native" (default) or "ethereum" (needs the extra)
+    chain_id = 1337                        # an ethereum node's EIP-155 chain id
     [transport]                            # any ZmqSettings field
 """
 
