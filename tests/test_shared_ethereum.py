@@ -30,13 +30,13 @@ except ImportError as _exc:
                 "pip install 'mempool_fast[ethereum]' eth-account", allow_module_level=True)
 
 from conftest import FakeClock, wait_until
-from mempool_fast import MempoolConfig, MempoolAddTransactionStatusCode as Code
+from mempool_fast import MempoolConfig, MempoolAddTransactionStatusCode as Code, TimelineState
 from mempool_fast.journal import JournalFormatMismatch, TransactionJournal
 from mempool_fast.network.base import EventKind, NetworkEvent
 from mempool_fast.network.inprocess import InProcessNetwork
 from mempool_fast.shared import SharedMempool
-from mempool_fast.shared.protocol import (LEGACY_NATIVE_FORMAT, MSG_HELLO, Hello, decode,
-                                          encode, hello_format)
+from mempool_fast.shared.protocol import (LEGACY_NATIVE_FORMAT, MSG_HELLO, BroadcastRequest,
+                                          Hello, decode, encode, hello_format)
 from mempool_fast.status import DropReason, TransactionEventKind, TransactionState
 from mempool_fast.storage import InMemoryAccountStore, SqliteAccountStore
 from mempool_fast.validation import Ed25519Validator
@@ -357,6 +357,18 @@ def test_a_matching_hello_lifts_the_refusal(make_node):
     assert "refused_format" not in node.inspect()["peers"]["p"]
     node.sync_with_peers()
     assert node.counters()["sent_batches"] == 1
+
+
+def test_a_peers_batch_is_decoded_with_the_nodes_format(make_node, accounts):
+    node = make_node()  # driven by hand
+    good = txn(5, 0)
+    wires = (accounts.txn(0, 0).to_bytes(), good.to_bytes(), b"\xc0", good.to_bytes()[:-1])
+    ack = node.process_broadcast("p", BroadcastRequest(0, 4, wires))
+    assert (ack.batch_id, ack.retry) == ((0, 4), False)
+    assert node.mempool.get(address(5), 0) == good
+    assert node.timeline_states([(address(5), 0)])[0][0] == TimelineState.NON_QUALIFIED
+    counts = node.counters()
+    assert (counts["received_batches"], counts["malformed_transactions"]) == (1, 3)
 
 
 def test_hello_carries_the_format_name():
