@@ -136,7 +136,7 @@ def check_sender_length(fmt: WireFormat) -> int:
     length = fmt.sender_length
     if not isinstance(length, int) or isinstance(length, bool) or \
             not 1 <= length <= SENDER_FIELD_LEN:
-        raise ValueError(f"transaction format {fmt!r}: sender_length must be 1..."
+        raise ValueError(f"transaction format {fmt!r}: sender_length must be 1.."
                          f"{SENDER_FIELD_LEN} to travel in a {SENDER_FIELD_LEN}-byte sender "
                          f"field, got {length!r}")
     return length
@@ -197,7 +197,8 @@ class TxnState(enum.IntEnum):
 class Request:
     op: Op
     request_id: int
-    #: SUBMIT: list[SignedTransaction]; STATUS: list[ptr]; GET_BLOCK: (batch, list[ptr]) or
+    #: SUBMIT: list of the format's transactions (``SignedTransaction`` native; encoding also
+    #: takes their wire bytes); STATUS: list[ptr]; GET_BLOCK: (batch, list[ptr]) or
     #: (batch, list[ptr], max_bytes) (None: no byte limit, encoded as the 2-tuple);
     #: COMMIT: (block_time, committed list[ptr], rejected list[ptr]); STATS: None;
     #: TXN_STATUS: list of keys (32-byte hash bytes or ptr); ACCOUNT_STATUS: sender bytes;
@@ -211,7 +212,7 @@ class Response:
     request_id: int
     ok: bool
     #: SUBMIT: list[MempoolAddTransactionStatus]; STATUS: list[TxnState]; GET_BLOCK:
-    #: list[SignedTransaction]; COMMIT: None; STATS: dict; TXN_STATUS:
+    #: list of the format's transactions; COMMIT: None; STATS: dict; TXN_STATUS:
     #: list[TransactionStatus]; ACCOUNT_STATUS: AccountStatus; INSPECT: dict; error: the
     #: message (str).
     body: object = None

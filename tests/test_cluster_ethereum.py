@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 for _module in ("rlp", "coincurve", "eth_hash"):
     pytest.importorskip(_module, reason="the ethereum extra is not installed: "
@@ -160,6 +161,24 @@ def test_non_zero_padding_or_a_wrong_length_sender_is_a_clear_error():
             rpc.encode_request(op, 1, body, transaction_format=FMT)
     with pytest.raises(ValueError, match="must be 32 bytes"):  # native: still 32
         rpc.encode_request(Op.STATUS, 1, [(KEYS[0].address, 0)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(op=st.sampled_from(list(Op)), body=st.binary(max_size=200),
+       flip=st.integers(0, 2**16))
+def test_hostile_frames_decode_to_an_rpc_error_only(op, body, flip):
+    """Random bodies behind a valid head, and valid frames with one byte changed, decode (with
+    20-byte senders) or raise RpcError: never anything else."""
+    head = struct.pack("<BBI", rpc.PROTOCOL_VERSION, op, 1)
+    good = rpc.encode_request(Op.STATUS, 1, [(KEYS[0].address, 2)], transaction_format=FMT)
+    changed = bytearray(good)
+    changed[flip % len(good)] ^= 1 + flip // len(good) % 255
+    for frame in (head + body, bytes(changed), head + b"\x01" + body):
+        for decode in (rpc.decode_request, rpc.decode_response):
+            try:
+                decode(frame, transaction_format=FMT)
+            except RpcError:
+                pass
 
 
 def test_the_client_speaks_its_format_and_checks_senders_before_sending():
