@@ -44,6 +44,7 @@ struct BlockWalk {
     };
     std::vector<Released> released;
     uint64_t bytes_left = UINT64_MAX;  // of get_block's max_bytes (block_bytes), or unlimited
+    bool budgeted = false;             // a max_bytes was given: wire sizes are read
 
     CoreT& core() { return *static_cast<CoreT*>(this); }
 
@@ -63,6 +64,7 @@ struct BlockWalk {
         seen_entries.clear();
         seen_absent.clear();
         bytes_left = UINT64_MAX;
+        budgeted = false;
         if (++epoch == 0) {  // wrapped: forget every old mark
             core().accounts.for_each([](Account* a) {
                 a->skip_epoch = 0;
@@ -86,17 +88,22 @@ struct BlockWalk {
     }
 
     // Limit this walk's block to `budget` bytes of wire form (after block_begin).
-    void block_bytes(uint64_t budget) { bytes_left = budget; }
+    void block_bytes(uint64_t budget) {
+        bytes_left = budget;
+        budgeted = true;
+    }
 
     // Whether `e` may join a block of `taken` entries under the byte budget (the first may).
-    // Unlimited, the budget never runs out (2^64 - 1 bytes).
+    // Unlimited, the budget never runs out and no wire size is read (one branch).
     bool fits(const Entry* e, size_t taken) const {
-        return e->wire_size() <= bytes_left || taken == 0;
+        return !budgeted || e->wire_size() <= bytes_left || taken == 0;
     }
 
     void take(Entry* e, std::vector<Entry*>& out) {
-        uint64_t w = e->wire_size();
-        bytes_left = w < bytes_left ? bytes_left - w : 0;
+        if (budgeted) {
+            uint64_t w = e->wire_size();
+            bytes_left = w < bytes_left ? bytes_left - w : 0;
+        }
         set_mark(e, MARK_TAKEN);
         __builtin_prefetch(e->txn, 1);  // the result list takes a reference to it next
         out.push_back(e);
