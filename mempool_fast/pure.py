@@ -54,11 +54,27 @@ class CoreMempool(PoolIndexes):
     ``format.can_replace(old, new)`` and it pays enough.
     """
 
+    #: the foreign format, or None: native (a class attribute here, see `_ForeignCoreMempool`)
+    _foreign: Any = None
+
+    def __new__(cls, config: MempoolConfig | None = None,
+                clock: Callable[[], float] = time.time, *, removal_feed: bool = False,
+                transaction_format: Any = None) -> CoreMempool:
+        # a foreign format's core is a _ForeignCoreMempool: its sender checks cost the native
+        # class nothing
+        if cls is CoreMempool and core_format(transaction_format)[1] is not None:
+            cls = _ForeignCoreMempool
+        return super().__new__(cls)
+
     def __init__(self, config: MempoolConfig | None = None,
                  clock: Callable[[], float] = time.time, *, removal_feed: bool = False,
                  transaction_format: Any = None) -> None:
-        #: what `transaction_format` reports, and the foreign format (None: native)
-        self._format, self._foreign = core_format(transaction_format)
+        #: what `transaction_format` reports (the foreign format, if any, is `_foreign`: None on
+        #: this class, the same object on _ForeignCoreMempool). No more instance attributes:
+        #: CPython 3.11 keeps an instance's attribute reads on its fastest path only while it
+        #: has at most 29 (`SHARED_KEYS_FAST_LIMIT` in tests/test_core_formats.py); one more
+        #: slows every read of the hot paths by ~20 ns.
+        self._format = core_format(transaction_format)[0]
         self.config = config if config is not None else MempoolConfig()
         config = self.config
         super().__init__(config.capacity, config.capacity_per_user, removal_feed,
@@ -67,8 +83,10 @@ class CoreMempool(PoolIndexes):
                          protect_local=config.protect_local_transactions,
                          buckets=config.broadcast_buckets)
         self._capacity_bytes = config.capacity_bytes
-        self._eager_threshold_s = config.eager_expire_threshold_ms / 1000
-        self._eager_time_s = config.eager_expire_time_ms / 1000
+        #: eager expiry's (threshold, time) in seconds: one attribute for the two (see
+        #: `_format`)
+        self._eager_s = (config.eager_expire_threshold_ms / 1000,
+                         config.eager_expire_time_ms / 1000)
         self._clock = clock
         self._ttl = self.config.system_transaction_timeout_secs
         self._bump_percent = self.config.replacement_price_bump_percent
@@ -240,8 +258,6 @@ class CoreMempool(PoolIndexes):
 
     def remove_transaction(self, sender: bytes, sequence_number: int, is_rejected: bool) -> None:
         """Commit (`is_rejected=False`) or reject a transaction of `sender`."""
-        if self._foreign is not None:  # a foreign format's senders are checked (ValueError)
-            check_core_sender(sender, self._foreign)
         account = self._accounts.get(sender)
         if is_rejected:
             cached = self._seq_cache.get(sender)
@@ -378,7 +394,7 @@ class CoreMempool(PoolIndexes):
         ready transaction waited longer than `eager_expire_threshold_ms`), before
         `block_time + eager_expire_time_ms`. O(r log n) for r removed."""
         if self._eager_backlog():
-            block_time = block_time + self._eager_time_s
+            block_time = block_time + self._eager_s[1]
         return self._gc(self._expiration, block_time, _EXPIRED, limit)
 
     def _eager_backlog(self) -> bool:
@@ -390,7 +406,7 @@ class CoreMempool(PoolIndexes):
         if oldest is None:
             return False
         waited = self._clock() - (oldest - self._ttl)
-        return waited > self._eager_threshold_s
+        return waited > self._eager_s[0]
 
     def _gc(self, index: SortedList[TtlKey], now: float,
             reason: RemovalReason,
@@ -449,15 +465,11 @@ class CoreMempool(PoolIndexes):
 
     def __contains__(self, pointer: tuple[bytes, int]) -> bool:
         sender, seq = pointer
-        if self._foreign is not None:
-            check_core_sender(sender, self._foreign)
         account = self._accounts.get(sender)
         return account is not None and seq in account.txns
 
     def get(self, sender: bytes, sequence_number: int) -> SignedTransaction | None:
         """The transaction at a pointer, or None."""
-        if self._foreign is not None:  # a foreign format's senders are checked (ValueError)
-            check_core_sender(sender, self._foreign)
         account = self._accounts.get(sender)
         if account is None:
             return None
@@ -473,16 +485,12 @@ class CoreMempool(PoolIndexes):
     def timeline_state(self, sender: bytes,
                        sequence_number: int) -> tuple[TimelineState, int] | None:
         """(state, timeline id) of a pending transaction, or None."""
-        if self._foreign is not None:  # a foreign format's senders are checked (ValueError)
-            check_core_sender(sender, self._foreign)
         account = self._accounts.get(sender)
         entry = account.txns.get(sequence_number) if account is not None else None
         return (entry.state, entry.timeline_id) if entry is not None else None
 
     def sequence_number(self, sender: bytes) -> int | None:
         """The cached current sequence number of an account, or None (does not touch the LRU)."""
-        if self._foreign is not None:  # a foreign format's senders are checked (ValueError)
-            check_core_sender(sender, self._foreign)
         return self._seq_cache.get(sender)
 
     def parking_lot_size(self) -> int:
@@ -500,3 +508,36 @@ class CoreMempool(PoolIndexes):
 
     def account_count(self) -> int:
         return len(self._accounts)
+
+
+class _ForeignCoreMempool(CoreMempool):
+    """`CoreMempool` of a foreign transaction format (what `CoreMempool(...,
+    transaction_format=fmt)` makes): the methods taking a sender first check it is exactly the
+    format's ``sender_length`` bytes (``ValueError``, nothing changed). A subclass, so the native
+    class's queries pay nothing for it (add_txn checks its transaction itself). O(1) each."""
+
+    @property
+    def _foreign(self) -> Any:  # type: ignore[override]
+        """The foreign format: what `transaction_format` reports."""
+        return self._format
+
+    def remove_transaction(self, sender: bytes, sequence_number: int, is_rejected: bool) -> None:
+        check_core_sender(sender, self._foreign)
+        super().remove_transaction(sender, sequence_number, is_rejected)
+
+    def __contains__(self, pointer: tuple[bytes, int]) -> bool:
+        check_core_sender(pointer[0], self._foreign)
+        return super().__contains__(pointer)
+
+    def get(self, sender: bytes, sequence_number: int) -> SignedTransaction | None:
+        check_core_sender(sender, self._foreign)
+        return super().get(sender, sequence_number)
+
+    def timeline_state(self, sender: bytes,
+                       sequence_number: int) -> tuple[TimelineState, int] | None:
+        check_core_sender(sender, self._foreign)
+        return super().timeline_state(sender, sequence_number)
+
+    def sequence_number(self, sender: bytes) -> int | None:
+        check_core_sender(sender, self._foreign)
+        return super().sequence_number(sender)
