@@ -9,10 +9,13 @@ chain id check and the secp256k1 sender recovery; native: bounds, sender = SHA3 
 key, Ed25519). Rows: ``decode`` alone, ``verify`` alone (of freshly decoded objects: nothing
 recovered yet), ``decode + verify``; the Ethereum part rows time the pieces of one
 transaction's cost (the format's RLP walk, one keccak-256, one public-key recovery) the same
-way, and ``rlp.decode`` of the same bytes for comparison (the format does not use it). Printed:
-median µs per transaction, transactions per second, and the ratio to native decode + verify.
+way, and ``rlp.decode`` of the same bytes for comparison (the format does not use it).
+``admission, <core> core`` rows time the whole admission of the batch into a fresh core of
+each implementation (decode + verify + ``add_txns``, every sender funded: what the shared
+mempool's admission does, without its account-store read and lock). Printed: median µs per
+transaction, transactions per second, and the ratio to native decode + verify.
 
-Ethereum transactions are signed here with coincurve (low-s, as every signer does), so only the
+Ethereum transactions are signed here with ``formats.ethereum_signing`` (coincurve), so only the
 ``ethereum`` extra is needed: ``pip install 'mempool_fast[ethereum]'``. Transfers with an empty
 payload, legacy EIP-155 and EIP-1559 (no access list) on chain 1; native ones carry 100-byte
 payloads (the other benchmarks' workload).
@@ -31,6 +34,7 @@ from typing import Any
 
 import nacl.signing
 
+from mempool_fast import MempoolConfig, TimelineState, _impl
 from mempool_fast.formats import NativeFormat
 from mempool_fast.transaction import TRANSACTION_IMPLEMENTATION, SignedTransaction
 from mempool_fast.validation import IMPLEMENTATION as VALIDATOR_IMPLEMENTATION
@@ -38,6 +42,8 @@ from mempool_fast.validation import Ed25519Validator
 
 ACCOUNTS = 100
 CHAIN_ID = 1
+#: Every sender's balance in the admission rows: covers any cost here.
+BALANCE = 10**30
 
 
 def native_wires(count: int) -> list[bytes]:
@@ -48,30 +54,40 @@ def native_wires(count: int) -> list[bytes]:
 
 
 def ethereum_wires(count: int, kind: str) -> list[bytes]:
-    import coincurve
-    import rlp  # type: ignore[import-untyped]
-    from eth_hash.backends.pycryptodome import keccak256
+    from mempool_fast.formats.ethereum_signing import EthereumKey
 
-    keys = [coincurve.PrivateKey(bytes([1 + i % 255, i // 255]) * 16) for i in range(ACCOUNTS)]
+    keys = [EthereumKey(bytes([1 + i % 255, i // 255]) * 16) for i in range(ACCOUNTS)]
     to = b"\x11" * 20
     wires = []
     for i in range(count):
         nonce, tip = i // ACCOUNTS, 10**9 + i % 50
         key = keys[i % ACCOUNTS]
         if kind == "legacy":
-            fields = [nonce, tip, 21_000, to, 10**15, b""]
-            digest = keccak256(rlp.encode(fields + [CHAIN_ID, 0, 0]))
-            sig = key.sign_recoverable(digest, hasher=None)
-            v = CHAIN_ID * 2 + 35 + sig[64]
-            wires.append(rlp.encode(fields + [v, sig[:32].lstrip(b"\0"),
-                                              sig[32:64].lstrip(b"\0")]))
+            wires.append(key.sign_legacy(chain_id=CHAIN_ID, nonce=nonce, gas_price=tip,
+                                         to=to, value=10**15))
         else:
-            fields = [CHAIN_ID, nonce, tip, 3 * 10**9, 21_000, to, 10**15, b"", []]
-            digest = keccak256(b"\x02" + rlp.encode(fields))
-            sig = key.sign_recoverable(digest, hasher=None)
-            wires.append(b"\x02" + rlp.encode(fields + [sig[64], sig[:32].lstrip(b"\0"),
-                                                        sig[32:64].lstrip(b"\0")]))
+            wires.append(key.sign_eip1559(chain_id=CHAIN_ID, nonce=nonce,
+                                          max_priority_fee_per_gas=tip,
+                                          max_fee_per_gas=3 * 10**9, to=to, value=10**15))
     return wires
+
+
+def admission(fmt: Any, wires: list[bytes], core_cls: Any, config: MempoolConfig) -> Callable[
+        [Any], object]:
+    """decode + verify + add of `wires` into the fresh core made by the setup (one batch, as
+    the shared mempool's admission does it: every sender funded, sequence numbers from 0)."""
+    decode, verify = fmt.decode, fmt.verify
+    state = TimelineState.NOT_READY
+
+    def run(core: Any) -> object:
+        txns = [decode(w) for w in wires]
+        if verify(txns).count(None) != len(txns):
+            raise AssertionError("a benchmark transaction failed verification")
+        statuses = core.add_txns([(t, t.max_gas_amount, 0, BALANCE) for t in txns], state)
+        if len(core) != len(txns):
+            raise AssertionError(f"admitted {len(core)} of {len(txns)}: {statuses[:3]}")
+        return statuses
+    return run
 
 
 def timed(fn: Callable[[Any], object], rounds: int, count: int,
@@ -107,6 +123,12 @@ def main() -> int:
                  timed(lambda _: native.verify([decode(w) for w in wires]), rounds, n)))
     assert native.verify([decode(w) for w in wires]) == [None] * n
     native_total = rows[-1][1]
+    cores = {name: impl.core for name, impl in _impl.matrix().items()}
+    config = MempoolConfig(capacity=4 * n, capacity_per_user=n)
+    for name, core_cls in sorted(cores.items()):
+        rows.append((f"native admission, {name} core",
+                     timed(admission(native, wires, core_cls, config), rounds, n,
+                           setup=lambda c=core_cls: c(config))))
 
     # -- ethereum --
     try:
@@ -132,6 +154,10 @@ def main() -> int:
                                setup=lambda: [edecode(w) for w in eth_wires])))
             rows.append((f"ethereum {kind} decode + verify",
                          timed(lambda _: fmt.verify([edecode(w) for w in eth_wires]), rounds, n)))
+            for name, core_cls in sorted(cores.items()):
+                rows.append((f"ethereum {kind} admission, {name} core",
+                             timed(admission(fmt, eth_wires, core_cls, config), rounds, n,
+                                   setup=lambda c=core_cls: c(config, transaction_format=fmt))))
             body = [w[1:] if w[0] == 2 else w for w in eth_wires]
             count = 9 if kind == "legacy" else 12
             rows.append((f"  part: RLP walk ({kind})",
