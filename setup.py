@@ -33,6 +33,9 @@ class OptionalBuildExt(build_ext):
     """build_ext that installs the pure package when the extensions cannot be compiled."""
 
     def run(self):
+        # setuptools builds an in-place or editable build with `inplace` cleared, then copies
+        # the result: decide the stripping from what was asked for, before that
+        self._for_wheel = not (self.inplace or getattr(self, "editable_mode", False))
         try:
             super().run()
         except Exception as exc:  # setuptools raises several unrelated types (Platform, Exec…)
@@ -43,7 +46,8 @@ class OptionalBuildExt(build_ext):
     def build_extension(self, ext):
         if self.fell_back:
             return
-        if not self.inplace and not DEBUG and sys.platform.startswith("linux"):
+        if (getattr(self, "_for_wheel", not self.inplace) and not DEBUG
+                and sys.platform.startswith("linux")):
             ext.extra_link_args = [*ext.extra_link_args, "-s"]  # wheels ship stripped
         try:
             super().build_extension(ext)
