@@ -254,6 +254,25 @@ def test_the_config_alone_makes_an_ethereum_pool(tmp_path):
         store.close()
 
 
+def test_the_async_facade_forwards_the_format(core_cls, clock):
+    import asyncio
+
+    from mempool_fast.aio import AsyncSharedMempool
+
+    cfg = eth_config()
+
+    async def scenario():
+        async with AsyncSharedMempool(
+                cfg, InProcessNetwork().endpoint("a"), eth_store(), transaction_format=FORMAT,
+                mempool=core_cls(cfg, clock=clock, transaction_format=FORMAT),
+                clock=clock) as amp:
+            assert amp.shared.transaction_format is FORMAT
+            assert codes(await amp.submit_transactions([txn(0, 0)])) == [Code.VALID]
+            assert await amp.get_block(5) == [txn(0, 0)]
+
+    asyncio.run(scenario())
+
+
 def test_watch_with_20_byte_senders(make_node):
     node = make_node()
     t0, t1 = txn(4, 0), txn(4, 1)

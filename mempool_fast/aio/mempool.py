@@ -116,7 +116,8 @@ class AsyncSharedMempool:
 
     @overload
     def __init__(self, config: MempoolConfig, network: Network | AsyncNetwork,
-                 storage: AccountStateReader, /, *, validator: Any = None, mempool: Any = None,
+                 storage: AccountStateReader, /, *, transaction_format: Any = None,
+                 validator: Any = None, mempool: Any = None,
                  journal: Any = None, clock: Callable[[], float] = time.time,
                  incarnation: int | None = None, workers: int = DEFAULT_WORKERS,
                  poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -124,7 +125,8 @@ class AsyncSharedMempool:
 
     def __init__(self, shared: SharedMempool | MempoolConfig,
                  network: Network | AsyncNetwork | None = None,
-                 storage: AccountStateReader | None = None, /, *, validator: Any = None,
+                 storage: AccountStateReader | None = None, /, *,
+                 transaction_format: Any = None, validator: Any = None,
                  mempool: Any = None, journal: Any = None,
                  clock: Callable[[], float] = time.time, incarnation: int | None = None,
                  workers: int = DEFAULT_WORKERS, poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -146,9 +148,10 @@ class AsyncSharedMempool:
                                 "three, or one SharedMempool")
             if isinstance(network, AsyncNetwork):
                 network = network.network
-            self._shared = SharedMempool(shared, network, storage, validator=validator,
-                                         mempool=mempool, journal=journal, clock=clock,
-                                         incarnation=incarnation)
+            self._shared = SharedMempool(shared, network, storage,
+                                         transaction_format=transaction_format,
+                                         validator=validator, mempool=mempool, journal=journal,
+                                         clock=clock, incarnation=incarnation)
             self._owns = True
         self._name = str(getattr(self._shared.network, "peer_id", "node"))
         self._workers = workers
