@@ -40,7 +40,7 @@ from ._transaction cimport (
 from .includes.wire cimport MF_ADDRESS_LEN, MF_MIN_WIRE_LEN
 
 from .config import MAX_BROADCAST_BUCKETS as _PY_MAX_BUCKETS, MempoolConfig
-from .formats import (
+from .formats.core_checks import (
     MAX_CORE_SENDER_LENGTH as _PY_MAX_SENDER, check_core_cost, check_core_sender, check_core_wire,
     core_format, replacement_refused,
 )

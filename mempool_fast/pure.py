@@ -16,7 +16,7 @@ from typing import Any
 from sortedcontainers import SortedList
 
 from .config import MempoolConfig
-from .formats import (
+from .formats.core_checks import (
     check_core_cost, check_core_expiration, check_core_sender, check_core_u64, check_core_wire,
     core_format, replacement_refused,
 )

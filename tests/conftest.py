@@ -47,6 +47,18 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.005) -> boo
         threading.Event().wait(interval)
 
 
+def poll(predicate, what: str, deadline: float, interval: float = 0.02):
+    """Poll `predicate` until it returns something true (returned), failing the test with
+    "timed out waiting for `what`" after `deadline` seconds."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        threading.Event().wait(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class FakeClock:
     """A clock tests move by hand: `clock()` returns seconds, `advance(s)` moves it."""
 

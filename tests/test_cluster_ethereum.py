@@ -33,6 +33,7 @@ for _module in ("rlp", "coincurve", "eth_hash"):
     pytest.importorskip(_module, reason="the ethereum extra is not installed: "
                                         "pip install 'mempool_fast[ethereum]'")
 
+from conftest import poll as conftest_poll  # noqa: E402
 from mempool_fast import rpc  # noqa: E402
 from mempool_fast.client import NodeClient, RemoteError  # noqa: E402
 from mempool_fast.cluster import (DEFAULT_CHAIN_ID, NodeProcess, wait_connected,  # noqa: E402
@@ -78,15 +79,9 @@ def transfer(key: EthereumKey, nonce: int, *, eip1559: bool = False, tip: int = 
     return FMT.decode(raw)
 
 
+
 def poll(predicate, what: str, deadline: float = DEADLINE):
-    """Poll `predicate` until it returns something true (returned), failing after `deadline`."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(POLL_S)
-    raise AssertionError(f"timed out waiting for {what}")
+    return conftest_poll(predicate, what, deadline)
 
 
 # -- the protocol with 20-byte senders ---------------------------------------------------------

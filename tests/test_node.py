@@ -8,6 +8,7 @@ import nacl.signing
 import pytest
 import zmq
 
+from conftest import poll as conftest_poll
 from mempool_fast import MempoolAddTransactionStatusCode as Code
 from mempool_fast import SignedTransaction
 from mempool_fast import rpc
@@ -25,14 +26,9 @@ TRANSPORT = {"heartbeat_ivl_ms": 200, "heartbeat_timeout_ms": 1_000, "reconnect_
 PENDING = {TxnState.NOT_READY, TxnState.READY, TxnState.NON_QUALIFIED}
 
 
+
 def poll(predicate, what: str, deadline: float = DEADLINE):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return conftest_poll(predicate, what, deadline)
 
 
 class Harness:

@@ -94,6 +94,10 @@ class _Dependencies(NamedTuple):
     #: (65-byte r | s | recovery id signature, 32-byte message hash) -> 65-byte uncompressed
     #: public key; ValueError when nothing recovers
     recover: Callable[[bytes, bytes], bytes]
+    #: rlp.encode: a nested list of bytes and non-negative ints -> its RLP encoding (signing)
+    rlp_encode: Callable[[object], bytes]
+    #: coincurve.PrivateKey (signing: formats.ethereum_signing)
+    private_key: Any
 
 
 @functools.cache
@@ -107,7 +111,7 @@ def load_dependencies() -> _Dependencies:
         backend = importlib.import_module("eth_hash.backends.pycryptodome")
     except ImportError as exc:
         raise ImportError(
-            f"the Ethereum transaction format needs the 'ethereum' extra "
+            f"Ethereum transactions need the 'ethereum' extra "
             f"({exc.name or exc} is not installed): {INSTALL_HINT}", name=exc.name) from exc
     public_key: Any = coincurve.PublicKey
 
@@ -116,7 +120,7 @@ def load_dependencies() -> _Dependencies:
         return cast(bytes, key.format(compressed=False))
 
     return _Dependencies(rlp_codec.consume_length_prefix, rlp.DecodingError, backend.keccak256,
-                         recover)
+                         recover, rlp.encode, coincurve.PrivateKey)
 
 
 # -- RLP pieces used to rebuild the signing payload from the raw bytes ------------------------

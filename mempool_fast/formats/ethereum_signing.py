@@ -24,13 +24,10 @@ Arguments are checked before anything is signed; a bad one is a ``ValueError`` n
 
 from __future__ import annotations
 
-import functools
-import importlib
 import random
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Sequence
 
-from .ethereum import ADDRESS_LEN, EIP1559, INSTALL_HINT, SECP256K1_N
+from .ethereum import ADDRESS_LEN, EIP1559, SECP256K1_N, load_dependencies
 
 __all__ = ["EthereumKey", "PRIVATE_KEY_LEN", "TRANSFER_GAS", "MAX_U256", "MAX_U64",
            "load_signing_dependencies"]
@@ -54,27 +51,9 @@ _EIP155_V_OFFSET = 35
 AccessList = Sequence[tuple[bytes, Sequence[bytes]]]
 
 
-class _SigningDependencies(NamedTuple):
-    #: rlp.encode: a nested list of bytes and non-negative ints -> its RLP encoding
-    rlp_encode: Callable[[object], bytes]
-    keccak256: Callable[[bytes], bytes]
-    #: coincurve.PrivateKey
-    private_key: Any
-
-
-@functools.cache
-def load_signing_dependencies() -> _SigningDependencies:
-    """Import rlp, coincurve and eth-hash's pycryptodome backend (once); a clear ImportError
-    naming the extra when one is missing."""
-    try:
-        rlp = importlib.import_module("rlp")
-        coincurve = importlib.import_module("coincurve")
-        backend = importlib.import_module("eth_hash.backends.pycryptodome")
-    except ImportError as exc:
-        raise ImportError(
-            f"signing Ethereum transactions needs the 'ethereum' extra "
-            f"({exc.name or exc} is not installed): {INSTALL_HINT}", name=exc.name) from exc
-    return _SigningDependencies(rlp.encode, backend.keccak256, coincurve.PrivateKey)
+#: The extra's libraries, imported on first use (shared with the format: one import, one
+#: error message naming the extra).
+load_signing_dependencies = load_dependencies
 
 
 def _uint(name: str, value: object, maximum: int) -> int:
