@@ -93,17 +93,18 @@ struct BlockWalk {
         budgeted = true;
     }
 
-    // Whether `e` may join a block of `taken` entries under the byte budget (the first may).
-    // Unlimited, the budget never runs out and no wire size is read (one branch).
-    bool fits(const Entry* e, size_t taken) const {
-        return !budgeted || e->wire_size() <= bytes_left || taken == 0;
+    // Whether `e` may join a block of `taken` entries under the byte budget (the first may);
+    // if so its wire size is spent. Unlimited, no wire size is read (one branch).
+    bool spend(const Entry* e, size_t taken) {
+        if (!budgeted) return true;
+        uint64_t w = e->wire_size();
+        if (w > bytes_left && taken != 0) return false;
+        bytes_left = w < bytes_left ? bytes_left - w : 0;
+        return true;
     }
 
-    void take(Entry* e, std::vector<Entry*>& out) {
-        if (budgeted) {
-            uint64_t w = e->wire_size();
-            bytes_left = w < bytes_left ? bytes_left - w : 0;
-        }
+    // Take `e` into the block (after `spend`).
+    void append(Entry* e, std::vector<Entry*>& out) {
         set_mark(e, MARK_TAKEN);
         __builtin_prefetch(e->txn, 1);  // the result list takes a reference to it next
         out.push_back(e);
@@ -168,14 +169,14 @@ struct BlockWalk {
                     source = 2;
                 }
             }
-            if (best == nullptr || !fits(best, out.size())) return;
+            if (best == nullptr || !spend(best, out.size())) return;
             if (source == 0) heads.next(h);
             else if (source == 1) x++;
             else {
                 std::pop_heap(released.begin(), released.end(), later_released);
                 released.pop_back();
             }
-            take(best, out);
+            append(best, out);
             if (Entry* n = releasable_successor(best->acct, best->seq)) {
                 released.push_back(Released{earlier(best_key, n) ? n : best_key, n});
                 std::push_heap(released.begin(), released.end(), later_released);
@@ -254,8 +255,8 @@ struct BlockWalk {
             int r = seen_entry(e, seen);
             if (r < 0) return -1;
             if (r) continue;
-            if (!fits(e, out.size())) return 0;
-            take(e, out);
+            if (!spend(e, out.size())) return 0;
+            append(e, out);
             if (out.size() >= limit) return 0;
             if (e->acct->skip_epoch != ep) continue;  // no successor waits for it
             uint64_t s = e->seq;
@@ -266,8 +267,8 @@ struct BlockWalk {
                 r = seen_entry(n, seen);
                 if (r < 0) return -1;
                 if (r) break;  // seen: its successors were judged at their own positions
-                if (!fits(n, out.size())) return 0;
-                take(n, out);
+                if (!spend(n, out.size())) return 0;
+                append(n, out);
                 if (out.size() >= limit) return 0;
             }
         }
