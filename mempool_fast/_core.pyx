@@ -515,7 +515,6 @@ cdef class CoreMempool:
         cdef unsigned char padded[_ADDR_LEN]
         cdef Py_ssize_t sender_len = self._sender_len
         cdef PyObject* p0
-        cdef Py_ssize_t i, n
         cdef SeenSet* probe
         cdef int walked
         if max_bytes is not None:
@@ -543,13 +542,7 @@ cdef class CoreMempool:
                 del probe
             if walked < 0:
                 _raise_current()
-        n = <Py_ssize_t>out.size()
-        result = PyList_New(n)
-        for i in range(n):
-            t = <object>out[i].txn
-            Py_INCREF(t)
-            PyList_SET_ITEM(result, i, t)
-        return result
+        return _txn_list(out)
 
     cdef bint _mostly_held(self, object seen) except -1:
         """Whether at least half of a sample of `seen` is pending here."""

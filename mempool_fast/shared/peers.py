@@ -142,10 +142,7 @@ class PeerBook:
         """Record what a peer says its incarnation is; True when that means it restarted (its
         cursor went back to 0 and its in-flight batches were forgotten)."""
         with self._lock:
-            peer = self._peers.get(peer_id)
-            if peer is None:  # heard from before its link came up here: not served yet
-                peer = self._peers[peer_id] = _Peer(self._initial)
-                peer.is_alive = False
+            peer = self._heard_from_locked(peer_id)
             if peer.incarnation is None:
                 peer.incarnation = incarnation
                 return False
@@ -159,13 +156,19 @@ class PeerBook:
             peer.next_serve_at = 0.0
             return True
 
+    def _heard_from_locked(self, peer_id: str) -> _Peer:
+        """The peer's state, made (not alive: not served yet) when it is heard from before its
+        link came up here. Caller holds the lock."""
+        peer = self._peers.get(peer_id)
+        if peer is None:
+            peer = self._peers[peer_id] = _Peer(self._initial)
+            peer.is_alive = False
+        return peer
+
     def observe_format(self, peer_id: str, name: str, own: str) -> FormatOutcome:
         """Record the transaction format a peer's HELLO names; refuse it unless it is `own`."""
         with self._lock:
-            peer = self._peers.get(peer_id)
-            if peer is None:  # heard from before its link came up here: not served yet
-                peer = self._peers[peer_id] = _Peer(self._initial)
-                peer.is_alive = False
+            peer = self._heard_from_locked(peer_id)
             before = peer.refused
             if name == own:
                 peer.refused = None

@@ -411,23 +411,9 @@ def _decode_broadcast(data: bytes) -> BroadcastRequest:
     size = len(data)
     if size < _BROADCAST_HEAD.size:
         raise MalformedMessage(f"broadcast of {size} bytes is shorter than its header")
-    _, _, start, end, count = _BROADCAST_HEAD.unpack_from(data)
+    _, _, start, end, _count = _BROADCAST_HEAD.unpack_from(data)
     if start >= end:
         raise MalformedMessage(f"empty batch range ({start}, {end}]")
-    offset = _BROADCAST_HEAD.size
-    if count > (size - offset) // _LEN.size:
-        raise MalformedMessage(f"count {count} exceeds what {size} bytes can hold")
-    unpack_len = _LEN.unpack_from
-    txns = []
-    for _ in range(count):
-        if offset + _LEN.size > size:
-            raise MalformedMessage("broadcast ends inside a length field")
-        (length,) = unpack_len(data, offset)
-        offset += _LEN.size
-        if offset + length > size:
-            raise MalformedMessage(f"transaction length {length} runs past the message")
-        txns.append(data[offset:offset + length])
-        offset += length
-    if offset != size:
-        raise MalformedMessage(f"{size - offset} trailing bytes after {count} transactions")
+    # the head ends with the transaction count that _read_wires reads
+    txns = _read_wires(data, _BROADCAST_HEAD.size - _LEN.size)
     return BroadcastRequest(start, end, tuple(txns))
